@@ -55,7 +55,6 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MIN_ROWS = 10
 MAX_CATEGORIES = 200
 _TEXT_SAMPLE = 256 * 1024
-_BOOL_STRINGS = {"true": True, "false": False, "yes": True, "no": False}
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|key|index)$", re.IGNORECASE)
 _DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?$")
 
@@ -237,8 +236,8 @@ def load_table(source, *, name: str | None = None, max_bytes: int = DEFAULT_MAX_
         except (OSError, EOFError) as exc:
             raise DataError(f"{name or 'the file'} looks gzipped but cannot be decompressed ({exc}).") from exc
         if len(raw) > max_bytes * 5:
-            raise FileTooLargeError(f"{name} unpacks to {len(raw) / 1e6:.0f} MB; the limit is "
-                                    f"{max_bytes * 5 / 1e6:.0f} MB unpacked. Use a sample of the table.")
+            raise FileTooLargeError(f"{name} unpacks to {len(raw) / 2**20:.0f} MB; the limit is "
+                                    f"{max_bytes * 5 / 2**20:.0f} MB unpacked. Use a sample of the table.")
         lower = lower.removesuffix(".gz")
     if raw[:4] == b"PAR1" or lower.endswith(".parquet"):
         frame = _read_parquet(raw, name)
@@ -273,7 +272,7 @@ def _read_bytes(source, name, max_bytes) -> tuple[bytes, str | None]:
 
 
 def _too_large(name, size, limit) -> str:
-    return (f"{name} is {size / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB. "
+    return (f"{name} is {size / 2**20:.0f} MB; the limit is {limit / 2**20:.0f} MB. "
             "Upload a sample of the table (for example 100,000 rows) or a Parquet file.")
 
 
@@ -364,7 +363,7 @@ def _check_frame(frame: pd.DataFrame, name) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{label} has a header but no data rows: add rows below the header.")
     for col in frame.columns:
-        if frame[col].dtype == object:
+        if pd.api.types.is_object_dtype(frame[col]) or pd.api.types.is_string_dtype(frame[col]):
             frame[col] = frame[col].map(lambda v: v.strip() if isinstance(v, str) else v)
             frame[col] = frame[col].replace({"": np.nan})
     return frame.reset_index(drop=True)
@@ -441,7 +440,7 @@ def _guess_kind(s: pd.Series, values: pd.Series, n_unique: int) -> str:
     # object / string columns
     strings = values.astype(str)
     lowered = set(strings.str.lower().unique())
-    if n and lowered <= set(_BOOL_STRINGS) and len(lowered) == 2 and lowered in ({"true", "false"}, {"yes", "no"}):
+    if n and lowered == {"true", "false"}:
         return "boolean"
     numeric = pd.to_numeric(strings, errors="coerce")
     n_num = int(numeric.notna().sum())

@@ -137,6 +137,9 @@ class Conjunction:
 
     predicates: tuple[Predicate, ...] = ()
 
+    def __post_init__(self):
+        object.__setattr__(self, "predicates", tuple(dict.fromkeys(self.predicates)))
+
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         out = np.ones(len(frame), dtype=bool)
         for p in self.predicates:
@@ -303,7 +306,7 @@ def _format_column(name: str) -> str:
 
 
 def _compare(s: pd.Series, op: str, value) -> np.ndarray:
-    if isinstance(value, str) or pd.api.types.is_object_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+    if isinstance(value, str) or _is_texty(s):
         if op in ("==", "!="):
             hit = _isin(s, (value,))
             return hit if op == "==" else ~hit
@@ -321,12 +324,18 @@ def _compare(s: pd.Series, op: str, value) -> np.ndarray:
     return np.asarray(res, dtype=bool) & s.notna().to_numpy()
 
 
+def _is_texty(s: pd.Series) -> bool:
+    """Object, string or categorical columns (pandas >= 3 reads text as ``str`` dtype)."""
+    return (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
 def _isin(s: pd.Series, values: tuple) -> np.ndarray:
-    if not pd.api.types.is_object_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
+    if not _is_texty(s):
         return s.isin(values).to_numpy()
     # object columns may hold numbers written as text or vice versa: compare both ways
     strs = {str(v) for v in values}
-    return (s.isin(values) | s.astype(str).isin(strs)).to_numpy() & s.notna().to_numpy()
+    return (s.astype(object).isin(values) | s.astype(str).isin(strs)).to_numpy() & s.notna().to_numpy()
 
 
 # --------------------------------------------------------------------------- parser

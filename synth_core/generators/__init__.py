@@ -1,0 +1,55 @@
+"""Generators behind one protocol (see ``base.py``), registered explicitly.
+
+``GENERATORS`` maps a name to (module, class, needs_llm, one-line help). Modules
+are imported on first use so the LLM-free generators never load the LLM layer.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import PROVENANCE, CancelToken, Generation, Generator
+
+__all__ = ["GENERATORS", "get_generator", "Generation", "Generator", "CancelToken", "PROVENANCE",
+           "available_generators"]
+
+GENERATORS: dict[str, tuple[str, str, bool, str]] = {
+    "jitter": ("jitter", "JitterGenerator", False,
+               "Perturbed real rows inside each rule; fastest, offline; pair with relabel."),
+    "statistical": ("statistical", "StatisticalGenerator", False,
+                    "Gaussian copula per rule region; offline baseline."),
+    "date": ("date", "DATEGenerator", True,
+             "DATE: rule-guided LLM generation with decision-tree feedback and rule refinement."),
+    "samplellm": ("samplellm", "SampleLLMGenerator", True,
+                  "SampleLLM: K-medoids exemplars, LLM few-shot, importance-sampling alignment."),
+    "htdbu": ("htdbu", "HTDBUGenerator", True,
+              "H-TDBU: LLM rule skeleton, conditioned statistical generators, TSTR/TVD feedback."),
+    "structsynth": ("structsynth", "StructSynthGenerator", True,
+                    "StructSynth: LLM-proposed dependency DAG, generation in topological order."),
+}
+
+
+def get_generator(name: str):
+    """The generator class registered under ``name``."""
+    from ..errors import InvalidParameterError
+
+    if name not in GENERATORS:
+        raise InvalidParameterError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}.")
+    module, cls, _, _ = GENERATORS[name]
+    try:
+        mod = importlib.import_module(f"{__name__}.{module}")
+    except ModuleNotFoundError as exc:
+        raise InvalidParameterError(f"generator {name!r} is not available in this build ({exc}).") from exc
+    return getattr(mod, cls)
+
+
+def available_generators() -> list[str]:
+    """Names whose module imports in this installation."""
+    out = []
+    for name in GENERATORS:
+        try:
+            get_generator(name)
+        except Exception:  # noqa: BLE001 - a generator that fails to import is simply not offered
+            continue
+        out.append(name)
+    return out

@@ -1,0 +1,229 @@
+"""One protocol for every generator.
+
+``fit(dataset, rules)`` learns from the train split and the approved rules;
+``generate(n, *, progress=None, cancel=None)`` returns a :class:`Generation`:
+candidate rows with provenance columns (generator, rule id, iteration, LLM call
+id, accepted / rejected and why). ``progress(step, total, message)`` is called
+as work advances; ``cancel`` (a ``threading.Event`` or a callable returning
+bool) stops the work at the next call and keeps what was made.
+
+Provenance lives in columns that start with ``_`` beside the data columns, so
+one frame carries both through selection, labelling, the bundle and export.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ..errors import GenerationError, NotFittedError
+
+__all__ = [
+    "PROVENANCE",
+    "Generation",
+    "Generator",
+    "ProgressFn",
+    "is_cancelled",
+    "approved_rules",
+    "allocate",
+    "provenance_frame",
+]
+
+PROVENANCE = ["_row_id", "_generator", "_rule_id", "_iteration", "_arm", "_call_id", "_status", "_reason"]
+ProgressFn = Callable[[int, int, str], None]
+_ids = itertools.count()
+
+
+def is_cancelled(cancel) -> bool:
+    """True when ``cancel`` (an Event, a callable or None) says stop."""
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+def approved_rules(rules) -> list:
+    """The approved rules, or a clear error when there are none."""
+    chosen = [r for r in rules if r.status == "approved"]
+    if not chosen:
+        raise GenerationError("no approved rules: approve at least one rule on the Rules page "
+                              "(or pass rules with status 'approved').")
+    return chosen
+
+
+def allocate(n: int, weights) -> list[int]:
+    """Split ``n`` into integers proportional to ``weights`` (largest remainder, each >= 1 when n allows)."""
+    w = np.asarray(list(weights), dtype=float)
+    if len(w) == 0:
+        return []
+    w = np.where(w > 0, w, 0) + 1e-12
+    raw = n * w / w.sum()
+    base = np.floor(raw).astype(int)
+    if n >= len(w):
+        base = np.maximum(base, 1)
+    while base.sum() > n:
+        base[np.argmax(base)] -= 1
+    order = np.argsort(-(raw - np.floor(raw)))
+    for i in order[: max(0, n - base.sum())]:
+        base[i] += 1
+    return base.tolist()
+
+
+def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id: str, iteration: int,
+                     status: str = "accepted", reason: str = "", call_id: str = "") -> pd.DataFrame:
+    """``rows`` with provenance columns added (fresh row ids)."""
+    out = rows.copy()
+    out["_row_id"] = [f"s{next(_ids)}" for _ in range(len(out))]
+    out["_generator"] = generator
+    out["_rule_id"] = rule_id
+    out["_iteration"] = int(iteration)
+    out["_arm"] = f"{rule_id}:{iteration}"
+    out["_call_id"] = call_id
+    out["_status"] = status
+    out["_reason"] = reason
+    return out.reset_index(drop=True)
+
+
+@dataclass
+class Generation:
+    """What a generator made.
+
+    Attributes
+    ----------
+    rows : DataFrame
+        Every candidate row, accepted and rejected, data columns plus provenance columns.
+    per_rule : DataFrame
+        One row per rule: accepted, rejected (by reason), LLM tokens, what happened.
+    messages : list of str
+        Things a person should know (a rule that produced nothing, a dead endpoint...).
+    usage : dict
+        LLM calls, tokens, seconds, cache hits (empty for LLM-free generators).
+    proposals : list of Rule
+        Rules a generator proposes (DATE refinement, H-TDBU skeleton); never applied silently.
+    cancelled : bool
+    seconds : float
+    """
+
+    rows: pd.DataFrame
+    per_rule: pd.DataFrame = field(default_factory=pd.DataFrame)
+    messages: list[str] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
+    proposals: list = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> pd.DataFrame:
+        if "_status" not in self.rows:
+            return self.rows
+        return self.rows[self.rows["_status"] == "accepted"].reset_index(drop=True)
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        return self.rows[self.rows["_status"] == "rejected"].reset_index(drop=True)
+
+    @property
+    def reasons(self) -> Counter:
+        return Counter(self.rejected["_reason"]) if len(self.rows) else Counter()
+
+
+class Generator(BaseEstimator):
+    """Base class: subclasses implement ``_fit`` and ``_generate_rule``.
+
+    The default ``generate`` splits ``n`` over the approved rules by support,
+    asks ``_generate_rule`` for each rule and batch (``iterations`` batches per
+    rule become separate MDS arms), reports progress, honours cancel and keeps
+    every row made before a cancel or a failure.
+    """
+
+    name: ClassVar[str] = "base"
+    needs_llm: ClassVar[bool] = False
+    iterations: int = 1
+
+    def fit(self, dataset, rules):
+        self.dataset_ = dataset
+        self.rules_ = approved_rules(rules)
+        self.train_ = dataset.train.reset_index(drop=True)
+        self.columns_ = dataset.features + [dataset.target]
+        self._fit()
+        return self
+
+    def _fit(self) -> None:
+        """Hook for subclasses (fitted state goes in trailing-underscore attributes)."""
+
+    def _generate_rule(self, rule, n: int, iteration: int, rng: np.random.Generator) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _check_fitted(self):
+        if not hasattr(self, "rules_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet. Call 'fit' with a dataset and "
+                                 "rules before 'generate'.")
+
+    def generate(self, n: int, *, progress: ProgressFn | None = None, cancel=None) -> Generation:
+        self._check_fitted()
+        if n < 1:
+            raise GenerationError(f"n must be at least 1, got {n}.")
+        start = time.perf_counter()
+        rng = np.random.default_rng(getattr(self, "random_state", None))
+        supports = [max(r.count(self.train_), 1) for r in self.rules_]
+        iterations = max(int(getattr(self, "iterations", 1) or 1), 1)
+        quotas = allocate(n, supports)
+        total, step = len(self.rules_) * iterations, 0
+        parts, summary, messages, cancelled = [], [], [], False
+        for rule, quota in zip(self.rules_, quotas):
+            made = 0
+            per_batch = allocate(quota, [1] * iterations)
+            for it, k in enumerate(per_batch, start=1):
+                if is_cancelled(cancel):
+                    cancelled = True
+                    break
+                if progress:
+                    progress(step, total, f"{self.name}: rule {rule.id or '?'} batch {it}/{iterations}")
+                if k > 0:
+                    rows = self._generate_rule(rule, k, it, rng)
+                    if len(rows):
+                        parts.append(provenance_frame(rows[self.columns_], generator=self.name,
+                                                      rule_id=rule.id, iteration=it))
+                        made += len(rows)
+                step += 1
+            summary.append({"rule_id": rule.id, "rule": rule.text, "requested": quota, "accepted": made,
+                            "rejected": 0})
+            if made == 0 and quota > 0 and not cancelled:
+                messages.append(f"rule {rule.id}: no rows could be made inside the rule's region "
+                                f"({rule.count(self.train_)} real rows match it).")
+            if cancelled:
+                messages.append(f"cancelled at rule {rule.id}; {sum(len(p) for p in parts)} rows kept.")
+                break
+        if progress:
+            progress(total, total, f"{self.name}: done")
+        rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
+        return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages, cancelled=cancelled,
+                          seconds=time.perf_counter() - start)
+
+    def _empty(self) -> pd.DataFrame:
+        return pd.DataFrame(columns=self.columns_ + PROVENANCE)
+
+
+class CancelToken:
+    """A thread-safe cancel flag for UIs (``threading.Event`` with a friendlier name)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+__all__.append("CancelToken")

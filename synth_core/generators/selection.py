@@ -1,0 +1,265 @@
+"""Picking the final rows: DATE's MAB-based data sampling (MDS, Alg. 3) and greedy baselines.
+
+Arms are the generated batches, one per (rule, iteration), read from the
+``_arm`` provenance column. Each arm has
+
+- a quality ``1 - rho_k``: the validation score of the downstream model trained
+  on real train rows plus the accepted arms plus (a bootstrap half of) this arm
+  (classification: 1 - error rate; regression: 1 - MSE / var(y), clipped);
+- a diversity ``div_k = 1 - sum_j w_j * overlap(r_k, r_j)`` over the approved
+  rules (weighted by real support) and the arms accepted so far (weighted by
+  rows), with ``overlap`` from ``rules.py`` (Definition 5). The paper calls the
+  weighted overlap itself "diversity"; we use one minus it so that larger is
+  more diverse, which is what ``alpha`` trades against quality;
+- a utility ``u_k = alpha * (1 - rho_k) + (1 - alpha) * div_k``.
+
+MDS runs successive accept/reject (SAR) phases: in phase k every active arm is
+pulled ``n_k - n_{k-1}`` times (``n_k`` as in Alg. 3 line 7, from the pull
+budget), the active arm with the largest UCB utility leaves the active set and
+is evaluated on the full arm with the accepted ones; it is accepted when its
+quality is at least the best validation quality so far (Alg. 3's ``bs``; we
+compare quality rather than utility so an accepted arm never makes validation
+worse, and diversity decides the order). Diversity is recomputed against
+accepted arms. Selection stops when the row budget ``n`` is filled.
+
+Only train and validation rows are used; test rows never reach selection.
+Greedy baselines (same function, ``method=``): ``fgs`` (forward greedy over arms
+in generation order), ``bgs`` (backward: latest iteration first), ``topk``
+(arms ranked by their own quality), ``none`` (all rows up to the budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidParameterError
+from ..evaluation._encoding import align_frame, model_pipeline
+from ..rules import overlap
+
+__all__ = ["select_rows", "Selection", "METHODS"]
+
+METHODS = ("mds", "fgs", "bgs", "topk", "none")
+
+
+@dataclass
+class Selection:
+    """Chosen rows and how each arm fared.
+
+    ``arms`` has one row per arm: arm, rule_id, iteration, rows, quality, diversity, utility,
+    pulls, accepted, order (when it left the active set).
+    """
+
+    row_ids: list[str]
+    arms: pd.DataFrame
+    method: str
+    baseline_quality: float
+    final_quality: float
+    messages: list[str] = field(default_factory=list)
+
+
+class _Scorer:
+    """Validation quality of the downstream model trained on real train rows plus extra rows."""
+
+    def __init__(self, dataset, model, random_state):
+        self.ds, self.model, self.rs = dataset, model, random_state
+        cols = dataset.features + [dataset.target]
+        self.train = dataset.train[cols].reset_index(drop=True)
+        self.val = dataset.val
+        self.var = float(np.var(dataset.val[dataset.target].to_numpy(dtype=float))) \
+            if dataset.task == "regression" else 1.0
+        self.calls = 0
+
+    def quality(self, extra: pd.DataFrame | None) -> float:
+        ds = self.ds
+        frame = self.train if extra is None or len(extra) == 0 else \
+            pd.concat([self.train, extra[self.train.columns]], ignore_index=True)
+        pipe = model_pipeline(ds.schema, ds.features, ds.task, self.model, random_state=self.rs)
+        X = align_frame(frame, self.train, ds.features)
+        self.calls += 1
+        if ds.task == "classification":
+            pipe.fit(X, frame[ds.target].astype(str))
+            pred = pipe.predict(align_frame(self.val, self.train, ds.features))
+            return 1.0 - float(np.mean(pred != self.val[ds.target].astype(str).to_numpy()))
+        pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
+        pred = pipe.predict(align_frame(self.val, self.train, ds.features))
+        mse = float(np.mean((self.val[ds.target].to_numpy(dtype=float) - pred) ** 2))
+        return float(np.clip(1.0 - mse / (self.var or 1.0), 0.0, 1.0))
+
+
+def _diversity(rule, pool: list[tuple], schema) -> float:
+    """1 - weighted overlap of ``rule`` with the (rule, weight) pool."""
+    if rule is None or not pool:
+        return 1.0
+    total = sum(w for _, w in pool) or 1.0
+    return float(1.0 - sum(w * overlap(rule, r, schema) for r, w in pool) / total)
+
+
+def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds", alpha: float = 0.8,
+                budget: int = 200, n_pulls: int | None = None, model=None, random_state: int = 0,
+                tolerance: float = 0.0) -> Selection:
+    """Choose at most ``budget`` rows from accepted candidate rows, arm by arm.
+
+    Parameters
+    ----------
+    candidates : DataFrame
+        Rows with ``_row_id``, ``_arm``, ``_rule_id``, ``_iteration`` (and ``_status``; only
+        accepted rows are considered).
+    dataset : Dataset
+    rules : list of Rule
+        Approved (and proposed-refined) rules, for diversity.
+    method : {'mds', 'fgs', 'bgs', 'topk', 'none'}
+    alpha : float in [0, 1]
+        Weight of quality against diversity.
+    budget : int
+        Most rows to return (DATE's n).
+    n_pulls : int, optional
+        Bandit pulls in total (default 3 per arm, at most 90).
+    tolerance : float
+        An arm is accepted when its quality is >= best - tolerance.
+    """
+    if method not in METHODS:
+        raise InvalidParameterError(f"The 'method' parameter of select_rows must be one of {METHODS}. "
+                                    f"Got {method!r} instead.")
+    if not 0 <= alpha <= 1 or (isinstance(alpha, float) and math.isnan(alpha)):
+        raise InvalidParameterError(f"The 'alpha' parameter of select_rows must be in [0, 1]. Got {alpha!r} instead.")
+    if budget < 1:
+        raise InvalidParameterError(f"The 'budget' parameter of select_rows must be >= 1. Got {budget!r} instead.")
+    rows = candidates
+    if "_status" in rows:
+        rows = rows[rows["_status"] == "accepted"]
+    rng = np.random.default_rng(random_state)
+    scorer = _Scorer(dataset, model, random_state)
+    base_q = scorer.quality(None)
+    by_id = {r.id: r for r in rules}
+    arms = []
+    for arm, group in rows.groupby("_arm", sort=False):
+        rid = str(group["_rule_id"].iloc[0])
+        arms.append({"arm": arm, "rule_id": rid, "iteration": int(group["_iteration"].iloc[0]),
+                     "rows": len(group), "quality": np.nan, "diversity": np.nan, "utility": np.nan,
+                     "pulls": 0, "accepted": False, "order": -1, "_frame": group, "_rule": by_id.get(rid)})
+    messages = []
+    if not arms:
+        return Selection([], _arm_table(arms), method, base_q, base_q, ["no accepted rows to select from"])
+    support = {r.id: max(r.count(dataset.train), 1) for r in rules}
+    pool = [(r, support[r.id]) for r in rules]
+    for a in arms:
+        a["diversity"] = _diversity(a["_rule"], pool, dataset.schema)
+
+    if method == "none":
+        chosen = pd.concat([a["_frame"] for a in arms])
+        ids = chosen["_row_id"].sample(min(budget, len(chosen)), random_state=random_state).tolist()
+        for a in arms:
+            a["accepted"] = True
+        return Selection(ids, _arm_table(arms), method, base_q, scorer.quality(chosen[chosen["_row_id"].isin(ids)]))
+
+    if method == "topk":
+        for a in arms:
+            a["quality"] = scorer.quality(a["_frame"])
+            a["utility"] = alpha * a["quality"] + (1 - alpha) * a["diversity"]
+        order = sorted(arms, key=lambda a: -a["utility"])
+        return _fill(order, arms, budget, scorer, base_q, method, rng, messages, accept_all=False,
+                     tolerance=tolerance, greedy_quality=False)
+
+    if method in ("fgs", "bgs"):
+        order = sorted(arms, key=lambda a: (a["iteration"], a["rule_id"]), reverse=method == "bgs")
+        return _fill(order, arms, budget, scorer, base_q, method, rng, messages, accept_all=False,
+                     tolerance=tolerance, greedy_quality=True)
+
+    # --- MDS: successive accept/reject with UCB pulls
+    K = len(arms)
+    total_pulls = n_pulls if n_pulls is not None else min(3 * K, 90)
+    log_bar = 0.5 + sum(1.0 / i for i in range(2, K + 1))
+    sums = np.zeros(K)
+    counts = np.zeros(K)
+    active = list(range(K))
+    accepted: list[int] = []
+    best_q = base_q
+    n_prev, t = 0, 0
+    chosen_rows: list[pd.DataFrame] = []
+    used = 0
+    for phase in range(1, K + 1):
+        if not active or used >= budget:
+            break
+        n_k = math.ceil((1 / log_bar) * max(total_pulls - K, 0) / (K + 1 - phase)) if phase < K else n_prev
+        pulls = max(n_k - n_prev, 1 if phase == 1 else 0)
+        n_prev = n_k
+        extra = pd.concat(chosen_rows) if chosen_rows else None
+        for i in active:
+            for _ in range(pulls):
+                frame = arms[i]["_frame"]
+                half = frame.sample(max(1, len(frame) // 2), random_state=int(rng.integers(1 << 30)))
+                q = scorer.quality(half if extra is None else pd.concat([extra, half]))
+                u = alpha * q + (1 - alpha) * arms[i]["diversity"]
+                sums[i] += u
+                counts[i] += 1
+                t += 1
+        ucb = {i: (sums[i] / counts[i] if counts[i] else 1.0) +
+               (math.sqrt(2 * math.log(max(t, 2)) / counts[i]) if counts[i] else 1e9) * 0.01 for i in active}
+        i_k = max(active, key=lambda i: ucb[i])
+        active.remove(i_k)
+        a = arms[i_k]
+        a["order"] = phase
+        a["pulls"] = int(counts[i_k])
+        frame = a["_frame"]
+        room = budget - used
+        if len(frame) > room:
+            frame = frame.sample(room, random_state=random_state)
+        q = scorer.quality(frame if extra is None else pd.concat([extra, frame]))
+        a["quality"] = q
+        a["utility"] = alpha * q + (1 - alpha) * a["diversity"]
+        if q >= best_q - tolerance:
+            best_q = max(best_q, q)
+            a["accepted"] = True
+            accepted.append(i_k)
+            chosen_rows.append(frame)
+            used += len(frame)
+            pool.append((a["_rule"], len(frame)))
+            for j in active:  # diversity against accepted arms too
+                arms[j]["diversity"] = _diversity(arms[j]["_rule"], pool, dataset.schema)
+    for i in active:
+        arms[i]["pulls"] = int(counts[i])
+        if counts[i]:
+            arms[i]["utility"] = float(sums[i] / counts[i])
+    ids = pd.concat(chosen_rows)["_row_id"].tolist() if chosen_rows else []
+    if not ids:
+        messages.append("no arm improved the validation score, so no synthetic rows were selected; "
+                        "try another generator, more rows, or a lower alpha.")
+    final_q = scorer.quality(pd.concat(chosen_rows)) if chosen_rows else base_q
+    return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages)
+
+
+def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_all, tolerance, greedy_quality):
+    chosen, used, best_q = [], 0, base_q
+    for rank, a in enumerate(order, start=1):
+        if used >= budget:
+            break
+        frame = a["_frame"]
+        if len(frame) > budget - used:
+            frame = frame.sample(budget - used, random_state=int(rng.integers(1 << 30)))
+        a["order"] = rank
+        if greedy_quality:
+            q = scorer.quality(pd.concat(chosen + [frame]))
+            a["quality"] = q
+            a["utility"] = q
+            if q < best_q - tolerance:
+                continue
+            best_q = max(best_q, q)
+        elif not accept_all and a["quality"] < base_q - tolerance:
+            continue
+        a["accepted"] = True
+        chosen.append(frame)
+        used += len(frame)
+    ids = pd.concat(chosen)["_row_id"].tolist() if chosen else []
+    if not ids:
+        messages.append("no arm improved the validation score, so no synthetic rows were selected.")
+    final_q = scorer.quality(pd.concat(chosen)) if chosen else base_q
+    return Selection(ids, _arm_table(arms), method, base_q, final_q, messages)
+
+
+def _arm_table(arms) -> pd.DataFrame:
+    cols = ["arm", "rule_id", "iteration", "rows", "quality", "diversity", "utility", "pulls", "accepted", "order"]
+    return pd.DataFrame([{k: a[k] for k in cols} for a in arms], columns=cols)

@@ -1,0 +1,253 @@
+"""The label step: a teacher fitted on real train rows labels, filters or scores synthetic rows.
+
+Why a step of its own: under the benchmark protocol most of the harm synthetic
+rows do to a downstream model is in their labels (see DESIGN.md, "Labels are a
+step of their own"). A teacher, by default ``HistGradientBoosting`` with
+categoricals handled natively, is fitted on the real train split only, checked
+on validation rows next to the downstream model, and then:
+
+- ``relabel``: overwrite the target with the teacher's prediction;
+- ``filter``: drop rows whose label the teacher contradicts (class probability
+  of the given label below ``threshold``, or a regression residual beyond
+  ``k`` validation-residual sd), and, in the spirit of CLLM, rows the teacher
+  is unsure about (low confidence, disagreement across a small bagged ensemble);
+- ``score``: keep everything and add a ``_confidence`` column;
+- ``none``: leave rows as they are.
+
+When the teacher is not better than the downstream model on validation rows,
+the step says so in ``message_`` and ``mode='auto'`` falls back to ``filter``
+with a loose threshold. Provenance columns record the mode, the original label
+and the teacher's. Rejections are counted by reason like every other one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from .errors import InvalidParameterError, NotFittedError
+from .evaluation._encoding import align_frame, model_pipeline, split_columns
+
+__all__ = ["Labeler", "LABEL_MODES"]
+
+LABEL_MODES = ("auto", "relabel", "filter", "score", "none")
+
+
+class _Teacher:
+    """HistGradientBoosting over raw rows: categoricals as integer codes with native categorical splits."""
+
+    def __init__(self, schema, features, task, model, random_state):
+        self.schema, self.features, self.task = schema, list(features), task
+        self.model, self.random_state = model, random_state
+
+    def fit(self, frame: pd.DataFrame, y):
+        self.numeric_, self.categorical_ = split_columns(self.schema, self.features)
+        self.levels_ = {c: {v: i for i, v in enumerate(pd.unique(frame[c].dropna().astype(str))[:250])}
+                        for c in self.categorical_}
+        if self.model is None:
+            cls = HistGradientBoostingClassifier if self.task == "classification" else HistGradientBoostingRegressor
+            mask = [False] * len(self.numeric_) + [True] * len(self.categorical_)
+            self.est_ = cls(categorical_features=mask if any(mask) else None, random_state=self.random_state,
+                            max_iter=200, early_stopping=False, learning_rate=0.1)
+        else:
+            self.est_ = clone(self.model)
+        self.est_.fit(self._matrix(frame), y)
+        return self
+
+    def _matrix(self, frame):
+        cols = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in self.numeric_]
+        for c in self.categorical_:
+            codes = frame[c].astype(str).map(self.levels_[c]).to_numpy(dtype=float)
+            codes[frame[c].isna().to_numpy()] = np.nan
+            cols.append(codes)
+        return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+    def predict(self, frame):
+        return self.est_.predict(self._matrix(frame))
+
+    def predict_proba(self, frame):
+        return self.est_.predict_proba(self._matrix(frame))
+
+    @property
+    def classes_(self):
+        return self.est_.classes_
+
+
+class Labeler(BaseEstimator):
+    """Label synthetic rows with a teacher fitted on real train rows only.
+
+    Parameters
+    ----------
+    mode : {'auto', 'relabel', 'filter', 'score', 'none'}
+        ``auto`` relabels when the teacher beats the downstream model on validation rows and
+        filters with a loose threshold otherwise.
+    teacher : estimator or None
+        Default: HistGradientBoosting with native categorical splits.
+    downstream : estimator or None
+        The user's model, compared with the teacher on validation rows (default: decision tree).
+    threshold : float
+        ``filter`` (classification): drop rows whose label has teacher probability below this.
+    k : float
+        ``filter`` (regression): drop rows whose residual exceeds k validation-residual sd.
+    min_confidence : float
+        ``filter``: also drop rows whose top teacher probability is below this (unsure teacher).
+    n_bags : int
+        Bagged teachers for the disagreement check (0 turns it off).
+    random_state : int or None
+
+    Attributes
+    ----------
+    teacher_score_, downstream_score_ : float
+        Validation error rate / MSE of the teacher and the downstream model.
+    effective_mode_ : str
+    message_ : str
+    """
+
+    def __init__(self, *, mode="auto", teacher=None, downstream=None, threshold=0.3, k=2.0,
+                 min_confidence=0.0, n_bags=3, random_state=0):
+        self.mode = mode
+        self.teacher = teacher
+        self.downstream = downstream
+        self.threshold = threshold
+        self.k = k
+        self.min_confidence = min_confidence
+        self.n_bags = n_bags
+        self.random_state = random_state
+
+    def fit(self, dataset):
+        if self.mode not in LABEL_MODES:
+            raise InvalidParameterError(f"The 'mode' parameter of Labeler must be one of {LABEL_MODES}. "
+                                        f"Got {self.mode!r} instead.")
+        if not 0 <= self.threshold < 1:
+            raise InvalidParameterError(f"The 'threshold' parameter of Labeler must be in [0, 1). "
+                                        f"Got {self.threshold!r} instead.")
+        self.dataset_ = dataset
+        self.task_ = dataset.task
+        feats, target = dataset.features, dataset.target
+        train, val = dataset.train, dataset.val
+        y = self._y(train[target])
+        self.teacher_ = _Teacher(dataset.schema, feats, self.task_, self.teacher, self.random_state).fit(train, y)
+        self.teacher_score_ = self._score(self.teacher_.predict(val), val[target])
+        down = model_pipeline(dataset.schema, feats, self.task_, self.downstream, random_state=self.random_state)
+        down.fit(align_frame(train, train, feats), y)
+        self.downstream_score_ = self._score(down.predict(align_frame(val, train, feats)), val[target])
+        better = self.teacher_score_ < self.downstream_score_
+        if self.mode == "auto":
+            self.effective_mode_ = "relabel" if better else "filter"
+        else:
+            self.effective_mode_ = self.mode
+        self.threshold_ = self.threshold if (better or self.mode != "auto") else min(self.threshold, 0.1)
+        name = "error" if self.task_ == "classification" else "MSE"
+        verdict = "better than" if better else "NOT better than"
+        self.message_ = (f"teacher validation {name} {self.teacher_score_:.4g} vs downstream model "
+                         f"{self.downstream_score_:.4g}: the teacher is {verdict} the downstream model")
+        if not better and self.mode == "auto":
+            self.message_ += "; falling back to 'filter' with a loose threshold"
+        if self.task_ == "regression":
+            resid = val[target].to_numpy(dtype=float) - self.teacher_.predict(val)
+            self.resid_sd_ = float(np.std(resid)) or 1.0
+        self.bags_ = []
+        if self.n_bags and self.effective_mode_ == "filter":
+            rng = np.random.default_rng(self.random_state)
+            for _ in range(self.n_bags):
+                idx = rng.integers(len(train), size=len(train))
+                boot = train.iloc[idx]
+                self.bags_.append(_Teacher(dataset.schema, feats, self.task_, self.teacher,
+                                           self.random_state).fit(boot, self._y(boot[target])))
+        return self
+
+    def _y(self, s):
+        return s.astype(str).to_numpy() if self.task_ == "classification" else s.to_numpy(dtype=float)
+
+    def _score(self, pred, truth) -> float:
+        if self.task_ == "classification":
+            return float(np.mean(np.asarray(pred).astype(str) != truth.astype(str).to_numpy()))
+        return float(np.mean((truth.to_numpy(dtype=float) - pred) ** 2))
+
+    def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Labelled rows; ``_status`` / ``_reason`` mark rows the filter drops (they are kept, not deleted)."""
+        if not hasattr(self, "teacher_"):
+            raise NotFittedError("Labeler is not fitted yet. Call 'fit' with the dataset first.")
+        out = rows.copy().reset_index(drop=True)
+        if "_status" not in out:
+            out["_status"], out["_reason"] = "accepted", ""
+        mode = self.effective_mode_
+        out["_label_mode"] = mode
+        target = self.dataset_.target
+        live = (out["_status"] == "accepted").to_numpy()
+        if mode == "none" or not live.any():
+            return out
+        frame = out.loc[live]
+        real_y = self.dataset_.train[target]
+        original = frame[target].copy()
+        if self.task_ == "classification":
+            proba = self.teacher_.predict_proba(frame)
+            classes = np.asarray(self.teacher_.classes_).astype(str)
+            teacher = classes[np.argmax(proba, axis=1)]
+            teacher_values = _restore_type(teacher, real_y)
+            col = {c: i for i, c in enumerate(classes)}
+            given = original.astype(str).map(col)
+            p_given = np.array([proba[i, int(j)] if pd.notna(j) else 0.0 for i, j in enumerate(given)])
+            confidence = proba.max(axis=1)
+        else:
+            teacher_values = self.teacher_.predict(frame)
+            resid = np.abs(pd.to_numeric(original, errors="coerce").to_numpy(dtype=float) - teacher_values)
+            confidence = np.exp(-resid / (self.k * self.resid_sd_))
+        out["_label_original"] = pd.Series(dtype=object)
+        out["_label_teacher"] = pd.Series(dtype=object)
+        out.loc[live, "_label_original"] = original.astype(object).to_numpy()
+        out.loc[live, "_label_teacher"] = pd.Series(teacher_values, dtype=object).to_numpy()
+        out.loc[live, "_confidence"] = confidence
+        if mode == "relabel":
+            values = pd.Series(teacher_values, index=frame.index)
+            if pd.api.types.is_numeric_dtype(out[target]) or out[target].dtype == object:
+                out[target] = out[target].astype(object)
+            out.loc[live, target] = values.astype(object)
+            if pd.api.types.is_numeric_dtype(real_y):
+                out[target] = pd.to_numeric(out[target], errors="coerce")
+        elif mode == "filter":
+            reasons = np.full(len(frame), "", dtype=object)
+            if self.task_ == "classification":
+                reasons[p_given < self.threshold_] = "label contradicted by teacher"
+                unsure = confidence < self.min_confidence
+            else:
+                reasons[resid > self.k * self.resid_sd_] = "label contradicted by teacher"
+                unsure = np.zeros(len(frame), dtype=bool)
+            if self.bags_:
+                votes = np.column_stack([np.asarray(b.predict(frame)).astype(str) for b in self.bags_]) \
+                    if self.task_ == "classification" else None
+                if votes is not None:
+                    agree = (votes == np.asarray(teacher).astype(str)[:, None]).mean(axis=1)
+                    unsure |= agree < 0.5
+            reasons[(reasons == "") & unsure] = "teacher unsure"
+            drop = reasons != ""
+            idx = frame.index[drop]
+            out.loc[idx, "_status"] = "rejected"
+            out.loc[idx, "_reason"] = reasons[drop]
+        return out
+
+    def summary(self, labelled: pd.DataFrame) -> dict:
+        """Counts for the UI: labels changed, rows dropped by reason, teacher vs downstream score."""
+        changed = 0
+        if "_label_original" in labelled and "_label_teacher" in labelled:
+            both = labelled.dropna(subset=["_label_original"])
+            changed = int((both["_label_original"].astype(str) != both["_label_teacher"].astype(str)).sum()) \
+                if self.task_ == "classification" else int(len(both))
+        dropped = Counter(labelled.loc[labelled["_reason"].isin(
+            ["label contradicted by teacher", "teacher unsure"]), "_reason"])
+        return {"mode": self.effective_mode_, "requested_mode": self.mode, "labels_changed": changed,
+                "dropped": dict(dropped), "teacher_score": self.teacher_score_,
+                "downstream_score": self.downstream_score_, "message": self.message_}
+
+
+def _restore_type(values: np.ndarray, like: pd.Series):
+    """Class labels predicted as strings, back in the real target's type."""
+    if pd.api.types.is_numeric_dtype(like):
+        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy()
+    if pd.api.types.is_bool_dtype(like):
+        return np.asarray(values) == "True"
+    return np.asarray(values, dtype=object)

@@ -1,0 +1,116 @@
+"""One run end to end: generate for approved rules, label, select, and keep it all in a :class:`Run`.
+
+The app's Generate page and ``synth generate`` both call :func:`run_pipeline`,
+so a result found by clicking can be rerun headless.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import numpy as np
+import pandas as pd
+
+from .errors import GenerationError
+from .generators import GENERATORS, get_generator
+from .generators.base import approved_rules, is_cancelled
+from .generators.selection import select_rows
+from .labels import Labeler
+from .run import Run
+
+__all__ = ["run_pipeline", "make_generator", "estimate_calls"]
+
+
+def make_generator(method: str, *, client=None, params: dict | None = None, random_state=0):
+    """Build a registered generator with its parameters (the LLM client for LLM generators)."""
+    cls = get_generator(method)
+    kwargs = dict(params or {})
+    accepted = inspect.signature(cls.__init__).parameters
+    if "random_state" in accepted:
+        kwargs.setdefault("random_state", random_state)
+    if GENERATORS[method][2]:
+        if client is None:
+            from .llm import get_client
+
+            client = get_client()
+        kwargs["client"] = client
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise GenerationError(f"{method} does not take parameter(s) {unknown}; it takes "
+                              f"{[p for p in accepted if p != 'self']}.")
+    return cls(**kwargs)
+
+
+def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterations: int = 1) -> int:
+    """LLM calls a run will make at most (0 for LLM-free generators)."""
+    if not GENERATORS.get(method, ("", "", False))[2]:
+        return 0
+    k = max(len([r for r in rules if r.status == "approved"]), 1)
+    per_rule = max(int(np.ceil(n / k / max(rows_per_call, 1))), 1)
+    return k * (per_rule * max(iterations, 1) + max(iterations - 1, 0))
+
+
+def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels: str = "auto",
+                 selection: str = "mds", alpha: float = 0.8, oversample: float = 2.0, client=None,
+                 generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
+                 extra_params: dict | None = None) -> Run:
+    """Generate ``oversample * n`` candidates, label them, select up to ``n``; return the Run.
+
+    Nothing made is lost: a cancel or an LLM failure mid-run keeps every accepted row, and
+    ``Run.messages`` says per rule what happened.
+    """
+    started = time.perf_counter()
+    chosen = approved_rules(rules)
+
+    def report(frac, message):
+        if progress:
+            progress(int(frac * 1000), 1000, message)
+
+    gen = make_generator(method, client=client, params=generator_params, random_state=random_state)
+    gen.fit(dataset, chosen)
+    n_candidates = max(int(np.ceil(n * oversample)), n)
+
+    def gen_progress(step, total, message):
+        report(0.75 * step / max(total, 1), message)
+
+    generation = gen.generate(n_candidates, progress=gen_progress, cancel=cancel)
+    messages = list(generation.messages)
+    rows = generation.rows
+    label_info: dict = {}
+    if labels != "none" and len(generation.accepted):
+        report(0.8, "labelling rows with the teacher model")
+        labeler = Labeler(mode=labels, random_state=random_state).fit(dataset)
+        rows = labeler.transform(rows)
+        label_info = labeler.summary(rows)
+        messages.append(label_info["message"])
+    all_rules = chosen + [r for r in generation.proposals if r.id]
+    arms = pd.DataFrame()
+    if selection != "none" and not is_cancelled(cancel) and len(rows) and (rows["_status"] == "accepted").any():
+        report(0.9, f"selecting rows ({selection})")
+        sel = select_rows(rows, dataset, all_rules, method=selection, alpha=alpha, budget=n,
+                          random_state=random_state)
+        rows["_selected"] = rows["_row_id"].isin(set(sel.row_ids))
+        arms = sel.arms
+        messages.extend(sel.messages)
+        label_info["selection"] = {"method": sel.method, "baseline_quality": sel.baseline_quality,
+                                   "final_quality": sel.final_quality}
+    elif len(rows):
+        accepted = rows["_status"] == "accepted"
+        keep = rows[accepted].head(n)["_row_id"]
+        rows["_selected"] = rows["_row_id"].isin(set(keep))
+    report(1.0, "done")
+    params = {"method": method, "n": n, "labels": labels, "selection": selection, "alpha": alpha,
+              "oversample": oversample, "random_state": random_state, "generator": gen.get_params(deep=False)}
+    params["generator"].pop("client", None)
+    if client is not None or GENERATORS[method][2]:
+        settings = getattr(getattr(gen, "client", None), "settings", None)
+        if settings is not None:
+            params["llm"] = {"base_url": getattr(settings, "base_url", None) or "embedded",
+                             "model": getattr(settings, "model", None)}
+    params.update(extra_params or {})
+    usage = generation.usage
+    return Run(dataset=dataset, rules=list(rules) + [r for r in generation.proposals if r not in rules],
+               params=params, rows=rows, usage=usage,
+               messages=messages, arms=arms, labels=label_info, per_rule=generation.per_rule,
+               metrics={"seconds": time.perf_counter() - started, "cancelled": generation.cancelled})
