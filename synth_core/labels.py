@@ -61,7 +61,7 @@ class _Teacher:
     def _matrix(self, frame):
         cols = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in self.numeric_]
         for c in self.categorical_:
-            codes = frame[c].astype(str).map(self.levels_[c]).to_numpy(dtype=float)
+            codes = np.array(frame[c].astype(str).map(self.levels_[c]), dtype=float)
             codes[frame[c].isna().to_numpy()] = np.nan
             cols.append(codes)
         return np.column_stack(cols) if cols else np.zeros((len(frame), 0))

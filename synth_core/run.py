@@ -30,6 +30,7 @@ __all__ = ["Run", "BUNDLE_VERSION"]
 
 BUNDLE_VERSION = 1
 _SECRET_ENV = ("OPENAI_API_KEY",)
+_TEXT_PROVENANCE = {c: str for c in ("_row_id", "_generator", "_rule_id", "_arm", "_call_id", "_status", "_reason")}
 
 
 @dataclass
@@ -124,8 +125,8 @@ class Run:
                 (bytes(source) if isinstance(source, (bytes, bytearray)) else source.read())
             zf = zipfile.ZipFile(io.BytesIO(raw))
             meta = json.loads(zf.read("run.json"))
-            rows = pd.read_csv(io.BytesIO(zf.read("rows.csv")), low_memory=False) if "rows.csv" in zf.namelist() \
-                else pd.DataFrame()
+            rows = pd.read_csv(io.BytesIO(zf.read("rows.csv")), low_memory=False, dtype=_TEXT_PROVENANCE) \
+                if "rows.csv" in zf.namelist() else pd.DataFrame()
             data = pd.read_csv(io.BytesIO(zf.read("data.csv")), low_memory=False) \
                 if "data.csv" in zf.namelist() else None
         except FileNotFoundError as exc:
@@ -150,7 +151,7 @@ class Run:
                               name=d.get("name", "table"), fingerprint=d.get("fingerprint", ""))
         if "_selected" in rows:
             rows["_selected"] = rows["_selected"].astype(str).str.lower().isin(["true", "1"])
-        for col in ("_reason", "_call_id"):
+        for col in _TEXT_PROVENANCE:
             if col in rows:
                 rows[col] = rows[col].fillna("")
         return cls(dataset=dataset, rules=[Rule.from_dict(r) for r in meta.get("rules", [])],

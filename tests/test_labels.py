@@ -1,0 +1,104 @@
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_core.data import make_dataset
+from synth_core.errors import InvalidParameterError
+from synth_core.labels import Labeler
+
+
+@pytest.fixture
+def dataset():
+    rng = np.random.default_rng(1)
+    n = 600
+    x = rng.uniform(-1, 1, (n, 3))
+    c = rng.choice(["a", "b"], n)
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] + (c == "a") * 0.3 > 0.1, "pos", "neg")
+    return make_dataset(pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "c": c, "y": y}),
+                        target="y", seed=0)
+
+
+def _rows(ds, frame):
+    out = frame[ds.features + [ds.target]].reset_index(drop=True).copy()
+    out["_status"], out["_reason"] = "accepted", ""
+    return out
+
+
+def test_relabel_on_train_copies_reproduces_teacher(dataset):
+    lab = Labeler(mode="relabel").fit(dataset)
+    rows = _rows(dataset, dataset.train.head(50))
+    out = lab.transform(rows)
+    expected = lab.teacher_.predict(rows)
+    assert out[dataset.target].astype(str).tolist() == list(expected.astype(str))
+    assert out["_label_original"].tolist() == rows[dataset.target].tolist()
+    assert set(out["_label_mode"]) == {"relabel"}
+
+
+def test_teacher_never_sees_validation_or_test_rows(dataset):
+    rows = _rows(dataset, dataset.train.head(80))
+    before = Labeler(mode="relabel").fit(dataset).transform(rows)
+    poisoned = dataset.frame.copy()
+    idx = np.concatenate([dataset.val_idx, dataset.test_idx])
+    poisoned.loc[idx, "y"] = np.where(poisoned.loc[idx, "y"] == "pos", "neg", "pos")
+    poisoned.loc[idx, "x0"] = 99.0
+    ds2 = replace(dataset, frame=poisoned)  # same split positions, poisoned val/test rows
+    after = Labeler(mode="relabel").fit(ds2).transform(rows)
+    assert after["y"].tolist() == before["y"].tolist()
+
+
+def test_filter_drops_a_planted_wrong_label(dataset):
+    lab = Labeler(mode="filter", threshold=0.3).fit(dataset)
+    rows = _rows(dataset, dataset.train.head(40))
+    teacher = lab.teacher_.predict(rows)
+    sure = np.argmax(lab.teacher_.predict_proba(rows).max(axis=1))
+    rows.loc[sure, "y"] = "neg" if teacher[sure] == "pos" else "pos"
+    out = lab.transform(rows)
+    assert out.loc[sure, "_status"] == "rejected"
+    assert out.loc[sure, "_reason"] == "label contradicted by teacher"
+    assert out.loc[sure, "_label_original"] == rows.loc[sure, "y"]
+    kept = out[out["_status"] == "accepted"]
+    assert len(kept) >= 25
+    assert lab.summary(out)["dropped"]["label contradicted by teacher"] >= 1
+
+
+def test_score_keeps_everything_with_confidence(dataset):
+    out = Labeler(mode="score").fit(dataset).transform(_rows(dataset, dataset.train.head(30)))
+    assert (out["_status"] == "accepted").all()
+    assert out["_confidence"].between(0, 1).all()
+
+
+def test_fallback_message_when_teacher_is_weaker(dataset):
+    from sklearn.dummy import DummyClassifier
+
+    lab = Labeler(mode="auto", teacher=DummyClassifier(strategy="most_frequent")).fit(dataset)
+    assert lab.effective_mode_ == "filter"
+    assert "NOT better" in lab.message_ and "falling back to 'filter'" in lab.message_
+
+
+def test_auto_relabels_when_teacher_is_better(dataset):
+    lab = Labeler(mode="auto").fit(dataset)
+    assert lab.teacher_score_ < lab.downstream_score_
+    assert lab.effective_mode_ == "relabel"
+
+
+def test_regression_filter(mixed_frame):
+    ds = make_dataset(mixed_frame.assign(t=mixed_frame["age"] * 2.0 + 1), target="t", seed=0)
+    lab = Labeler(mode="filter").fit(ds)
+    rows = _rows(ds, ds.train.head(20))
+    rows.loc[0, "t"] = 10_000.0
+    out = lab.transform(rows)
+    assert out.loc[0, "_status"] == "rejected"
+
+
+def test_bad_mode():
+    with pytest.raises(InvalidParameterError, match="'mode' parameter"):
+        Labeler(mode="guess").fit(None)
+
+
+def test_labelling_is_fast_enough_for_10k_rows(dataset):
+    lab = Labeler(mode="filter").fit(dataset)
+    rows = _rows(dataset, dataset.train.sample(10_000, replace=True, random_state=0))
+    out = lab.transform(rows)
+    assert len(out) == 10_000

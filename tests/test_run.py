@@ -1,0 +1,87 @@
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+
+from synth_core.data import make_dataset
+from synth_core.errors import BundleError, GenerationError
+from synth_core.pipeline import estimate_calls, run_pipeline
+from synth_core.rules import parse_rule
+from synth_core.run import Run
+
+
+@pytest.fixture
+def dataset(mixed_frame):
+    return make_dataset(mixed_frame, target="y", seed=0)
+
+
+@pytest.fixture
+def rules():
+    return [parse_rule("x0 > 0.5", id="R1", status="approved"),
+            parse_rule("x0 <= 0.5", id="R2", status="approved"),
+            parse_rule("age > 70", id="R3", status="rejected")]
+
+
+@pytest.mark.parametrize("labels", ["relabel", "filter", "score", "none"])
+def test_pipeline_and_bundle_round_trip(dataset, rules, labels, tmp_path):
+    run = run_pipeline(dataset, rules, method="jitter", n=40, labels=labels, selection="mds")
+    assert len(run.selected) <= 40
+    assert run.params["labels"] == labels
+    path = tmp_path / "run.zip"
+    run.save(path)
+    back = Run.load(path)
+    assert [r.to_dict() for r in back.rules] == [r.to_dict() for r in run.rules]
+    assert back.params == json.loads(json.dumps(run.params))
+    assert len(back.rows) == len(run.rows)
+    assert back.selected["_row_id"].tolist() == run.selected["_row_id"].tolist()
+    if labels != "none":
+        assert set(back.rows["_label_mode"].dropna()) == {labels}
+        assert back.labels["mode"] == labels
+    pd.testing.assert_frame_equal(back.dataset.frame, dataset.frame, check_dtype=False)
+    assert (back.dataset.test_idx == dataset.test_idx).all()
+    aug = back.augmented_frame()
+    assert (aug["source"] == "real").sum() == len(dataset.train)
+
+
+def test_pipeline_zero_approved_rules(dataset):
+    with pytest.raises(GenerationError, match="no approved rules"):
+        run_pipeline(dataset, [parse_rule("x0 > 0", id="R1")], method="jitter", n=10)
+
+
+def test_n_larger_than_possible_stops_at_what_exists(dataset):
+    rules = [parse_rule("age > 200", id="R1", status="approved"), parse_rule("age > 70", id="R2", status="approved")]
+    run = run_pipeline(dataset, rules, method="jitter", n=500, labels="none", selection="none", oversample=1)
+    assert 0 < len(run.selected) < 500
+    assert any("rule R1: no rows" in m for m in run.messages)
+
+
+def test_bundle_errors(tmp_path, dataset, rules):
+    with pytest.raises(BundleError, match="not a run bundle"):
+        Run.load(b"not a zip")
+    with pytest.raises(BundleError, match="does not exist"):
+        Run.load(tmp_path / "nope.zip")
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none")
+    raw = run.save(include_data=False)
+    with pytest.raises(BundleError, match="without its data"):
+        Run.load(raw)
+    assert len(Run.load(raw, dataset=dataset).rows) == len(run.rows)
+
+
+def test_api_key_never_written(dataset, rules, monkeypatch, tmp_path):
+    key = "sk-test-SECRET-1234567890"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none")
+    path = tmp_path / "run.zip"
+    run.save(path)
+    with zipfile.ZipFile(path) as zf:
+        assert all(key.encode() not in zf.read(name) for name in zf.namelist())
+    run.params["oops"] = key
+    with pytest.raises(BundleError, match="OPENAI_API_KEY"):
+        run.save(tmp_path / "leak.zip")
+    assert not (tmp_path / "leak.zip").exists()
+
+
+def test_estimate_calls(rules):
+    assert estimate_calls("jitter", rules, 100) == 0
+    assert estimate_calls("date", rules, 100, rows_per_call=5, iterations=1) == 20
