@@ -54,8 +54,12 @@ def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterat
 def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels: str = "auto",
                  selection: str = "mds", alpha: float = 0.8, oversample: float = 2.0, client=None,
                  generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
-                 extra_params: dict | None = None) -> Run:
+                 downstream=None, labeler: Labeler | None = None, extra_params: dict | None = None) -> Run:
     """Generate ``oversample * n`` candidates, label them, select up to ``n``; return the Run.
+
+    ``downstream`` is the user's model (default: decision tree): the label step compares its teacher
+    with it and selection scores validation rows with it. ``labeler`` reuses an already fitted
+    :class:`Labeler` (its mode wins over ``labels``).
 
     Nothing made is lost: a cancel or an LLM failure mid-run keeps every accepted row, and
     ``Run.messages`` says per rule what happened.
@@ -80,7 +84,8 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
     label_info: dict = {}
     if labels != "none" and len(generation.accepted):
         report(0.8, "labelling rows with the teacher model")
-        labeler = Labeler(mode=labels, random_state=random_state).fit(dataset)
+        if labeler is None:
+            labeler = Labeler(mode=labels, downstream=downstream, random_state=random_state).fit(dataset)
         rows = labeler.transform(rows)
         label_info = labeler.summary(rows)
         messages.append(label_info["message"])
@@ -89,7 +94,7 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
     if selection != "none" and not is_cancelled(cancel) and len(rows) and (rows["_status"] == "accepted").any():
         report(0.9, f"selecting rows ({selection})")
         sel = select_rows(rows, dataset, all_rules, method=selection, alpha=alpha, budget=n,
-                          random_state=random_state)
+                          model=downstream, random_state=random_state)
         rows["_selected"] = rows["_row_id"].isin(set(sel.row_ids))
         arms = sel.arms
         messages.extend(sel.messages)

@@ -14,7 +14,7 @@ parenthesised AND/OR expression is accepted and turned into DNF)::
     predicate   := column op value
                  | column ["NOT"] "IN" set
                  | column "BETWEEN" value "AND" value
-                 | column "IS" "MISSING"
+                 | column "IS" ["NOT"] "MISSING"
     op          := "<=" | ">=" | "==" | "!=" | "<" | ">" | "="
     set         := "{" [ value ( "," value )* ] "}"
     value       := number | string | "true" | "false"
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-OPERATORS = COMPARISONS + ("in", "not in", "between", "is missing")
+OPERATORS = COMPARISONS + ("in", "not in", "between", "is missing", "is not missing")
 ORIGINS = ("discovered", "llm", "person", "refined")
 STATUSES = ("proposed", "approved", "rejected")
 
@@ -93,7 +93,7 @@ class Predicate:
         elif self.op == "between":
             lo, hi = self.value
             object.__setattr__(self, "value", (_canonical_scalar(lo), _canonical_scalar(hi)))
-        elif self.op == "is missing":
+        elif self.op in ("is missing", "is not missing"):
             object.__setattr__(self, "value", None)
         else:
             object.__setattr__(self, "value", _canonical_scalar(self.value))
@@ -104,6 +104,8 @@ class Predicate:
         present = s.notna().to_numpy()
         if self.op == "is missing":
             return ~present
+        if self.op == "is not missing":
+            return present
         if self.op in ("in", "not in"):
             hit = _isin(s, self.value)
             return (hit if self.op == "in" else ~hit) & present
@@ -114,8 +116,8 @@ class Predicate:
 
     def to_text(self) -> str:
         col = _format_column(self.column)
-        if self.op == "is missing":
-            return f"{col} is missing"
+        if self.op in ("is missing", "is not missing"):
+            return f"{col} {self.op}"
         if self.op in ("in", "not in"):
             return f"{col} {self.op} {{{', '.join(_format_value(v) for v in self.value)}}}"
         if self.op == "between":
@@ -314,6 +316,10 @@ def _compare(s: pd.Series, op: str, value) -> np.ndarray:
             s = pd.to_numeric(s, errors="coerce")
         else:
             s = s.astype(str).where(s.notna())
+    if pd.api.types.is_extension_array_dtype(s.dtype):
+        s = s.astype(object).where(s.notna(), np.nan)  # nullable dtypes: pd.NA would poison comparisons
+        if not isinstance(value, str) and not _is_texty(s.dropna().infer_objects()):
+            s = pd.to_numeric(s, errors="coerce")
     arr = s.to_numpy()
     with np.errstate(invalid="ignore"):
         try:
@@ -469,9 +475,11 @@ def _parse_predicate(text: str, pos: int) -> tuple[int, Predicate]:
         pos, hi = _parse_value(text, after_and)
         return pos, Predicate(column, "between", (lo, hi))
     if (after := _keyword(text, pos, "is")) is not None:
-        if (after_m := _keyword(text, after, "missing")) is None:
-            raise RuleSyntaxError(text, _skip_ws(text, after), "MISSING after IS")
-        return after_m, Predicate(column, "is missing")
+        negated = _keyword(text, after, "not")
+        if (after_m := _keyword(text, negated or after, "missing")) is None:
+            raise RuleSyntaxError(text, _skip_ws(text, negated or after), "MISSING after IS" +
+                                  ("" if negated else " (or IS NOT MISSING)"))
+        return after_m, Predicate(column, "is not missing" if negated else "is missing")
     raise RuleSyntaxError(text, pos, "an operator (<, <=, >, >=, ==, !=, in, not in, between, is missing)")
 
 
@@ -619,7 +627,7 @@ def _predicate_problems(p: Predicate, schema) -> list[str]:
     spec = schema[p.column]
     if spec.role == "target":
         return [f"{p.column!r} is the target; rules describe feature values only"]
-    if p.op == "is missing":
+    if p.op in ("is missing", "is not missing"):
         return []
     values = p.value if p.op in ("in", "not in", "between") else (p.value,)
     out = []
@@ -681,7 +689,7 @@ def _intervals(conj: Conjunction) -> dict[str, tuple[float, bool, float, bool]]:
 
 def _column_region(conj: Conjunction, col: str, spec) -> tuple[str, Any]:
     """Region of one column as ('num', (lo, hi)) in [0, 1] or ('cat', set) or ('all', None)."""
-    preds = [p for p in conj.predicates if p.column == col]
+    preds = [p for p in conj.predicates if p.column == col and p.op != "is not missing"]
     if any(p.op == "is missing" for p in preds):
         return ("missing", None)
     if spec is not None and spec.is_numeric and spec.min is not None:

@@ -23,6 +23,7 @@ CANONICAL = [
     ("x between 1 and 2", "x between 1 and 2"),
     ("c NOT IN {'a'}", "c not in {'a'}"),
     ("c is MISSING", "c is missing"),
+    ("c IS NOT missing", "c is not missing"),
     ("`hours per week` < 3e1", "`hours per week` < 30"),
     ("flag == TRUE", "flag == true"),
     ("name == 'O\\'Brien'", "name == 'O\\'Brien'"),
@@ -84,12 +85,13 @@ scalars = st.one_of(numbers, strings, st.booleans())
 @st.composite
 def predicates(draw):
     col = draw(names)
-    op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "in", "not in", "between", "is missing"]))
+    op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "in", "not in", "between", "is missing",
+                               "is not missing"]))
     if op in ("in", "not in"):
         value = draw(st.lists(scalars, min_size=1, max_size=4))
     elif op == "between":
         value = (draw(numbers), draw(numbers))
-    elif op == "is missing":
+    elif op in ("is missing", "is not missing"):
         value = None
     else:
         value = draw(scalars)
@@ -145,11 +147,20 @@ def test_mask_set_between_missing_and_dnf():
     assert Predicate("c", "in", ["a", "c"]).mask(frame).tolist() == [True, False, False, True]
     assert Predicate("c", "not in", ["a"]).mask(frame).tolist() == [False, True, False, True]
     assert Predicate("c", "is missing").mask(frame).tolist() == [False, False, True, False]
+    assert Predicate("c", "is not missing").mask(frame).tolist() == [True, True, False, True]
     assert Predicate("x", "between", (2, 3)).mask(frame).tolist() == [False, True, True, False]
     rule = parse_rule("c == 'a' OR x >= 3")
     assert rule.mask(frame).tolist() == [True, False, True, False]
     assert rule.count(frame) == 2
     assert parse_rule("TRUE").mask(frame).all()
+
+
+def test_mask_on_nullable_dtypes_with_missing_cells():
+    frame = pd.DataFrame({"b": pd.array([True, None, False], dtype="boolean"),
+                          "i": pd.array([1, None, 3], dtype="Int64")})
+    assert Predicate("b", "==", True).mask(frame).tolist() == [True, False, False]
+    assert Predicate("i", "<", 2).mask(frame).tolist() == [True, False, False]
+    assert Predicate("i", "!=", 1).mask(frame).tolist() == [False, False, True]
 
 
 def test_mask_categories_coded_as_numbers_in_text_column():
