@@ -15,7 +15,7 @@ import pandas as pd
 from .errors import GenerationError
 from .generators import GENERATORS, get_generator
 from .generators.base import approved_rules, is_cancelled
-from .generators.selection import select_rows
+from .generators.selection import choose_amount, select_rows
 from .labels import Labeler
 from .run import Run
 
@@ -54,11 +54,14 @@ def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterat
 def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels: str = "auto",
                  selection: str = "mds", alpha: float = 0.8, oversample: float = 2.0, client=None,
                  generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
-                 downstream=None, labeler: Labeler | None = None, extra_params: dict | None = None) -> Run:
+                 downstream=None, labeler: Labeler | None = None, guard: bool = True,
+                 extra_params: dict | None = None) -> Run:
     """Generate ``oversample * n`` candidates, label them, select up to ``n``; return the Run.
 
     ``downstream`` is the user's model (default: decision tree): the label step compares its teacher
-    with it and selection scores validation rows with it. ``labeler`` reuses an already fitted
+    with it and selection scores validation rows with it. With ``guard`` the number of selected rows
+    kept is chosen on validation rows (possibly none, with a message), so adding them does not make
+    the downstream model worse on validation. ``labeler`` reuses an already fitted
     :class:`Labeler` (its mode wins over ``labels``).
 
     Nothing made is lost: a cancel or an LLM failure mid-run keeps every accepted row, and
@@ -104,8 +107,19 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
         accepted = rows["_status"] == "accepted"
         keep = rows[accepted].head(n)["_row_id"]
         rows["_selected"] = rows["_row_id"].isin(set(keep))
+    if guard and "_selected" in rows and rows["_selected"].any() and not is_cancelled(cancel):
+        report(0.95, "checking on validation rows how many rows to keep")
+        chosen_rows = rows[rows["_selected"]]
+        keep, table = choose_amount(chosen_rows, dataset, model=downstream, random_state=random_state)
+        rows["_selected"] = rows["_row_id"].isin(set(keep))
+        label_info["amount"] = table.to_dict(orient="records")
+        if len(keep) < len(chosen_rows):
+            messages.append(f"kept {len(keep)} of {len(chosen_rows)} selected rows: adding more did not "
+                            "improve the downstream model on validation rows." if keep else
+                            "no synthetic rows kept: none improved the downstream model on validation rows; "
+                            "try more rows, another generator or label mode.")
     report(1.0, "done")
-    params = {"method": method, "n": n, "labels": labels, "selection": selection, "alpha": alpha,
+    params = {"method": method, "n": n, "labels": labels, "selection": selection, "alpha": alpha, "guard": guard,
               "oversample": oversample, "random_state": random_state, "generator": gen.get_params(deep=False)}
     params["generator"].pop("client", None)
     if client is not None or GENERATORS[method][2]:

@@ -51,7 +51,8 @@ def test_pipeline_zero_approved_rules(dataset):
 
 def test_n_larger_than_possible_stops_at_what_exists(dataset):
     rules = [parse_rule("age > 200", id="R1", status="approved"), parse_rule("age > 70", id="R2", status="approved")]
-    run = run_pipeline(dataset, rules, method="jitter", n=500, labels="none", selection="none", oversample=1)
+    run = run_pipeline(dataset, rules, method="jitter", n=500, labels="none", selection="none", oversample=1,
+                       guard=False)
     assert 0 < len(run.selected) < 500
     assert any("rule R1: no rows" in m for m in run.messages)
 
@@ -85,3 +86,22 @@ def test_api_key_never_written(dataset, rules, monkeypatch, tmp_path):
 def test_estimate_calls(rules):
     assert estimate_calls("jitter", rules, 100) == 0
     assert estimate_calls("date", rules, 100, rows_per_call=5, iterations=1) == 20
+
+
+def test_guard_keeps_no_rows_when_they_hurt_validation(dataset, rules):
+    from synth_core.labels import Labeler
+
+    class Flip(Labeler):
+        """A label step that writes the wrong class on every row."""
+
+        def transform(self, rows):
+            out = super().transform(rows)
+            out["y"] = out["y"].map({"yes": "no", "no": "yes"})
+            return out
+
+    flip = Flip(mode="relabel").fit(dataset)
+    run = run_pipeline(dataset, rules, method="jitter", n=200, labels="relabel", labeler=flip,
+                       selection="none", guard=True)
+    assert len(run.selected) < 200
+    assert any("kept" in m or "no synthetic rows kept" in m for m in run.messages)
+    assert run.labels["amount"][0]["rows"] == 0

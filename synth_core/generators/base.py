@@ -35,6 +35,7 @@ __all__ = [
     "approved_rules",
     "allocate",
     "provenance_frame",
+    "coerce_like",
 ]
 
 PROVENANCE = ["_row_id", "_generator", "_rule_id", "_iteration", "_arm", "_call_id", "_status", "_reason"]
@@ -76,6 +77,29 @@ def allocate(n: int, weights) -> list[int]:
     for i in order[: max(0, n - base.sum())]:
         base[i] += 1
     return base.tolist()
+
+
+def coerce_like(rows: pd.DataFrame, like: pd.DataFrame, schema) -> pd.DataFrame:
+    """Cast generated cells to the real columns' types (integers rounded, labels in the real label type)."""
+    out = rows.copy()
+    for col in out.columns:
+        if col not in like:
+            continue
+        real = like[col]
+        spec = schema[col] if col in schema else None
+        if pd.api.types.is_bool_dtype(real):
+            out[col] = out[col].map(lambda v: v if isinstance(v, (bool, np.bool_)) or pd.isna(v)
+                                    else str(v).strip().lower() in ("true", "1", "yes"))
+        elif pd.api.types.is_numeric_dtype(real):
+            values = pd.to_numeric(out[col], errors="coerce")
+            if (spec is not None and spec.kind == "integer") or pd.api.types.is_integer_dtype(real):
+                values = values.round()
+                if pd.api.types.is_integer_dtype(real) and not values.isna().any():
+                    values = values.astype(real.dtype)
+            out[col] = values
+        else:
+            out[col] = out[col].astype(object).where(out[col].notna(), np.nan)
+    return out
 
 
 def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id: str, iteration: int,
@@ -191,7 +215,8 @@ class Generator(BaseEstimator):
                 if k > 0:
                     rows = self._generate_rule(rule, k, it, rng)
                     if len(rows):
-                        parts.append(provenance_frame(rows[self.columns_], generator=self.name,
+                        rows = coerce_like(rows[self.columns_], self.train_, self.dataset_.schema)
+                        parts.append(provenance_frame(rows, generator=self.name,
                                                       rule_id=rule.id, iteration=it))
                         made += len(rows)
                 step += 1

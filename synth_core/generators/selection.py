@@ -40,7 +40,7 @@ from ..errors import InvalidParameterError
 from ..evaluation._encoding import align_frame, model_pipeline
 from ..rules import overlap
 
-__all__ = ["select_rows", "Selection", "METHODS"]
+__all__ = ["select_rows", "Selection", "METHODS", "choose_amount"]
 
 METHODS = ("mds", "fgs", "bgs", "topk", "none")
 
@@ -263,3 +263,28 @@ def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_
 def _arm_table(arms) -> pd.DataFrame:
     cols = ["arm", "rule_id", "iteration", "rows", "quality", "diversity", "utility", "pulls", "accepted", "order"]
     return pd.DataFrame([{k: a[k] for k in cols} for a in arms], columns=cols)
+
+
+def choose_amount(candidates: pd.DataFrame, dataset, *, model=None, fractions=(0.0, 1 / 3, 2 / 3, 1.0),
+                  random_state: int = 0) -> tuple[list[str], pd.DataFrame]:
+    """How many of the chosen rows to keep, decided on validation rows.
+
+    The rows are shuffled once; each fraction of them is added to the real train rows and the
+    downstream model is scored on validation rows. The best fraction wins; a tie keeps more rows,
+    except that no rows at all is kept unless something else is strictly better on validation.
+    Returns the kept row ids and a table (fraction, rows, quality).
+    """
+    scorer = _Scorer(dataset, model, random_state)
+    order = candidates.sample(frac=1.0, random_state=random_state)
+    table = []
+    for f in fractions:
+        k = int(round(f * len(order)))
+        table.append({"fraction": f, "rows": k, "quality": scorer.quality(order.head(k) if k else None)})
+    table = pd.DataFrame(table)
+    base = float(table.loc[table["rows"] == 0, "quality"].max()) if (table["rows"] == 0).any() else -np.inf
+    best = table[table["rows"] > 0]
+    best = best[best["quality"] > base]
+    if not len(best):
+        return [], table
+    top = best[best["quality"] == best["quality"].max()]["rows"].max()
+    return order.head(int(top))["_row_id"].tolist(), table
