@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", help="rules JSON (approved rules are used; default: discover and approve all)")
     p.add_argument("--method", default="jitter",
                    help="generator: jitter, statistical, date, samplellm, htdbu, structsynth (default jitter)")
-    p.add_argument("--labels", default="relabel", choices=["relabel", "filter", "score", "none"],
-                   help="label step after generation (default relabel)")
+    p.add_argument("--labels", default="auto", choices=["auto", "relabel", "filter", "score", "none"],
+                   help="label step after generation (default auto: relabel when the teacher beats the "
+                        "downstream model on validation rows, else filter)")
     p.add_argument("--n", type=int, default=200, help="rows to keep (budget n, default 200)")
     p.add_argument("--rho", type=float, default=None, help="error threshold for discovery")
     p.add_argument("--alpha", type=float, default=0.8, help="MDS quality weight (default 0.8)")

@@ -133,3 +133,87 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
                params=params, rows=rows, usage=usage,
                messages=messages, arms=arms, labels=label_info, per_rule=generation.per_rule,
                metrics={"seconds": time.perf_counter() - started, "cancelled": generation.cancelled})
+
+
+def evaluate_run(run: Run, *, include_utility: bool = True):
+    """A :class:`~synth_core.evaluation.report.Report` of a run's selected rows (stored in ``run.metrics``)."""
+    from .evaluation.report import Report
+
+    report = Report(include_utility=include_utility).generate(
+        dataset=run.dataset, synthetic=run.synthetic_frame(provenance=True),
+        rules=[r for r in run.rules if r.status == "approved"], llm_usage=run.usage or None)
+    run.metrics["report"] = report.to_dict()
+    return report
+
+
+__all__.append("evaluate_run")
+
+
+def run_from_cli(args) -> int:
+    """``synth generate``: the app's whole flow on one table, written as a bundle."""
+    from .data import load_dataset
+    from .rules import rules_from_json
+
+    ds = load_dataset(args.file, target=args.target, task=args.task, seed=args.seed)
+    if args.rules:
+        from pathlib import Path
+
+        rules = rules_from_json(Path(args.rules).read_text())
+        if not any(r.status == "approved" for r in rules):
+            rules = [r.with_(status="approved") for r in rules if r.status != "rejected"]
+        source = f"{len(rules)} rules from {args.rules}"
+    else:
+        from .discovery import DGRDiscoverer
+
+        disc = DGRDiscoverer(rho=args.rho, random_state=args.seed).fit(ds)
+        rules = [r.with_(status="approved") for r in disc.rules_]
+        source = f"{len(rules)} discovered rules (all approved)"
+    print(f"{ds.name}: {len(ds.train):,} train rows, {source}", flush=True)
+    client = None
+    if GENERATORS.get(args.method, ("", "", False))[2]:
+        from .llm import get_client
+
+        client = get_client(base_url=args.base_url, model=args.model)
+    params = {"iterations": args.iterations} if args.method == "date" else None
+    last = [-1]
+
+    def progress(step, total, message):
+        pct = int(100 * step / max(total, 1))
+        if pct >= last[0] + 10 or step == total:
+            last[0] = pct
+            print(f"  {pct:3d}%  {message}", flush=True)
+
+    run = run_pipeline(ds, rules, method=args.method, n=args.n, labels=args.labels, selection=args.selection,
+                       alpha=args.alpha, client=client, generator_params=params, progress=progress,
+                       random_state=args.seed, extra_params={"rho": args.rho, "source": str(args.file)})
+    for m in run.messages:
+        print(f"  note: {m}")
+    run.save(args.out)
+    sel = run.selected
+    print(f"wrote {args.out}: {len(run.rows):,} candidate rows, {len(sel):,} selected "
+          f"({run.metrics['seconds']:.1f} s)")
+    if args.csv:
+        from pathlib import Path
+
+        from .export import to_safe_csv
+
+        Path(args.csv).write_bytes(to_safe_csv(run.synthetic_frame()))
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def evaluate_from_cli(args) -> int:
+    """``synth evaluate``: utility, fidelity, detection, privacy, rules, diversity and LLM usage of a bundle."""
+    from .run import Run
+
+    run = Run.load(args.bundle)
+    report = evaluate_run(run, include_utility=not args.no_utility)
+    text = report.to_markdown()
+    if args.report:
+        from pathlib import Path
+
+        Path(args.report).write_text(text)
+        print(f"wrote {args.report}")
+    else:
+        print(text)
+    return 0

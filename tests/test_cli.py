@@ -26,3 +26,36 @@ def test_console_script_runs():
                           "--target", "cnt"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "regression" in res.stdout
+
+
+def test_generate_then_evaluate(tmp_path, capsys):
+    out, csv, report = tmp_path / "run.zip", tmp_path / "rows.csv", tmp_path / "report.md"
+    code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--method", "jitter",
+                 "--labels", "relabel", "--n", "60", "--out", str(out), "--csv", str(csv)])
+    assert code == 0, capsys.readouterr().err
+    import pandas as pd
+
+    rows = pd.read_csv(csv)
+    assert 0 < len(rows) <= 60 and "Class" in rows
+    assert main(["evaluate", str(out), "--report", str(report), "--no-utility"]) == 0
+    text = report.read_text()
+    assert "fidelity" in text and "detection_auc" in text and "rule_compliance" in text
+
+
+def test_discover_writes_json_that_reads_back(tmp_path, capsys):
+    from synth_core.rules import rules_from_json
+
+    path = tmp_path / "rules.json"
+    assert main(["discover", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--rho", "0.2",
+                 "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    rules = rules_from_json(path.read_text())
+    assert rules and all(r.support for r in rules)
+    assert rules[0].id in out
+
+
+def test_evaluate_bad_bundle_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"nope")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "not a run bundle" in capsys.readouterr().err
