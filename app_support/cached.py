@@ -1,0 +1,105 @@
+"""Cached calls into synth_core.
+
+Caches are shared by every session, so they hold only trusted results keyed by
+plain values: a file digest, a dataset fingerprint plus its schema, an LLM
+endpoint and model. Arguments that start with ``_`` are left out of the key; a
+string beside each of them (digest, fingerprint) stands for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import streamlit as st
+
+from synth_core.data import load_table
+from synth_core.samples import SAMPLES, sample_path
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+def dataset_key(ds) -> str:
+    """A string that changes whenever what discovery or evaluation sees changes."""
+    meta = json.dumps({"fp": ds.fingerprint, "schema": ds.schema.to_dict(), "target": ds.target,
+                       "task": ds.task, "train": digest(ds.train_idx.tobytes()),
+                       "val": digest(ds.val_idx.tobytes())}, sort_keys=True, default=str)
+    return digest(meta.encode())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_upload(file_digest: str, name: str, _raw: bytes) -> pd.DataFrame:
+    """Parse an uploaded file (keyed by its digest and name)."""
+    return load_table(_raw, name=name)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_sample(label: str) -> pd.DataFrame:
+    fname, _ = SAMPLES[label]
+    return load_table(sample_path(fname))
+
+
+def discovery_available() -> bool:
+    try:
+        from synth_core.discovery import DGRDiscoverer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def discover(key: str, rho: float, max_rules: int, seed: int, _dataset) -> dict:
+    """DATE Alg. 1 on the train split: rules, summary table, uncovered rows, warnings and a text report."""
+    from synth_core.discovery import DGRDiscoverer, discover_report
+
+    disc = DGRDiscoverer(rho=rho, max_rules=max_rules, random_state=seed).fit(_dataset)
+    return {"rules": list(disc.rules_), "summary": disc.summary(), "remainder": int(disc.remainder_),
+            "coverage": float(getattr(disc, "coverage_", float("nan"))),
+            "warnings": list(getattr(disc, "warnings_", [])), "report": discover_report(disc)}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def llm_client(base_url: str | None, model: str | None, key_fingerprint: str):
+    """One client per (endpoint, model, key fingerprint); the key itself is read here, never an argument."""
+    from synth_core.llm import LLMClient, LLMSettings
+
+    api_key = st.session_state.get("gen.api_key") or None
+    settings = LLMSettings.from_env(base_url=base_url, model=model) if base_url else LLMSettings()
+    return LLMClient(settings, api_key=api_key)
+
+
+def current_client(config: dict):
+    """The cached client for the endpoint chosen on the Generate page (raises SynthError on bad settings)."""
+    key = st.session_state.get("gen.api_key") or ""
+    fingerprint = digest(key.encode()) if key else ""
+    return llm_client(config["base_url"], config["model"], fingerprint)
+
+
+def existing_client(config: dict):
+    """The client if one was built already (for usage on the home page), else None; never starts one."""
+    from synth_core.errors import SynthError
+
+    try:
+        return current_client(config)
+    except SynthError:  # a bad endpoint setting simply means "no client yet" here
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def tsne(key: str, _real: pd.DataFrame, _synthetic: pd.DataFrame, _schema, seed: int, max_points: int):
+    """t-SNE coordinates (DataFrame x, y, source, position) of real vs synthetic rows."""
+    from synth_core.evaluation.embedding import embed_tsne
+
+    emb = embed_tsne(_real, _synthetic, schema=_schema, max_points=max_points, random_state=seed)
+    return emb.coords, emb.subtitle
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def metrics(key: str, _run, _synthetic: pd.DataFrame) -> dict:
+    """Metric cards for a set of synthetic rows: each value, or an explanation of why it is missing."""
+    from app_support.evaluate import metric_cards
+
+    return metric_cards(_run, _synthetic)

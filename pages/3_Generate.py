@@ -1,0 +1,255 @@
+"""Generate: choose a generator and its settings, run it with live progress and cancel, see what happened."""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app_support import state
+from app_support.cached import current_client
+from app_support.figures import from_viz
+from app_support.jobs import GenerationJob
+from app_support.widgets import EMBEDDED_NOTE, PAGES, need_dataset, show_error
+from synth_core.errors import SynthError
+from synth_core.generators import GENERATORS, available_generators, get_generator
+from synth_core.labels import LABEL_MODES
+from synth_core.pipeline import estimate_calls
+
+st.title("Generate")
+st.caption("Write synthetic rows inside each approved rule, label them with a teacher fitted on real rows, "
+           "and keep the rows that help most (MDS selection).")
+state.show_flash()
+ds = need_dataset()
+rules = state.rules()
+approved = state.approved()
+
+LABEL_HELP = {
+    "auto": "relabel when the teacher beats your model on validation rows, else filter (the safe default)",
+    "relabel": "overwrite each row's label with the teacher's prediction",
+    "filter": "keep the row's own label; drop rows whose label the teacher contradicts or is unsure of",
+    "score": "keep every row and label; add the teacher's confidence",
+    "none": "leave labels as the generator wrote them",
+}
+SELECTION_HELP = {"mds": "MDS: bandit over (rule, iteration) batches (DATE Alg. 3)", "fgs": "forward greedy",
+                  "bgs": "backward greedy", "topk": "top-k batches", "none": "keep the first n accepted rows"}
+
+if not approved:
+    st.warning(f"No approved rules ({len(rules)} rule(s) in the set). Rows are written only for approved "
+               "rules: approve at least one on the Rules page.")
+    st.page_link(PAGES["rules"], label="Go to Rules", icon=":material/rule:")
+else:
+    st.caption(f"{len(approved)} approved rule(s): " + ", ".join(f"`{r.id}`" for r in approved))
+
+# ---------------------------------------------------------------- generator and settings
+methods = available_generators() or ["jitter"]
+state.default("gen.method", "jitter" if "jitter" in methods else methods[0])
+if st.session_state["gen.method"] not in methods:
+    st.session_state["gen.method"] = methods[0]
+left, right = st.columns([3, 2])
+with left:
+    method = st.selectbox("Generator", methods, key="gen.method",
+                          format_func=lambda m: f"{m}{' (LLM)' if GENERATORS[m][2] else ' (offline)'}")
+    st.caption(GENERATORS[method][3])
+    unavailable = [m for m in GENERATORS if m not in methods]
+    if unavailable:
+        st.caption("Not available in this build: " + ", ".join(unavailable))
+needs_llm = GENERATORS[method][2]
+with right:
+    if needs_llm:
+        st.info(EMBEDDED_NOTE, icon=":material/info:")
+    else:
+        st.success("Offline generator: no LLM calls, seconds not minutes.", icon=":material/bolt:")
+
+accepted_params = set(inspect.signature(get_generator(method).__init__).parameters) - {"self"}
+c1, c2, c3, c4, c5 = st.columns(5)
+state.default("gen.budget", 200)
+n = c1.number_input("Budget n (rows to keep)", 10, 5000, step=10, key="gen.budget",
+                    help="How many synthetic rows the selection keeps (twice as many are generated).")
+state.default("gen.iterations", 2)
+iterations = c2.slider("I (iterations)", 1, 5, key="gen.iterations",
+                       help="Batches per rule; each batch is one arm for MDS selection.")
+state.default("gen.alpha", 0.8)
+alpha = c3.slider("alpha", 0.0, 1.0, step=0.05, key="gen.alpha",
+                  help="MDS utility = alpha × (1 − error) + (1 − alpha) × diversity.")
+state.default("gen.rho", 0.05 if ds.task == "classification" else 0.1)
+rho = c4.slider("rho", 0.0, 1.0, step=0.01, key="gen.rho", disabled="rho" not in accepted_params,
+                help="Most error a generated group may have to be kept (DATE generator).")
+state.default("gen.rows_per_call", 5)
+rows_per_call = c5.slider("Rows per LLM call", 1, 20, key="gen.rows_per_call", disabled=not needs_llm)
+
+l1, l2 = st.columns([3, 2])
+with l1:
+    state.default("gen.labels", "auto")
+    labels = st.radio("Labels", list(LABEL_MODES), key="gen.labels", horizontal=True,
+                      captions=None, help="A teacher model fitted on real train rows only.")
+    st.caption(f"**{labels}**: {LABEL_HELP[labels]}.")
+with l2:
+    state.default("gen.selection", "mds")
+    selection = st.selectbox("Row selection", list(SELECTION_HELP), key="gen.selection",
+                             format_func=lambda m: SELECTION_HELP[m])
+
+# ---------------------------------------------------------------- LLM settings
+with st.expander("LLM settings", expanded=needs_llm):
+    state.default("gen.llm_mode", "Embedded")
+    mode = st.radio("Endpoint", ["Embedded", "Endpoint"], key="gen.llm_mode", horizontal=True,
+                    format_func=lambda m: "Embedded model (offline, no key)" if m == "Embedded"
+                    else "OpenAI-compatible endpoint")
+    st.caption(EMBEDDED_NOTE)
+    if mode == "Endpoint":
+        e1, e2, e3 = st.columns(3)
+        e1.text_input("Base URL", key="gen.base_url", placeholder="https://api.openai.com/v1")
+        e2.text_input("Model", key="gen.model", placeholder="gpt-4o-mini")
+        e3.text_input("API key", key="gen.api_key", type="password",
+                      help="Kept only in this browser session's memory; never written to a file, "
+                           "a bundle, a report or a log.")
+    if st.button("Check the endpoint", key="gen.llm_check",
+                 help="One tiny request. The embedded model is started first (up to a minute)."):
+        from synth_core.llm import LLMClient
+
+        try:
+            base = current_client(state.llm_config())
+            client = LLMClient(base.settings.replace(max_retries=0, timeout=15, cache=False),
+                               api_key=st.session_state.get("gen.api_key") or None)
+            with st.spinner(f"Calling {client.endpoint_label}…"):
+                t0 = time.perf_counter()
+                if client.api == "chat":
+                    client.chat([{"role": "user", "content": "Reply with OK."}], max_tokens=2)
+                else:
+                    client.complete("The capital of France is", max_tokens=2)
+            st.success(f"{client.endpoint_label} answered in {time.perf_counter() - t0:.1f} s.")
+        except SynthError as err:
+            show_error(err)
+            st.info("What to do: check the base URL (it usually ends in /v1), that the server is running and "
+                    "reachable from this machine, the model name and the key; or switch to the embedded model.")
+
+# ---------------------------------------------------------------- start
+calls = estimate_calls(method, rules, int(n * 2), rows_per_call=rows_per_call, iterations=iterations)
+job: GenerationJob | None = st.session_state.get("job")
+running = job is not None and not job.done
+with st.form("gen.form", border=True):
+    f1, f2 = st.columns([4, 1])
+    if needs_llm:
+        f1.markdown(f"**Estimated LLM calls:** up to {calls:,} (for {int(n * 2):,} candidate rows, "
+                    f"{rows_per_call} rows per call).")
+    else:
+        f1.markdown(f"**{method}** will write {int(n * 2):,} candidate rows and keep up to {n:,}. "
+                    "No LLM calls.")
+    start = f2.form_submit_button("Start generation", type="primary", disabled=not approved or running,
+                                  width="stretch")
+
+if start:
+    params = {"iterations": iterations, "rho": rho, "rows_per_call": rows_per_call}
+    params = {k: v for k, v in params.items() if k in accepted_params}
+    try:
+        client = current_client(state.llm_config()) if needs_llm else None
+    except SynthError as err:
+        show_error(err)
+    else:
+        job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=selection,
+                            alpha=float(alpha), client=client, generator_params=params,
+                            random_state=state.seed()).start()
+        st.session_state["job"] = job
+
+# ---------------------------------------------------------------- progress
+job = st.session_state.get("job")
+if job is not None and not job.collected:
+    with st.status(f"Generating with {job.kwargs['method']}…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+        if st.button("Cancel (keeps the rows made so far)", key="gen.cancel"):
+            job.cancel()
+        while not job.wait(0.25):
+            frac, msg, secs = job.snapshot()
+            bar.progress(frac, text=f"{msg} ({secs:.0f} s)")
+        frac, msg, secs = job.snapshot()
+        bar.progress(1.0, text=f"finished in {secs:.1f} s")
+        job.collected = True
+        if job.bug is not None:
+            raise job.bug
+        if job.error is not None:
+            status.update(label="Generation failed", state="error")
+            st.session_state["gen.last_error"] = job.error
+        else:
+            run = job.result
+            st.session_state["gen.last_error"] = None
+            st.session_state["run"] = run
+            st.session_state.pop("compare.row_ids", None)
+            st.session_state.setdefault("runs", []).append({
+                "method": job.kwargs["method"], "selected": int(len(run.selected)), "candidates": int(len(run.rows)),
+                "seconds": round(secs, 1), "cancelled": bool(run.metrics.get("cancelled"))})
+            label = "Cancelled: partial rows kept" if run.metrics.get("cancelled") else "Done"
+            status.update(label=f"{label}: {len(run.selected):,} rows kept", state="complete", expanded=False)
+
+err = st.session_state.get("gen.last_error")
+if err is not None:
+    show_error(err)
+    if getattr(err, "__class__", None).__name__.startswith("LLM"):
+        st.info("The LLM endpoint could not be used. Check the LLM settings above (or use the embedded model), "
+                "or pick an offline generator such as jitter or statistical.")
+
+# ---------------------------------------------------------------- results
+run = state.run()
+if run is not None and err is None:
+    st.subheader("Latest run")
+    rows = run.rows
+    sel = run.selected
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Rows kept", f"{len(sel):,}", border=True)
+    m2.metric("Candidates", f"{len(rows):,}", border=True)
+    accepted = int((rows["_status"] == "accepted").sum()) if "_status" in rows else len(rows)
+    m3.metric("Rejected", f"{len(rows) - accepted:,}", border=True)
+    usage = run.usage.get("summary", run.usage) if isinstance(run.usage, dict) else {}
+    m4.metric("LLM calls", f"{usage.get('calls', 0):,}", border=True)
+    m5.metric("Seconds", f"{run.metrics.get('seconds', 0):.1f}", border=True)
+    if not len(sel):
+        reasons = rows.loc[rows["_status"] != "accepted", "_reason"].value_counts() if "_reason" in rows \
+            else pd.Series(dtype=int)
+        why = ", ".join(f"{k or 'unspecified'}: {v:,}" for k, v in reasons.items()) or "no candidates were made"
+        st.warning(f"No row was kept ({why}). Try label mode **relabel** or **auto**, another generator, "
+                   "a larger budget, or rules that cover more rows.")
+    if run.metrics.get("cancelled"):
+        st.warning("This run was cancelled; the rows made before the cancel are kept.")
+    for msg in run.messages:
+        st.caption(f"• {msg}")
+
+    st.markdown("**Per rule**")
+    if len(rows) and "_rule_id" in rows:
+        g = rows.assign(_rule_id=rows["_rule_id"].astype(str))
+        out = g.groupby("_rule_id").agg(candidates=("_status", "size"),
+                                        accepted=("_status", lambda s: int((s == "accepted").sum())))
+        if "_selected" in g:
+            out["kept"] = g.groupby("_rule_id")["_selected"].sum().astype(int)
+        rej = g[g["_status"] != "accepted"]
+        if len(rej):
+            reasons = rej.groupby(["_rule_id", "_reason"]).size().unstack(fill_value=0)
+            reasons.columns = [f"rejected: {c or 'unspecified'}" for c in reasons.columns]
+            out = out.join(reasons).fillna(0)
+        texts = {r.id: r.text for r in run.rules}
+        out.insert(0, "rule", [texts.get(i, "") for i in out.index])
+        if isinstance(run.usage, dict) and run.usage.get("by_tag"):
+            tags = pd.DataFrame(run.usage["by_tag"]).set_index("tag")
+            if "total_tokens" in tags:
+                out["tokens"] = tags["total_tokens"].reindex(out.index).fillna(0).astype(int)
+        st.dataframe(out.reset_index().rename(columns={"_rule_id": "rule id"}), hide_index=True,
+                     key="gen.per_rule", width="stretch")
+    elif len(run.per_rule):
+        st.dataframe(run.per_rule, hide_index=True, key="gen.per_rule", width="stretch")
+    if run.labels:
+        st.caption(f"Labels: mode **{run.labels.get('mode')}**, {run.labels.get('labels_changed', 0):,} label(s) "
+                   f"changed. {run.labels.get('message', '')}")
+    arms = run.arms if isinstance(run.arms, pd.DataFrame) else pd.DataFrame()
+    if len(arms) and {"arm", "utility", "diversity", "accepted"} <= set(arms.columns):
+        with st.expander(f"Row selection: {len(arms)} arms ({run.params.get('selection')})"):
+            fig = from_viz("mds_arm_figure", arms)
+            if fig is not None:
+                st.plotly_chart(fig, key="gen.arms", width="stretch")
+            st.dataframe(arms, key="gen.arms_table", hide_index=True)
+    with st.expander("Rows kept (first 200)"):
+        st.dataframe(run.synthetic_frame(provenance=True).head(200), key="gen.rows", hide_index=True)
+    st.page_link(PAGES["compare"], label="Next: compare with the real rows", icon=":material/compare:")
+
+if st.session_state.get("runs"):
+    with st.expander(f"All runs in this session ({len(st.session_state['runs'])})"):
+        st.dataframe(pd.DataFrame(st.session_state["runs"]), key="gen.history", hide_index=True)

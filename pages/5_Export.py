@@ -1,0 +1,104 @@
+"""Export: synthetic and augmented CSV, rules JSON, the run bundle, the report; restore a session from a bundle."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app_support import state
+from app_support.cached import dataset_key, digest, metrics
+from app_support.widgets import show_error
+from synth_core.errors import SynthError
+from synth_core.export import to_safe_csv
+from synth_core.rules import rules_to_json
+from synth_core.run import Run
+
+st.title("Export")
+st.caption("CSV files are made safe for spreadsheets: text cells that would run as formulas "
+           "(starting with =, +, -, @) get a leading apostrophe. API keys are never in any file.")
+state.show_flash()
+
+run = state.run()
+rules = state.rules() if state.dataset() is not None else (run.rules if run is not None else [])
+name = (run.dataset.name if run is not None else getattr(state.dataset(), "name", "table")).rsplit(".", 1)[0]
+
+if run is None:
+    st.info("No run yet: generate rows on the Generate page, or restore a bundle below. "
+            "The rule set can be exported already.")
+else:
+    sel = run.synthetic_frame()
+    chosen = st.session_state.get("compare.row_ids")
+    only = False
+    if chosen:
+        only = st.checkbox(f"Only the {len(chosen):,} row(s) chosen on the Compare page", key="export.only_chosen")
+    if only:
+        sel = run.synthetic_frame(provenance=True)
+        sel = sel[sel["_row_id"].isin(set(chosen))][run.synthetic_frame().columns]
+    augmented = run.augmented_frame()
+    if only:
+        real = augmented[augmented["source"] == "real"]
+        augmented = pd.concat([real, sel.assign(source="synthetic")], ignore_index=True)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Synthetic rows", f"{len(sel):,}", border=True)
+    c2.metric("Augmented rows (real train + synthetic)", f"{len(augmented):,}", border=True)
+    c3.metric("Rules", f"{sum(r.status == 'approved' for r in run.rules)} approved of {len(run.rules)}", border=True)
+
+    st.subheader("Rows")
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Synthetic rows (CSV)", to_safe_csv(sel), file_name=f"{name}_synthetic.csv",
+                       mime="text/csv", key="export.synthetic", type="primary", width="stretch")
+    d2.download_button("Augmented table (CSV)", to_safe_csv(augmented), file_name=f"{name}_augmented.csv",
+                       mime="text/csv", key="export.augmented", width="stretch")
+    d3.download_button("Synthetic rows with provenance (CSV)", to_safe_csv(run.synthetic_frame(provenance=True)),
+                       file_name=f"{name}_synthetic_provenance.csv", mime="text/csv", key="export.provenance",
+                       width="stretch")
+    st.dataframe(sel.head(50), key="export.preview", hide_index=True, height=220)
+
+st.subheader("Rules, run and report")
+r1, r2, r3 = st.columns(3)
+r1.download_button("Rules (JSON)", rules_to_json(rules), file_name=f"{name}_rules.json",
+                   mime="application/json", key="export.rules", disabled=not rules, width="stretch")
+if run is not None:
+    try:
+        bundle = run.save()
+    except SynthError as err:
+        show_error(err)
+    else:
+        r2.download_button("Run bundle (zip)", bundle, file_name=f"{name}_run.zip", mime="application/zip",
+                           key="export.bundle", width="stretch",
+                           help="Rules, settings, every candidate row with provenance and the table: "
+                                "upload it below (or to `synth evaluate`) to restore the session.")
+    report_md = st.session_state.get("compare.report_md")
+    if report_md is None and r3.button("Build the report", key="export.build_report", width="stretch",
+                                       help="Computes every metric for the kept rows (a few seconds)."):
+        with st.spinner("Computing the report…"):
+            kept = run.selected
+            res = metrics(digest((dataset_key(run.dataset) + ",".join(kept["_row_id"].astype(str))).encode()),
+                          run, kept)
+        report_md = st.session_state["compare.report_md"] = res["markdown"]
+    if report_md is not None:
+        head = (f"# Synthetic rows for {run.dataset.name}\n\nGenerator `{run.params.get('method')}`, "
+                f"n = {run.params.get('n')}, labels `{run.params.get('labels')}`, selection "
+                f"`{run.params.get('selection')}`, seed {run.params.get('random_state')}.\n\n")
+        r3.download_button("Report (Markdown)", head + report_md, file_name=f"{name}_report.md",
+                           mime="text/markdown", key="export.report", width="stretch")
+
+st.subheader("Restore a session")
+st.caption("Upload a run bundle (.zip) saved here or by `synth generate`: the table, rules and rows come back.")
+bundle_file = st.file_uploader("Run bundle", type=["zip"], key="export.restore")
+if bundle_file is not None and st.button("Restore this bundle", key="export.restore_btn"):
+    try:
+        restored = Run.load(bundle_file.getvalue())
+    except SynthError as err:
+        show_error(err)
+    else:
+        state.set_dataset(restored.dataset)
+        state.set_rules(restored.rules)
+        st.session_state["run"] = restored
+        st.session_state.pop("compare.report_md", None)
+        st.session_state.setdefault("runs", []).append({
+            "method": restored.params.get("method"), "selected": int(len(restored.selected)),
+            "candidates": int(len(restored.rows)), "seconds": 0.0, "cancelled": False, "restored": True})
+        state.flash("success", f"Restored a run of {restored.dataset.name}: {len(restored.rules)} rules, "
+                               f"{len(restored.selected):,} synthetic rows.")
+        st.rerun()

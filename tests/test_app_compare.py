@@ -1,0 +1,71 @@
+"""AppTest: the Compare page (row choices, t-SNE, distributions, metric cards)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_support.testing import TIMEOUT, app_at, bank_dataset, finished_run, rules_for, texts
+
+PAGE = "pages/4_Compare.py"
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    ds = bank_dataset()
+    rules = rules_for(ds)
+    return {"dataset": ds, "rules": rules, "run": finished_run(ds, rules, n=60)}
+
+
+def test_needs_a_run():
+    at = app_at(PAGE, dataset=bank_dataset())
+    assert not at.exception
+    assert any("No synthetic rows yet" in i for i in texts(at.info))
+
+
+def test_cards_map_and_distribution(seeded):
+    at = app_at(PAGE, **seeded)
+    assert not at.exception
+    cards = {m.label: m.value for m in at.metric}
+    for name in ("Utility", "Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance",
+                 "Labels changed", "Teacher validation"):
+        assert name in cards, name
+    assert cards["Rule compliance"] == "100.0%"
+    assert cards["Utility"] != "n/a"
+    charts = {c.key: c for c in at.get("plotly_chart")}
+    assert {"cmp.tsne.v0", "cmp.dist"} <= set(charts)  # the t-SNE map and the distribution
+    assert "t-SNE" in charts["cmp.tsne.v0"].proto.spec
+    assert any(f"{len(seeded['run'].selected):,} synthetic row(s) chosen" in c for c in texts(at.caption))
+
+
+def test_choose_by_rule_status_and_column(seeded):
+    at = app_at(PAGE, **seeded)
+    at.multiselect(key="cmp.rules").set_value(["r1"]).run(timeout=TIMEOUT)
+    assert not at.exception
+    run = seeded["run"]
+    kept_r1 = int((run.selected["_rule_id"] == "r1").sum())
+    assert any(f"{kept_r1:,} synthetic row(s) chosen" in c for c in texts(at.caption))
+    at.radio(key="cmp.status").set_value("all").run(timeout=TIMEOUT)
+    at.selectbox(key="cmp.filter_col").set_value("V1").run(timeout=TIMEOUT)
+    at.slider(key="cmp.filter_range.V1").set_value((60.0, 95.0)).run(timeout=TIMEOUT)
+    assert not at.exception
+    at.selectbox(key="cmp.column").set_value("Class").run(timeout=TIMEOUT)
+    assert not at.exception
+
+
+def test_map_selection_narrows_the_rows(seeded):
+    ids = seeded["run"].selected["_row_id"].head(5).tolist()
+    at = app_at(PAGE, **seeded, **{"compare.row_ids": ids})
+    assert not at.exception
+    assert any("5 row(s) chosen on the map" in i for i in texts(at.info))
+    at.button(key="cmp.clear").click().run(timeout=TIMEOUT)
+    assert "compare.row_ids" not in at.session_state
+
+
+def test_rejected_rows_have_no_metrics(seeded):
+    run = finished_run(seeded["dataset"], seeded["rules"], n=20)
+    run.rows.loc[:3, "_status"] = "rejected"
+    run.rows.loc[:3, "_reason"] = "outside the rule"
+    at = app_at(PAGE, **{**seeded, "run": run})
+    at.radio(key="cmp.status").set_value("rejected").run(timeout=TIMEOUT)
+    assert not at.exception
+    assert any("accepted rows only" in c for c in texts(at.caption))

@@ -1,0 +1,105 @@
+"""AppTest: the Generate page (offline generators, progress, cancel, LLM settings and failures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_support.jobs import GenerationJob
+from app_support.testing import TIMEOUT, app_at, bank_dataset, finished_run, rules_for, texts
+from synth_core.generators import GENERATORS, available_generators
+
+PAGE = "pages/3_Generate.py"
+START = "FormSubmitter:gen.form-Start generation"
+DOWN = {"gen.llm_mode": "Endpoint", "gen.base_url": "http://127.0.0.1:9/v1", "gen.model": "any-model"}
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return bank_dataset()
+
+
+def test_zero_approved_rules_is_explained(ds):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds, status="proposed"))
+    assert not at.exception
+    assert any("No approved rules" in w for w in texts(at.warning))
+    assert at.button(key=START).disabled
+
+
+@pytest.mark.parametrize("method, labels", [("jitter", "filter"), ("statistical", "relabel")])
+def test_offline_generation(ds, method, labels):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds))
+    assert at.selectbox(key="gen.method").value == "jitter"  # the fast offline default
+    at.selectbox(key="gen.method").set_value(method)
+    at.number_input(key="gen.budget").set_value(60)
+    at.radio(key="gen.labels").set_value(labels)
+    at.run(timeout=TIMEOUT)
+    assert any("No LLM calls" in m for m in texts(at.markdown))
+    at.button(key=START).click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    run = at.session_state["run"]
+    assert run.params["method"] == method and run.params["labels"] == labels
+    assert 0 < len(run.selected) <= 60
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows kept"] == f"{len(run.selected):,}"
+    assert metrics["LLM calls"] == "0"
+    (per_rule,) = [d.value for d in at.dataframe if "rule id" in d.value.columns]
+    assert set(per_rule["rule id"]) == {"r1", "r2"}
+    assert at.session_state["runs"][-1]["method"] == method
+    assert not at.error
+
+
+def test_a_run_that_keeps_no_row_says_why(ds):
+    run = finished_run(ds, rules_for(ds), n=20)
+    run.rows["_status"], run.rows["_reason"], run.rows["_selected"] = "rejected", "label contradicted by teacher", False
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), run=run)
+    assert not at.exception
+    assert any("No row was kept" in w and "label contradicted by teacher" in w for w in texts(at.warning))
+
+
+def test_label_mode_has_an_explanation(ds):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds))
+    for mode in ("auto", "relabel", "filter", "score", "none"):
+        at.radio(key="gen.labels").set_value(mode).run(timeout=TIMEOUT)
+        assert any(c.startswith(f"**{mode}**:") for c in texts(at.caption)), mode
+
+
+def test_cancel_keeps_partial_rows(ds):
+    job = GenerationJob(dataset=ds, rules=rules_for(ds), method="jitter", n=40, random_state=0)
+    job.cancel()  # cancelled before the first batch: the run still comes back, marked cancelled
+    job.start()
+    assert job.wait(60)
+    assert job.error is None and job.bug is None
+    assert job.result.metrics["cancelled"] is True
+    run = finished_run(ds, rules_for(ds), n=40)
+    run.metrics["cancelled"] = True
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), run=run)
+    assert not at.exception
+    assert any("cancelled" in w for w in texts(at.warning))
+
+
+def test_llm_settings_key_is_a_password_field(ds):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **{"gen.llm_mode": "Endpoint"})
+    assert not at.exception
+    key = at.text_input(key="gen.api_key")
+    assert key.proto.type == key.proto.PASSWORD
+    assert any("not the quality path" in c for c in texts(at.caption))
+
+
+def test_endpoint_down_check(ds):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **DOWN)
+    at.button(key="gen.llm_check").click().run(timeout=TIMEOUT)
+    assert not at.exception
+    assert at.error and "127.0.0.1:9" in " ".join(texts(at.error))
+    assert any("What to do" in i for i in texts(at.info))
+
+
+def test_llm_generator_with_endpoint_down(ds):
+    llm_methods = [m for m in available_generators() if GENERATORS[m][2]]
+    if not llm_methods:
+        pytest.skip("no LLM generator is available in this build")
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **DOWN, **{"gen.method": llm_methods[0], "gen.budget": 10})
+    assert any("Estimated LLM calls" in m for m in texts(at.markdown))
+    at.button(key=START).click().run(timeout=TIMEOUT)
+    assert not at.exception
+    shown = " ".join(texts(at.error)) + " ".join(texts(at.info)) + " ".join(texts(at.caption))
+    assert "127.0.0.1:9" in shown or "could not" in shown.lower() or "unavailable" in shown.lower(), shown
