@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 PORT ?= 8501
 
-.PHONY: setup app test test-fast bench browser clean
+.PHONY: setup app test test-fast bench bench-setup browser clean
 
 setup: $(STAMP)
 
@@ -36,11 +36,20 @@ test: setup browser
 test-fast: setup
 	$(BIN)/python -m pytest -m "not llm and not browser and not slow" $(PYTEST_ARGS)
 
-bench: setup
-	$(BIN)/python -m pip install -q ".[bench]"
+# Peers (SDV, imbalanced-learn) live in their own venv so they never become runtime dependencies;
+# torch is pinned to the CPU build that pip finds locally instead of a multi-GB CUDA download.
+BENCH := .venv-bench
+bench-setup:
+	@test -x $(BENCH)/bin/python || $(PY) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q "torch==2.13.0" || true
+	$(BENCH)/bin/python -m pip install -q sdv imbalanced-learn platformdirs openpyxl pyarrow
+	$(BENCH)/bin/python -m pip install -q --no-deps -e .
+
+bench: setup bench-setup
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/report.py
-	$(BIN)/python benchmarks/augment.py
+	$(BIN)/python benchmarks/llm.py
+	$(BENCH)/bin/python benchmarks/augment.py --regime both
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BENCH) build *.egg-info
