@@ -77,6 +77,10 @@ if go:
                 fresh.append(r.with_(id=rid, status=before.get(r.text, "proposed"), origin="discovered"))
             state.set_rules(kept + fresh)
             msg = f"Found {len(fresh)} rule(s) with rho = {rho:g}, covering {found['coverage']:.0%} of train rows."
+            n_fit = sum(r.error is not None and r.error <= rho for r in fresh)
+            if fresh and n_fit < len(fresh):
+                msg += (f" {len(fresh) - n_fit} of them stay above rho (a depth or size limit stopped the search; "
+                        "their error shows how well one model fits them).")
             if found["remainder"] > 0:
                 msg += f" {found['remainder']:,} train rows are in no rule."
             for w in found["warnings"]:

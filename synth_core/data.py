@@ -71,7 +71,8 @@ class ColumnSpec:
     min, max : float or None
         Observed range of numeric and integer columns.
     categories : tuple
-        Observed values of categorical and boolean columns, sorted (at most 200 kept).
+        Observed values of categorical and boolean columns, sorted (at most 200 kept), and of
+        integer columns with at most 20 distinct values (class codes, levels).
     missing_rate : float
         Share of missing cells.
     n_unique : int
@@ -416,6 +417,8 @@ def _infer_column(s: pd.Series, kind: str | None) -> ColumnSpec:
         if len(num):
             spec = replace(spec, min=float(num.min()), max=float(num.max()),
                            decimals=0 if kind == "integer" else _decimals(num))
+        if kind == "integer" and 0 < n_unique <= 20:  # codes (classes, levels): keep the values seen
+            spec = replace(spec, categories=tuple(int(v) for v in sorted(num.unique())))
     elif kind in ("categorical", "boolean"):
         cats = sorted(values.unique().tolist(), key=_sort_key)[:MAX_CATEGORIES]
         spec = replace(spec, categories=tuple(_py(v) for v in cats))
