@@ -74,6 +74,10 @@ class _Scorer:
         self.calls = 0
 
     def quality(self, extra: pd.DataFrame | None) -> float:
+        return self.losses_and_quality(extra)[1]
+
+    def losses_and_quality(self, extra: pd.DataFrame | None) -> tuple[np.ndarray, float]:
+        """Per-validation-row loss (0/1 error or squared error) and the quality."""
         ds = self.ds
         frame = self.train if extra is None or len(extra) == 0 else \
             pd.concat([self.train, extra[self.train.columns]], ignore_index=True)
@@ -83,11 +87,12 @@ class _Scorer:
         if ds.task == "classification":
             pipe.fit(X, frame[ds.target].astype(str))
             pred = pipe.predict(align_frame(self.val, self.train, ds.features))
-            return 1.0 - float(np.mean(pred != self.val[ds.target].astype(str).to_numpy()))
+            loss = (pred != self.val[ds.target].astype(str).to_numpy()).astype(float)
+            return loss, 1.0 - float(np.mean(loss))
         pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
         pred = pipe.predict(align_frame(self.val, self.train, ds.features))
-        mse = float(np.mean((self.val[ds.target].to_numpy(dtype=float) - pred) ** 2))
-        return float(np.clip(1.0 - mse / (self.var or 1.0), 0.0, 1.0))
+        loss = (self.val[ds.target].to_numpy(dtype=float) - pred) ** 2
+        return loss, float(np.clip(1.0 - float(np.mean(loss)) / (self.var or 1.0), 0.0, 1.0))
 
 
 def _diversity(rule, pool: list[tuple], schema) -> float:
@@ -265,26 +270,34 @@ def _arm_table(arms) -> pd.DataFrame:
     return pd.DataFrame([{k: a[k] for k in cols} for a in arms], columns=cols)
 
 
-def choose_amount(candidates: pd.DataFrame, dataset, *, model=None, fractions=(0.0, 1 / 3, 2 / 3, 1.0),
-                  random_state: int = 0) -> tuple[list[str], pd.DataFrame]:
+def choose_amount(candidates: pd.DataFrame, dataset, *, model=None, fractions=(0.0, 0.25, 0.5, 1.0),
+                  z_min: float = 1.0, random_state: int = 0) -> tuple[list[str], pd.DataFrame]:
     """How many of the chosen rows to keep, decided on validation rows.
 
     The rows are shuffled once; each fraction of them is added to the real train rows and the
-    downstream model is scored on validation rows. The best fraction wins; a tie keeps more rows,
-    except that no rows at all is kept unless something else is strictly better on validation.
-    Returns the kept row ids and a table (fraction, rows, quality).
+    downstream model is scored on validation rows. A fraction qualifies only when its paired
+    improvement over real rows alone (per validation row: loss without minus loss with the rows)
+    has a z-score of at least ``z_min`` (for 0/1 errors this is McNemar's statistic), so that noise
+    on a small validation split does not let harmful rows through. Among qualifying fractions the
+    best mean wins (a tie keeps more rows); when none qualifies no row is kept. Returns the kept row
+    ids and a table (fraction, rows, quality, z).
     """
     scorer = _Scorer(dataset, model, random_state)
     order = candidates.sample(frac=1.0, random_state=random_state)
-    table = []
+    base_loss, base_q = scorer.losses_and_quality(None)
+    table = [{"fraction": 0.0, "rows": 0, "quality": base_q, "z": 0.0}]
     for f in fractions:
         k = int(round(f * len(order)))
-        table.append({"fraction": f, "rows": k, "quality": scorer.quality(order.head(k) if k else None)})
+        if k == 0:
+            continue
+        loss, q = scorer.losses_and_quality(order.head(k))
+        d = base_loss - loss
+        sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+        z = float(np.mean(d) / (sd / np.sqrt(len(d)))) if sd > 0 else (np.inf if np.mean(d) > 0 else 0.0)
+        table.append({"fraction": f, "rows": k, "quality": q, "z": z})
     table = pd.DataFrame(table)
-    base = float(table.loc[table["rows"] == 0, "quality"].max()) if (table["rows"] == 0).any() else -np.inf
-    best = table[table["rows"] > 0]
-    best = best[best["quality"] > base]
-    if not len(best):
+    ok = table[(table["rows"] > 0) & (table["z"] >= z_min)]
+    if not len(ok):
         return [], table
-    top = best[best["quality"] == best["quality"].max()]["rows"].max()
+    top = ok[ok["quality"] == ok["quality"].max()]["rows"].max()
     return order.head(int(top))["_row_id"].tolist(), table

@@ -1,0 +1,334 @@
+"""Augmentation benchmark: does adding synthetic rows help a downstream model?
+
+Protocol (as in ../shared/datasets/BASELINES.md): per seed, 20% test (stratified),
+then 25% of the rest as validation; DecisionTree(random_state=seed) on
+ordinal-encoded categoricals and median-imputed numerics; classification: 100 x
+test error, regression: test MSE. Two regimes: the full train split, and train
+cut to 300 rows with validation cut to 100 (stratified, random_state=seed); the
+test split is always the full 20%. Every row is also scored with
+HistGradientBoosting as the downstream model.
+
+Rows: real-only; train+val; +N bootstrap; peers (SDV GaussianCopula, SMOTE)
+when installed; the product's statistical and jitter generators with label
+modes none / relabel / filter, rules discovered on the train split (all
+approved), rows chosen by MDS on validation rows (budget N). Optionally DATE on
+the embedded LLM on a few sets (``--date``).
+
+Noise threshold: the sd, over 10 draws, of the 5-seed mean change from adding N
+bootstrap rows; a change smaller than that cannot be told from resampling.
+
+Each (dataset, regime, seed) cell is cached in a JSONL file so a run can resume.
+
+    python benchmarks/augment.py --regime low --out benchmarks/results/augment.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# one OpenMP thread per process: HistGradientBoosting's threads spin badly on 2 busy cores
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from synth_core.data import make_dataset  # noqa: E402
+from synth_core.evaluation._encoding import align_frame, model_pipeline  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "datasets"
+warnings.filterwarnings("ignore")
+
+
+def load_frames(names):
+    manifest = json.loads((SHARED / "manifest.json").read_text())
+    for item in manifest:
+        stem = item["file"].removesuffix(".csv.gz")
+        if names and stem not in names:
+            continue
+        yield stem, pd.read_csv(SHARED / item["file"]), item["target"], item["task"]
+
+
+def hgb(task, seed):
+    cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+    return cls(random_state=seed)
+
+
+def score(ds, frame, model_name, seed):
+    model = None if model_name == "dt" else hgb(ds.task, seed)
+    pipe = model_pipeline(ds.schema, ds.features, ds.task, model, random_state=seed)
+    X = align_frame(frame, ds.train, ds.features)
+    test = ds.test
+    Xt = align_frame(test, ds.train, ds.features)
+    if ds.task == "classification":
+        pipe.fit(X, frame[ds.target].astype(str))
+        return 100.0 * float(np.mean(pipe.predict(Xt) != test[ds.target].astype(str).to_numpy()))
+    pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
+    return float(np.mean((test[ds.target].to_numpy(dtype=float) - pipe.predict(Xt)) ** 2))
+
+
+def regime_dataset(frame, target, task, seed, regime):
+    ds = make_dataset(frame, target=target, task=task, seed=seed)
+    if regime == "full":
+        return ds
+    strat = ds.train[target] if task == "classification" else None
+    train_idx, _ = train_test_split(ds.train_idx, train_size=300, random_state=seed, stratify=strat)
+    vstrat = ds.val[target] if task == "classification" else None
+    val_idx, _ = train_test_split(ds.val_idx, train_size=100, random_state=seed, stratify=vstrat)
+    return ds.with_train(np.asarray(train_idx), np.asarray(val_idx))
+
+
+def peers(ds, n, seed):
+    out = {}
+    cols = ds.features + [ds.target]
+    try:
+        from sdv.metadata import Metadata
+        from sdv.single_table import GaussianCopulaSynthesizer
+
+        train = ds.train[cols].reset_index(drop=True)
+        meta = Metadata.detect_from_dataframes({"table": train})
+        gc = GaussianCopulaSynthesizer(meta)
+        gc.fit({"table": train})  # SDV 2.0 takes and returns {table name: frame}
+        sample = gc.sample(n)
+        out["+GaussianCopula"] = sample["table"] if isinstance(sample, dict) else sample
+    except ImportError:
+        pass
+    if ds.task == "classification":
+        try:
+            from imblearn.over_sampling import SMOTE, SMOTENC
+
+            out["+SMOTE"] = smote(ds, n, seed, SMOTE, SMOTENC)
+        except ImportError:
+            pass
+    return out
+
+
+def smote(ds, n, seed, SMOTE, SMOTENC):
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    train = ds.train
+    num = [c for c in ds.features if ds.schema[c].is_numeric]
+    cat = [c for c in ds.features if c not in num]
+    parts = []
+    if num:
+        parts.append(SimpleImputer(strategy="median").fit_transform(train[num]))
+    enc = None
+    if cat:
+        enc = OrdinalEncoder().fit(train[cat].astype(str))
+        parts.append(enc.transform(train[cat].astype(str)))
+    X = np.column_stack(parts)
+    y = train[ds.target].astype(str).to_numpy()
+    counts = pd.Series(y).value_counts()
+    target_counts = {k: int(v + round(n * v / len(y))) for k, v in counts.items()}
+    k = max(1, min(5, counts.min() - 1))
+    sampler = SMOTENC(categorical_features=list(range(len(num), len(num) + len(cat))), k_neighbors=k,
+                      sampling_strategy=target_counts, random_state=seed) if cat else \
+        SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
+    Xr, yr = sampler.fit_resample(X, y)
+    Xn, yn = Xr[len(X):], yr[len(X):]
+    out = pd.DataFrame(Xn[:, :len(num)], columns=num)
+    if cat:
+        out[cat] = enc.inverse_transform(Xn[:, len(num):])
+    labels = pd.Series(yn)
+    if pd.api.types.is_numeric_dtype(train[ds.target]):
+        labels = pd.to_numeric(labels)
+    out[ds.target] = labels.to_numpy()
+    return out
+
+
+def cell_rules(ds, seed, rules_mode):
+    from synth_core.rules import parse_rule
+
+    if rules_mode == "discovered":
+        from synth_core.discovery import DGRDiscoverer
+
+        return [r.with_(status="approved") for r in DGRDiscoverer(random_state=seed).fit(ds).rules_]
+    return [parse_rule("TRUE", id="R1", status="approved")]
+
+
+def _with_mode(labeler, mode):
+    """The same fitted teacher under another mode (fitting it once per cell keeps the benchmark cheap)."""
+    if labeler is None or mode == "none":
+        return None
+    out = copy.copy(labeler)
+    out.effective_mode_ = mode
+    out.mode = mode
+    return out
+
+
+def run_cell(frame, target, task, seed, regime, rules_mode, with_peers, boot_draws):
+    from synth_core.labels import Labeler
+    from synth_core.pipeline import run_pipeline
+
+    ds = regime_dataset(frame, target, task, seed, regime)
+    n = 300 if regime == "low" else 200
+    cols = ds.features + [ds.target]
+    train = ds.train[cols]
+    rows = {}
+
+    def aug(extra):
+        return train if extra is None or len(extra) == 0 else pd.concat([train, extra[cols]], ignore_index=True)
+
+    def add(name, extra, secs=0.0, extra_hgb="same"):
+        extra_h = extra if isinstance(extra_hgb, str) else extra_hgb
+        skip_hgb = extra_hgb is None
+        rows[name] = {"dt": score(ds, aug(extra), "dt", seed),
+                      "hgb": None if skip_hgb else score(ds, aug(extra_h), "hgb", seed),
+                      "n_syn": 0 if extra is None else int(len(extra)),
+                      "n_syn_hgb": 0 if extra_h is None else int(len(extra_h)), "secs": secs}
+
+    add("real-only", None)
+    add("train+val", ds.val[cols])
+    rng = np.random.default_rng(seed)
+    boots = []
+    for d in range(boot_draws):
+        a = aug(train.iloc[rng.integers(len(train), size=n)])
+        boots.append({"dt": score(ds, a, "dt", seed), "hgb": score(ds, a, "hgb", seed) if d < 5 else None})
+    rows[f"+{n} bootstrap"] = dict(boots[0], n_syn=n, secs=0.0)
+    if with_peers:
+        for name, extra in peers(ds, n, seed).items():
+            add(f"{name} {n}", extra)
+
+    rules = cell_rules(ds, seed, rules_mode)
+    teacher = Labeler(mode="filter", random_state=seed).fit(ds)
+    for generator in ("statistical", "jitter"):
+        for mode in ("none", "relabel", "filter"):
+            t = time.perf_counter()
+            run = run_pipeline(ds, rules, method=generator, n=n, labels=mode, labeler=_with_mode(teacher, mode),
+                               selection="none", guard=False, oversample=1.0, random_state=seed)
+            add(f"{generator} + {mode}", run.synthetic_frame(), time.perf_counter() - t)
+    big = max(3 * n, len(train), 3000)
+    for generator in ("jitter", "statistical"):  # the product default: teacher labels, amount chosen on validation
+        t = time.perf_counter()
+        dt_rows = run_pipeline(ds, rules, method=generator, n=big, labels="auto", selection="none",
+                               guard=True, oversample=1.0, random_state=seed).synthetic_frame()
+        hgb_rows = run_pipeline(ds, rules, method=generator, n=big, labels="auto", selection="none", guard=True,
+                                oversample=1.0, random_state=seed, downstream=hgb(ds.task, seed)).synthetic_frame()
+        add(f"{generator} + auto, checked (<= max(3N, train, 3000))", dt_rows, time.perf_counter() - t,
+            extra_hgb=hgb_rows)
+    t = time.perf_counter()
+    mds_rows = run_pipeline(ds, rules, method="statistical", n=n, labels="auto", selection="mds", guard=True,
+                            random_state=seed).synthetic_frame()
+    add("statistical + auto + MDS (DATE selection)", mds_rows, time.perf_counter() - t, extra_hgb=None)
+    return {"rows": rows, "boot": boots, "n_rules": len(rules)}
+
+
+def fmt(v, task):
+    return f"{v:.2f}" if task == "classification" else f"{v:.4g}"
+
+
+def summarize(cells, model, out_lines):
+    by_ds = {}
+    for c in cells:
+        by_ds.setdefault((c["dataset"], c["regime"]), []).append(c)
+    headline = {}
+    for (name, regime), group in sorted(by_ds.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        group = sorted(group, key=lambda c: c["seed"])
+        task = group[0]["task"]
+        real = np.array([c["rows"]["real-only"][model] for c in group])
+        boot_means = []
+        for d in range(len(group[0]["boot"])):
+            vals = [c["boot"][d][model] for c in group if c["boot"][d][model] is not None]
+            if len(vals) == len(group):
+                boot_means.append(np.mean(vals) - real.mean())
+        noise = float(np.std(boot_means)) / real.mean() * 100 if len(boot_means) > 1 else float("nan")
+        out_lines.append(f"\n#### {name} ({task}, {regime}, n={len(group)} seeds) — noise threshold "
+                         f"±{noise:.1f}%\n")
+        out_lines.append("| method | mean ± std | rel. change | beyond noise | per-seed Δ | synthetic rows |")
+        out_lines.append("|---|---|---|---|---|---|")
+        for method in group[0]["rows"]:
+            if any(c["rows"][method].get(model) is None for c in group):
+                continue
+            vals = np.array([c["rows"][method][model] for c in group])
+            rel = (vals.mean() - real.mean()) / real.mean() * 100
+            beyond = "—" if method == "real-only" else ("better" if rel < -noise else
+                                                         ("worse" if rel > noise else "within noise"))
+            deltas = " ".join(f"{d:+.2f}" if task == "classification" else f"{d:+.3g}" for d in vals - real)
+            key = "n_syn_hgb" if model == "hgb" and "n_syn_hgb" in group[0]["rows"][method] else "n_syn"
+            nsyn = int(np.mean([c["rows"][method][key] for c in group]))
+            out_lines.append(f"| {method} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {rel:+.1f}% | "
+                             f"{beyond} | {deltas} | {nsyn} |")
+            headline.setdefault((regime, method), []).append((name, rel, beyond))
+    return headline
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--regime", choices=["low", "full", "both"], default="both")
+    ap.add_argument("--datasets", nargs="*", default=[])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--rules", choices=["discovered", "true"], default="discovered")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--boot-draws", type=int, default=10)
+    ap.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "augment_cells.jsonl"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "augment.md"))
+    ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the cache")
+    args = ap.parse_args(argv)
+    if not (SHARED / "manifest.json").exists():
+        print(f"shared data sets not found under {SHARED}; nothing to benchmark")
+        return 0
+    cache = Path(args.cache)
+    cells = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
+    done = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"]) for c in cells}
+    regimes = ["low", "full"] if args.regime == "both" else [args.regime]
+    if not args.report_only:
+        for regime in regimes:
+            for name, frame, target, task in load_frames(args.datasets):
+                for seed in args.seeds:
+                    key = (name, regime, seed, args.rules)
+                    if key in done:
+                        continue
+                    t = time.perf_counter()
+                    cell = run_cell(frame, target, task, seed, regime, args.rules, not args.no_peers,
+                                    args.boot_draws)
+                    cell.update(dataset=name, regime=regime, seed=seed, task=task, rules_mode=args.rules,
+                                seconds=time.perf_counter() - t)
+                    cells.append(cell)
+                    with cache.open("a") as fh:
+                        fh.write(json.dumps(cell) + "\n")
+                    print(f"{name} {regime} seed {seed}: {cell['seconds']:.0f}s "
+                          f"real {cell['rows']['real-only']['dt']:.4g} "
+                          f"jitter+relabel {cell['rows']['jitter + relabel']['dt']:.4g}", flush=True)
+    cells = [c for c in cells if c["rules_mode"] == args.rules]
+    lines = ["# Augmentation benchmark", "",
+             f"Command: `python benchmarks/augment.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
+             f"(tables rebuilt {time.strftime('%Y-%m-%d')}, 2-core machine).", "",
+             "Cells: 100 x test error (classification) or test MSE (regression), mean ± std over seeds; "
+             "relative change vs real-only (negative = better); 'beyond noise' compares it with the noise "
+             "threshold (sd over 10 draws of the 5-seed mean change from adding N bootstrap rows). "
+             "Product rows: rules discovered on the train split, all approved, N rows chosen by MDS on "
+             "validation rows; the label teacher is fitted on train rows only."]
+    for model, title in (("dt", "Decision tree (DATE's evaluation model)"),
+                         ("hgb", "HistGradientBoosting as the downstream model")):
+        lines.append(f"\n## {title}\n")
+        headline = summarize(cells, model, lines)
+        lines.append(f"\n### Summary ({model}): mean relative change over data sets\n")
+        lines.append("| regime | method | mean rel. change | sets better beyond noise | sets worse beyond noise |")
+        lines.append("|---|---|---|---|---|")
+        for (regime, method), items in sorted(headline.items()):
+            if method == "real-only":
+                continue
+            rel = np.mean([r for _, r, _ in items])
+            better = sum(b == "better" for *_, b in items)
+            worse = [n for n, _, b in items if b == "worse"]
+            lines.append(f"| {regime} | {method} | {rel:+.1f}% | {better}/{len(items)} | "
+                         f"{len(worse)} {('(' + ', '.join(worse) + ')') if worse else ''} |")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
