@@ -78,7 +78,69 @@ state.default("gen.rho", 0.05 if ds.task == "classification" else 0.1)
 rho = c4.slider("rho", 0.0, 1.0, step=0.01, key="gen.rho", disabled="rho" not in accepted_params,
                 help="Most error a generated group may have to be kept (DATE generator).")
 state.default("gen.rows_per_call", 5)
-rows_per_call = c5.slider("Rows per LLM call", 1, 20, key="gen.rows_per_call", disabled=not needs_llm)
+rows_per_call = c5.slider("Rows per LLM call", 1, 20, key="gen.rows_per_call",
+                          disabled=not needs_llm or method in ("htdbu", "structsynth"),
+                          help="H-TDBU and StructSynth ask the LLM for structure only (one call), never rows.")
+
+# ---------------------------------------------------------------- parameters of the paper generators
+extra_params: dict = {}
+paper_calls: int | None = None
+if method == "samplellm":
+    st.caption("**SampleLLM**: every prompt shows one exemplar per K-medoids cluster of the rule's rows; the LLM "
+               "writes a candidate pool that is importance-resampled towards the real distribution.")
+    p1, p2, p3 = st.columns(3)
+    state.default("gen.samplellm.n_clusters", 8)
+    extra_params["n_clusters"] = p1.slider(
+        "Exemplar clusters (a)", 2, 16, key="gen.samplellm.n_clusters",
+        help="K-medoids clusters per rule region; each prompt shows one real row from each.")
+    state.default("gen.samplellm.gamma", 0.5)
+    extra_params["gamma"] = p2.slider(
+        "Interaction threshold (gamma)", 0.05, 1.0, step=0.05, key="gen.samplellm.gamma",
+        help="Feature pairs whose interaction exceeds gamma x the strongest are weighted jointly.")
+    state.default("gen.samplellm.pool_factor", 1.5)
+    extra_params["pool_factor"] = p3.slider(
+        "Candidate pool (x rows)", 1.0, 3.0, step=0.25, key="gen.samplellm.pool_factor",
+        help="LLM rows written per row kept; the pool is resampled by importance weight.")
+    paper_calls = int(-(-int(n * 2 * extra_params["pool_factor"]) // max(rows_per_call, 1)))
+elif method == "htdbu":
+    st.caption("**H-TDBU**: one LLM call writes a skeleton of constraints (ranges, category sets, if-then); "
+               "Gaussian copulas per rule write the rows inside it; TSTR on validation rows and TVD decide each "
+               "round whether to retrain the copulas or adjust the skeleton. The skeleton comes back as "
+               "proposed rules.")
+    p1, p2 = st.columns([1, 3])
+    state.default("gen.htdbu.rounds", 2)
+    extra_params["rounds"] = p1.slider("Feedback rounds", 0, 4, key="gen.htdbu.rounds",
+                                       help="Most TSTR / TVD feedback rounds (each retrains or adjusts).")
+    state.default("gen.htdbu.skeleton", "")
+    skeleton_text = p2.text_area(
+        "Skeleton (optional, one rule per line)", key="gen.htdbu.skeleton", height=100,
+        placeholder="V1 between 18 and 70\nV12 <= 2000 OR V1 >= 60",
+        help="Your own or an edited skeleton: every row must satisfy each line. Leave empty to ask the LLM.")
+    lines = [line.strip() for line in skeleton_text.splitlines() if line.strip()]
+    extra_params["skeleton"] = lines or None
+    paper_calls = 0 if lines else 1
+elif method == "structsynth":
+    st.caption("**StructSynth**: one LLM call proposes a dependency DAG over the columns; edges without support "
+               "in the train rows are dropped and cycles broken; columns are then sampled in topological order, "
+               "each from a tree model given its parents.")
+    state.default("gen.structsynth.edges", "")
+    edges_text = st.text_area(
+        "Dependency edges (optional, one `cause -> effect` per line)", key="gen.structsynth.edges", height=100,
+        placeholder=f"{ds.features[0]} -> {ds.target}",
+        help="Your own or an edited DAG (the run's messages list the DAG it used). Leave empty to ask the LLM.")
+    extra_params["edges"] = edges_text if edges_text.strip() else None
+    paper_calls = 0 if edges_text.strip() else 1
+    if edges_text.strip():
+        from synth_core.generators.structsynth import dag_figure, parse_edges
+
+        try:
+            edges = parse_edges(edges_text, ds.features + [ds.target])
+        except SynthError as err:
+            show_error(err)
+        else:
+            with st.expander(f"DAG preview ({len(edges)} edge(s))"):
+                st.plotly_chart(dag_figure(edges, ds.features + [ds.target]), key="gen.structsynth.dag",
+                                width="stretch")
 
 l1, l2 = st.columns([3, 2])
 with l1:
@@ -127,11 +189,16 @@ with st.expander("LLM settings", expanded=needs_llm):
 
 # ---------------------------------------------------------------- start
 calls = estimate_calls(method, rules, int(n * 2), rows_per_call=rows_per_call, iterations=iterations)
+if paper_calls is not None:
+    calls = paper_calls
 job: GenerationJob | None = st.session_state.get("job")
 running = job is not None and not job.done
 with st.form("gen.form", border=True):
     f1, f2 = st.columns([4, 1])
-    if needs_llm:
+    if needs_llm and method in ("htdbu", "structsynth"):
+        f1.markdown(f"**Estimated LLM calls:** {calls} (structure only; the {int(n * 2):,} candidate rows come "
+                    "from statistical models).")
+    elif needs_llm:
         f1.markdown(f"**Estimated LLM calls:** up to {calls:,} (for {int(n * 2):,} candidate rows, "
                     f"{rows_per_call} rows per call).")
     else:
@@ -143,6 +210,7 @@ with st.form("gen.form", border=True):
 if start:
     params = {"iterations": iterations, "rho": rho, "rows_per_call": rows_per_call}
     params = {k: v for k, v in params.items() if k in accepted_params}
+    params.update({k: v for k, v in extra_params.items() if k in accepted_params})
     try:
         client = current_client(state.llm_config()) if needs_llm else None
     except SynthError as err:

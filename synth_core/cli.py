@@ -96,12 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default="auto", choices=["auto", "relabel", "filter", "score", "none"],
                    help="label step after generation (default auto: relabel when the teacher beats the "
                         "downstream model on validation rows, else filter)")
-    p.add_argument("--n", type=int, default=200, help="rows to keep (budget n, default 200)")
+    p.add_argument("--n", type=int, default=None,
+                   help="most rows to keep (budget n; default 200 for LLM generators, max(3000, train rows) "
+                        "for jitter/statistical, of which the validation check keeps what helps)")
     p.add_argument("--rho", type=float, default=None, help="error threshold for discovery")
     p.add_argument("--alpha", type=float, default=0.8, help="MDS quality weight (default 0.8)")
     p.add_argument("--iterations", type=int, default=1, help="DATE refinement iterations I (default 1)")
-    p.add_argument("--selection", default="mds", choices=["mds", "fgs", "bgs", "topk", "none"],
-                   help="how to pick the final rows (default mds)")
+    p.add_argument("--selection", default="auto", choices=["auto", "mds", "fgs", "bgs", "topk", "none"],
+                   help="how to pick rows before the validation check (default auto: mds for LLM "
+                        "generators, none for offline ones)")
+    p.add_argument("--no-check", action="store_true",
+                   help="keep every selected row instead of the amount that helps on validation rows")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: embedded model)")
     p.add_argument("--model", help="model name at the endpoint")
     p.add_argument("--out", default="run.zip", help="bundle path (default run.zip)")

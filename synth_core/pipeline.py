@@ -19,7 +19,7 @@ from .generators.selection import choose_amount, select_rows
 from .labels import Labeler
 from .run import Run
 
-__all__ = ["run_pipeline", "make_generator", "estimate_calls"]
+__all__ = ["run_pipeline", "make_generator", "estimate_calls", "default_budget", "default_selection"]
 
 
 def make_generator(method: str, *, client=None, params: dict | None = None, random_state=0):
@@ -40,6 +40,21 @@ def make_generator(method: str, *, client=None, params: dict | None = None, rand
         raise GenerationError(f"{method} does not take parameter(s) {unknown}; it takes "
                               f"{[p for p in accepted if p != 'self']}.")
     return cls(**kwargs)
+
+
+def default_budget(method: str, dataset) -> int:
+    """Rows to ask for when the person has not said: DATE's n = 200 for LLM generators; for the
+    offline ones as many rows as the train split (at least 3,000), since the validation check then
+    keeps only the amount that helps."""
+    if GENERATORS.get(method, ("", "", False))[2]:
+        return 200
+    return max(3000, len(dataset.train_idx))
+
+
+def default_selection(method: str) -> str:
+    """MDS over (rule, iteration) arms for LLM generators; for offline ones all rows go to the
+    validation-checked amount."""
+    return "mds" if GENERATORS.get(method, ("", "", False))[2] else "none"
 
 
 def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterations: int = 1) -> int:
@@ -183,8 +198,11 @@ def run_from_cli(args) -> int:
             last[0] = pct
             print(f"  {pct:3d}%  {message}", flush=True)
 
-    run = run_pipeline(ds, rules, method=args.method, n=args.n, labels=args.labels, selection=args.selection,
+    n = args.n or default_budget(args.method, ds)
+    selection = args.selection if args.selection != "auto" else default_selection(args.method)
+    run = run_pipeline(ds, rules, method=args.method, n=n, labels=args.labels, selection=selection,
                        alpha=args.alpha, client=client, generator_params=params, progress=progress,
+                       guard=not args.no_check,
                        random_state=args.seed, extra_params={"rho": args.rho, "source": str(args.file)})
     for m in run.messages:
         print(f"  note: {m}")

@@ -103,3 +103,39 @@ def test_llm_generator_with_endpoint_down(ds):
     assert not at.exception
     shown = " ".join(texts(at.error)) + " ".join(texts(at.info)) + " ".join(texts(at.caption))
     assert "127.0.0.1:9" in shown or "could not" in shown.lower() or "unavailable" in shown.lower(), shown
+
+
+@pytest.mark.parametrize("method, keys", [
+    ("samplellm", ["gen.samplellm.n_clusters", "gen.samplellm.gamma", "gen.samplellm.pool_factor"]),
+    ("htdbu", ["gen.htdbu.rounds", "gen.htdbu.skeleton"]),
+    ("structsynth", ["gen.structsynth.edges"]),
+])
+def test_paper_generators_have_their_parameters(ds, method, keys):
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **{"gen.method": method})
+    assert not at.exception, at.exception
+    assert GENERATORS[method][3] in texts(at.caption)
+    assert any(c.startswith(f"**{ {'samplellm': 'SampleLLM', 'htdbu': 'H-TDBU', 'structsynth': 'StructSynth'}[method]}**")
+               for c in texts(at.caption))
+    present = {w.key for w in list(at.slider) + list(at.text_area)}
+    assert set(keys) <= present
+    assert any("Estimated LLM calls" in m for m in texts(at.markdown))
+
+
+@pytest.mark.parametrize("method, state", [
+    ("htdbu", {"gen.htdbu.skeleton": "V12 between 20 and 2500", "gen.htdbu.rounds": 1}),
+    ("structsynth", {"gen.structsynth.edges": "V1 -> V6\nV12 -> Class"}),
+])
+def test_paper_generators_run_with_a_person_structure(ds, method, state):
+    # a person's skeleton / DAG needs no LLM call: the run works with the endpoint down
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **DOWN, **state,
+                **{"gen.method": method, "gen.budget": 20, "gen.labels": "relabel"})
+    assert any("Estimated LLM calls:** 0" in m for m in texts(at.markdown))
+    if method == "structsynth":
+        assert len(at.get("plotly_chart")) >= 1  # the DAG preview
+    at.button(key=START).click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    run = at.session_state["run"]
+    assert run.params["method"] == method and len(run.rows) > 0
+    gen_params = run.params["generator"]
+    assert gen_params.get("skeleton") or gen_params.get("edges")

@@ -31,13 +31,20 @@ def test_console_script_runs():
 def test_generate_then_evaluate(tmp_path, capsys):
     out, csv, report = tmp_path / "run.zip", tmp_path / "rows.csv", tmp_path / "report.md"
     code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--method", "jitter",
-                 "--labels", "relabel", "--n", "60", "--out", str(out), "--csv", str(csv)])
+                 "--labels", "relabel", "--n", "60", "--no-check", "--out", str(out), "--csv", str(csv)])
     assert code == 0, capsys.readouterr().err
     import pandas as pd
 
     rows = pd.read_csv(csv)
     assert 0 < len(rows) <= 60 and "Class" in rows
     assert main(["evaluate", str(out), "--report", str(report), "--no-utility"]) == 0
+    checked = tmp_path / "checked.zip"
+    assert main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--out", str(checked)]) == 0
+    from synth_core.run import Run
+
+    run = Run.load(checked)
+    assert run.params["n"] == 3000 and run.params["selection"] == "none" and run.params["guard"]
+    assert [a["fraction"] for a in run.labels["amount"]][0] == 0.0
     text = report.read_text()
     assert "fidelity" in text and "detection_auc" in text and "rule_compliance" in text
 

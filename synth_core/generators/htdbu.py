@@ -1,0 +1,617 @@
+"""H-TDBU: an LLM rule skeleton (top-down), Gaussian copulas per rule region (bottom-up), feedback.
+
+What follows the paper (*Hierarchical Synthetic Tabular Data Generation: a Hybrid
+Top-Down and Bottom-Up Framework*):
+
+- **LLM as rule provider, not data provider**: one LLM call returns a JSON
+  skeleton ``S`` (a plausible ``[low, high]`` range per number column, the
+  allowed values per category column, up to ``max_conditions`` if-then
+  constraints). Rows are never written by the LLM, so the cost is O(1) calls.
+  On the embedded base model the reply is bound by a GBNF grammar built from
+  the Schema (real column names, categories, in-range numbers); on chat
+  endpoints by a JSON schema. Each constraint becomes a :class:`~synth_core.rules.Rule`
+  (origin ``'llm'``, status ``'proposed'``) returned in ``Generation.proposals``
+  so a person can read, edit and approve it; ``skeleton=`` takes a person's
+  edited skeleton (rule texts) and skips the LLM.
+- **Bottom-up texture and G(z | S)**: a Gaussian copula
+  (:class:`~synth_core.generators.statistical.GaussianCopula`) per approved rule
+  region; samples are clipped into the rule's and the skeleton's ranges and only
+  rows that satisfy both the rule and every skeleton constraint are kept
+  (``S`` as a hard constraint pruning ``z``).
+- **Feedback loop** (TSTR + a TVD metric) for at most ``rounds`` rounds, each
+  decision written to ``Generation.messages``:
+  *adjust constraints* when the skeleton is at odds with the data (it excludes
+  more than ``1 - min_coverage`` of the real region rows, or rejects most
+  generated rows): ranges are widened to the real 1st-99th percentiles and
+  set / if-then constraints that exclude real rows are dropped;
+  *retrain the model* when the rows look unreal or useless (mean column TVD above
+  ``max_tvd``, or TSTR error worse than train-on-real by more than
+  ``max_tstr_gap``): the copulas are refitted with more shrinkage of the
+  correlation towards independence and on all region rows; otherwise *keep*
+  and stop.
+
+Where it is simplified, and why:
+
+- The paper's XModal metric measures a table-by-text joint distribution; these
+  tables have no text modality, so the fidelity signal is the mean per-column
+  total variation distance (numbers binned on train quantiles) between the
+  probe rows and the real region rows.
+- TSTR trains the project's downstream model (a decision tree) on probe rows
+  and scores it on **validation** rows covered by the approved rules (never
+  test rows); the paper uses logistic regression on the test set.
+- Bottom-up generators: the Gaussian copula only (the paper also tries
+  RandomForest / XGBoost / CTGAN / TVAE conditional samplers).
+- Feedback rounds run on probe samples; the rows returned are one final draw with
+  the settings the loop ended on (``_iteration`` = that round). Rows are written
+  by the copulas, so ``_call_id`` is empty; the skeleton's call id is in
+  ``skeleton_call_id_`` and the messages.
+- If the LLM fails or returns nothing valid, the approved rules alone are the
+  skeleton, and a message says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
+from ..evaluation._encoding import align_frame, model_pipeline
+from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
+from ._region import clip_to_rule, keep_inside
+from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
+from .samplellm import _bin_codes, usage_before, usage_delta
+from .statistical import GaussianCopula
+
+__all__ = ["HTDBUGenerator", "skeleton_grammar", "skeleton_json_schema", "skeleton_rules", "summarize_columns"]
+
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+# --------------------------------------------------------------------------- prompts and grammar
+
+
+def _quote(name: str) -> str:
+    return json.dumps(str(name), ensure_ascii=False)
+
+
+def summarize_columns(frame: pd.DataFrame, schema, columns, *, max_categories: int = 8) -> str:
+    """One line per column for prompts: quantiles of numbers, shares of the commonest categories.
+
+    Names and categories are JSON-quoted (data, never instructions).
+    """
+    lines = []
+    for col in columns:
+        spec = schema[col]
+        s = frame[col]
+        if spec.is_numeric and spec.kind != "boolean" and not spec.categories:
+            x = pd.to_numeric(s, errors="coerce").dropna()
+            if len(x):
+                q = np.quantile(x, [0, 0.25, 0.5, 0.75, 1])
+                d = 0 if spec.kind == "integer" else min(int(spec.decimals or 2), 4)
+                vals = ", ".join(f"{v:.{d}f}" for v in q)
+                lines.append(f"- {_quote(col)}: min, q25, median, q75, max = {vals}")
+                continue
+        shares = s.dropna().astype(str).value_counts(normalize=True).head(max_categories)
+        text = ", ".join(f"{_quote(k)} {v:.0%}" for k, v in shares.items())
+        lines.append(f"- {_quote(col)}: {text}")
+    return "\n".join(lines)
+
+
+def _in_json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _numeric_domain(spec):
+    from ..llm._domain import Domain
+
+    decimals = 0 if spec.kind == "integer" else min(int(spec.decimals or 0), 6)
+    return Domain(spec.name, "int" if decimals == 0 else "num", lo=spec.min, hi=spec.max, decimals=decimals)
+
+
+def _skeleton_columns(schema, target):
+    """(numeric, categorical) feature columns a skeleton can constrain."""
+    numeric, categorical = [], []
+    for spec in schema.columns:
+        if spec.name == target or spec.role != "feature":
+            continue
+        if spec.kind in ("categorical", "boolean") and spec.categories and len(spec.categories) <= 40:
+            categorical.append(spec)
+        elif spec.kind in ("integer", "numeric") and spec.min is not None and spec.max is not None \
+                and spec.max > spec.min:
+            numeric.append(spec)
+    return numeric, categorical
+
+
+def skeleton_grammar(schema, *, target: str, max_conditions: int = 2) -> str:
+    """GBNF for ``{"ranges": {...}, "sets": {...}, "if": [...]}`` over the Schema's feature columns.
+
+    Every numeric feature gets ``[low, high]`` inside its observed range, every categorical feature a
+    non-empty list of its categories, and up to ``max_conditions`` ``{"if": pred, "then": pred}``
+    objects whose predicates are ``column op value`` in the rule language.
+
+    Raises
+    ------
+    ValueError
+        When no feature column can be constrained.
+    """
+    from ..llm.grammar import domain_expr, gbnf_literal, rule_column_literal, rule_value_literal
+
+    numeric, categorical = _skeleton_columns(schema, target)
+    if not numeric and not categorical:
+        raise ValueError("no feature column can carry a constraint (all are text, ids or constant)")
+    lines, ranges, sets, preds = [], [], [], []
+    for j, spec in enumerate(schema.columns):
+        if spec in numeric:
+            lines.append(f"n{j} ::= {domain_expr(_numeric_domain(spec), text_form='json')}")
+            ranges.append(f'{gbnf_literal(_quote(spec.name) + ": [")} n{j} ", " n{j} "]"')
+            col = gbnf_literal(_in_json_string(rule_column_literal(spec.name)))
+            preds.append(f'{col} ( " <= " | " < " | " >= " | " > " ) n{j}')
+        elif spec in categorical:
+            cats = " | ".join(gbnf_literal(_quote(str(v))) for v in spec.categories)
+            lines.append(f"c{j} ::= {cats}")
+            k = min(len(spec.categories), 8)
+            sets.append(f'{gbnf_literal(_quote(spec.name) + ": [")} c{j} ( ", " c{j} ){{0,{k - 1}}} "]"')
+            vals = " | ".join(gbnf_literal(_in_json_string(rule_value_literal(v))) for v in spec.categories)
+            lines.append(f"v{j} ::= {vals}")
+            col = gbnf_literal(_in_json_string(rule_column_literal(spec.name)))
+            preds.append(f'{col} ( " == " | " != " ) v{j}')
+    sep = ' ", " '
+    head = [
+        'root ::= "{\\"ranges\\": {" ' + (sep.join(ranges) or '""') + ' "}, \\"sets\\": {" '
+        + (sep.join(sets) or '""') + ' "}, \\"if\\": [" conds "]}"',
+        f'conds ::= ( cond ( ", " cond ){{0,{max(max_conditions, 1) - 1}}} )?' if max_conditions > 0
+        else 'conds ::= ""',
+        'cond ::= "{\\"if\\": \\"" pred "\\", \\"then\\": \\"" pred "\\"}"',
+        "pred ::= " + " | ".join(f"( {p} )" for p in preds),
+    ]
+    return "\n".join(head + lines) + "\n"
+
+
+def skeleton_json_schema(schema, *, target: str, max_conditions: int = 2) -> dict:
+    """JSON schema of the skeleton (chat endpoints; also what a completion reply is checked against)."""
+    numeric, categorical = _skeleton_columns(schema, target)
+    pair = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    return {
+        "type": "object",
+        "properties": {
+            "ranges": {"type": "object", "properties": {s.name: pair for s in numeric},
+                       "additionalProperties": False},
+            "sets": {"type": "object",
+                     "properties": {s.name: {"type": "array", "items": {"type": "string"}} for s in categorical},
+                     "additionalProperties": False},
+            "if": {"type": "array", "maxItems": max(max_conditions, 0),
+                   "items": {"type": "object",
+                             "properties": {"if": {"type": "string"}, "then": {"type": "string"}},
+                             "required": ["if", "then"], "additionalProperties": False}},
+        },
+        "required": ["ranges", "sets", "if"],
+        "additionalProperties": False,
+    }
+
+
+def _rule_id(text: str) -> str:
+    return "htdbu-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _one_predicate(text: str, schema, target) -> Predicate:
+    rule = validate_rule(parse_rule(text), schema)
+    if len(rule.conjunctions) != 1 or len(rule.conjunctions[0].predicates) != 1:
+        raise RuleValidationError(f"{text!r}: a condition must be one predicate")
+    pred = rule.conjunctions[0].predicates[0]
+    if pred.column == target:
+        raise RuleValidationError(f"{text!r}: the skeleton may not constrain the target")
+    return pred
+
+
+def skeleton_rules(value: dict, schema, *, target: str, origin: str = "llm") -> tuple[list, list]:
+    """Rules (status ``'proposed'``) from a skeleton JSON value, and ``(text, error)`` for invalid parts."""
+    valid, invalid = [], []
+
+    def add(rule: Rule, note: str):
+        text = format_rule(rule)
+        try:
+            rule = validate_rule(rule, schema)
+        except (RuleSyntaxError, RuleValidationError) as exc:
+            invalid.append((text, str(exc)))
+            return
+        if any(r.conjunctions == rule.conjunctions for r in valid):
+            return
+        valid.append(rule.with_(id=_rule_id(text), origin=origin, status="proposed", note=note))
+
+    for col, pair in (value.get("ranges") or {}).items():
+        if col not in schema or col == target or not isinstance(pair, list) or len(pair) != 2 \
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+            invalid.append((f"{col}: {pair!r}", "a range must be [low, high] over a feature column"))
+            continue
+        lo, hi = sorted(pair)
+        if schema[col].kind == "integer":
+            lo, hi = int(math.floor(lo)), int(math.ceil(hi))
+        add(Rule(conjunctions=(Conjunction((Predicate(col, "between", (lo, hi)),)),)),
+            f"H-TDBU skeleton: plausible range of {col}")
+    for col, values in (value.get("sets") or {}).items():
+        if col not in schema or col == target or not isinstance(values, list):
+            invalid.append((f"{col}: {values!r}", "a set must be a list of categories of a feature column"))
+            continue
+        known = {str(c): c for c in schema[col].categories}
+        chosen = tuple(dict.fromkeys(known[str(v)] for v in values if str(v) in known))
+        if not chosen:
+            invalid.append((f"{col}: {values!r}", "no known category"))
+            continue
+        if len(chosen) == len(known):
+            continue  # allows everything: no constraint
+        add(Rule(conjunctions=(Conjunction((Predicate(col, "in", chosen),)),)),
+            f"H-TDBU skeleton: allowed values of {col}")
+    for item in value.get("if") or []:
+        try:
+            cond = _one_predicate(str(item["if"]), schema, target)
+            then = _one_predicate(str(item["then"]), schema, target)
+        except (RuleSyntaxError, RuleValidationError, KeyError, TypeError) as exc:
+            invalid.append((json.dumps(item, ensure_ascii=False), str(exc)))
+            continue
+        if cond.op not in _NEGATE or cond.column == then.column:
+            invalid.append((json.dumps(item, ensure_ascii=False), "an if-then needs a comparison on two columns"))
+            continue
+        negated = Predicate(cond.column, _NEGATE[cond.op], cond.value)
+        add(Rule(conjunctions=(Conjunction((negated,)), Conjunction((then,)))),
+            f"H-TDBU skeleton: if {cond.to_text()} then {then.to_text()}")
+    return valid, invalid
+
+
+def _satisfies(frame: pd.DataFrame, skeleton) -> np.ndarray:
+    out = np.ones(len(frame), dtype=bool)
+    for rule in skeleton:
+        out &= rule.mask(frame)
+    return out
+
+
+def _range_conjunction(skeleton) -> Conjunction:
+    preds = [p for r in skeleton if len(r.conjunctions) == 1 for p in r.conjunctions[0].predicates
+             if p.op == "between"]
+    return Conjunction(tuple(preds))
+
+
+def _shrink(copula: GaussianCopula, strength: float) -> GaussianCopula:
+    """More regularisation: correlation shrunk towards independence by ``strength``."""
+    if strength > 0:
+        cov = copula.cov_
+        copula.cov_ = (1 - strength) * cov + strength * np.diag(np.diag(cov))
+    return copula
+
+
+# --------------------------------------------------------------------------- generator
+
+
+class HTDBUGenerator(Generator):
+    """H-TDBU: LLM skeleton, conditioned copulas per rule region, TSTR / TVD feedback.
+
+    Parameters
+    ----------
+    client : LLMClient, optional
+        The LLM (the pipeline passes one; default :func:`synth_core.llm.get_client` when needed).
+    rounds : int
+        Most feedback rounds (0 turns the loop off).
+    skeleton : list of str or Rule, optional
+        A skeleton written or edited by a person (each a rule every row must satisfy); skips the LLM.
+    max_conditions : int
+        Most if-then constraints asked of the LLM.
+    min_coverage : float
+        Share of real region rows the skeleton must admit; below it constraints are adjusted.
+    max_tvd : float
+        Mean column TVD above which the bottom-up model is retrained.
+    max_tstr_gap : float
+        TSTR error above train-on-real error by more than this retrains the model (classification
+        error rate; relative for regression MSE).
+    random_state : int or None
+
+    Attributes
+    ----------
+    skeleton_ : list of Rule
+        The skeleton in use (after any adjustment); also returned as ``Generation.proposals``.
+    skeleton_invalid_ : list of (str, str)
+        Parts of the LLM reply that did not validate, with the reason.
+    skeleton_call_id_ : str
+    decisions_ : list of dict
+        One per feedback round: TSTR, TVD, coverage, violations, decision.
+    """
+
+    name = "htdbu"
+    needs_llm = True
+
+    def __init__(self, *, client=None, rounds: int = 2, skeleton=None, max_conditions: int = 2,
+                 min_coverage: float = 0.9, max_tvd: float = 0.3, max_tstr_gap: float = 0.1, random_state=None):
+        self.client = client
+        self.rounds = rounds
+        self.skeleton = skeleton
+        self.max_conditions = max_conditions
+        self.min_coverage = min_coverage
+        self.max_tvd = max_tvd
+        self.max_tstr_gap = max_tstr_gap
+        self.random_state = random_state
+
+    def _fit(self):
+        if int(self.rounds) < 0:
+            raise InvalidParameterError(f"rounds must be 0 or more, got {self.rounds}.")
+        if not 0 <= float(self.min_coverage) <= 1:
+            raise InvalidParameterError(f"min_coverage must be in [0, 1], got {self.min_coverage}.")
+        ds = self.dataset_
+        self.regions_ = {r.id: self.train_[r.mask(self.train_)][self.columns_].reset_index(drop=True)
+                         for r in self.rules_}
+        val = ds.val
+        covered = np.any([r.mask(val) for r in self.rules_], axis=0) if len(val) else np.zeros(0, dtype=bool)
+        self.val_ = val[covered] if covered.sum() >= 5 else val
+        self.baseline_ = self._tstr(self.train_) if len(self.val_) else float("nan")
+        self.skeleton_ = None
+        self.skeleton_invalid_, self.skeleton_call_id_ = [], ""
+        if self.skeleton is not None:
+            self.skeleton_ = self._person_skeleton(self.skeleton)
+
+    def _person_skeleton(self, items) -> list:
+        out = []
+        for item in items:
+            rule = item if isinstance(item, Rule) else parse_rule(str(item))
+            rule = validate_rule(rule, self.dataset_.schema)
+            text = format_rule(rule)
+            out.append(rule.with_(id=rule.id or _rule_id(text), origin=rule.origin if isinstance(item, Rule)
+                                  else "person", status="proposed", note=rule.note or "H-TDBU skeleton (person)"))
+        return out
+
+    # -- top-down ------------------------------------------------------------------------------
+
+    def ask_skeleton(self) -> list:
+        """One LLM call for the skeleton; the validated rules (also kept in ``skeleton_``).
+
+        Raises
+        ------
+        LLMError
+            The endpoint failed or never returned the JSON asked for.
+        """
+        from ..llm import prompts
+        from ..llm.rows import describe_columns
+
+        if self.client is None:
+            from ..llm import get_client
+
+            self.client = get_client()
+        client, ds = self.client, self.dataset_
+        feats = ds.features
+        columns = describe_columns(ds.schema, feats + [ds.target])
+        summary = summarize_columns(self.train_, ds.schema, feats)
+        k = int(self.max_conditions)
+        js = skeleton_json_schema(ds.schema, target=ds.target, max_conditions=k)
+        if client.api == "chat":
+            messages = [
+                {"role": "system", "content": prompts.HTDBU_SKELETON_CHAT_SYSTEM.render()},
+                {"role": "user", "content": prompts.HTDBU_SKELETON_CHAT_USER.render(
+                    columns=columns, target=_quote(ds.target), task=ds.task, summary=summary, k=k)},
+            ]
+            value, comp = client.chat_json(messages, schema=js, name="skeleton", max_tokens=1200,
+                                           temperature=0.3, tag="htdbu-skeleton")
+        else:
+            grammar = None
+            if client.constrain == "grammar":
+                grammar = skeleton_grammar(ds.schema, target=ds.target, max_conditions=k)
+            prompt = prompts.HTDBU_SKELETON_COMPLETION.render(
+                columns=columns, target=_quote(ds.target), task=ds.task, summary=summary)
+            value, comp = client.complete_json(prompt, schema=js, grammar=grammar, max_tokens=600,
+                                               temperature=0.3, tag="htdbu-skeleton")
+        self.skeleton_call_id_ = comp.call_id
+        valid, self.skeleton_invalid_ = skeleton_rules(value, ds.schema, target=ds.target)
+        self.skeleton_ = valid
+        return valid
+
+    # -- bottom-up -----------------------------------------------------------------------------
+
+    def _fit_copulas(self, skeleton, shrink: float, use_skeleton_rows: bool) -> dict:
+        copulas = {}
+        for rule in self.rules_:
+            rows = self.regions_[rule.id]
+            if use_skeleton_rows and skeleton:
+                inside = rows[_satisfies(rows, skeleton)]
+                if len(inside) >= max(5, len(rows) // 4):
+                    rows = inside
+            if len(rows) < 2:
+                rows = self.train_[self.columns_]
+            copulas[rule.id] = _shrink(GaussianCopula(self.dataset_.schema, self.columns_).fit(rows), shrink)
+        return copulas
+
+    def _draw(self, rule, copula, n, skeleton, rng) -> tuple[pd.DataFrame, int, int]:
+        """Up to ``n`` rows inside the rule and the skeleton; (rows, drawn inside the rule, broke S)."""
+        schema = self.dataset_.schema
+        ranges = _range_conjunction(skeleton)
+        kept, inside_rule, broke = [], 0, 0
+        want = n
+        for _ in range(4):
+            draw = copula.sample(max(int(want * 2), 16), rng)
+            conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
+            draw = clip_to_rule(clip_to_rule(draw, ranges, schema), conj, schema)
+            draw = keep_inside(draw, rule)
+            inside_rule += len(draw)
+            ok = _satisfies(draw, skeleton)
+            broke += int((~ok).sum())
+            kept.append(draw[ok])
+            want = n - sum(len(k) for k in kept)
+            if want <= 0:
+                break
+        rows = pd.concat(kept, ignore_index=True).head(n) if kept else pd.DataFrame(columns=self.columns_)
+        return rows, inside_rule, broke
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def _tstr(self, rows: pd.DataFrame) -> float:
+        """Train on ``rows``, error on validation rows covered by the approved rules (never test rows)."""
+        ds = self.dataset_
+        rows = coerce_like(rows[self.columns_], self.train_, ds.schema)
+        y = rows[ds.target]
+        if len(rows) < 2 or (ds.task == "classification" and y.nunique() < 2):
+            return float("nan")
+        pipe = model_pipeline(ds.schema, ds.features, ds.task, random_state=0)
+        x = align_frame(rows, self.train_, ds.features)
+        if ds.task == "classification":
+            pipe.fit(x, y.astype(str))
+            pred = pipe.predict(align_frame(self.val_, self.train_, ds.features))
+            return float(np.mean(pred != self.val_[ds.target].astype(str).to_numpy()))
+        pipe.fit(x, pd.to_numeric(y, errors="coerce").to_numpy(dtype=float))
+        pred = pipe.predict(align_frame(self.val_, self.train_, ds.features))
+        return float(np.mean((self.val_[ds.target].to_numpy(dtype=float) - pred) ** 2))
+
+    def _tvd(self, rows: pd.DataFrame, real: pd.DataFrame) -> float:
+        """Mean over columns of the total variation distance (numbers binned on real quantiles)."""
+        if len(rows) == 0 or len(real) == 0:
+            return float("nan")
+        out = []
+        for col in self.columns_:
+            spec = self.dataset_.schema[col]
+            a, b = _bin_codes(real[col], rows[col], spec, bins=10)
+            p = np.bincount(a, minlength=max(a.max(), b.max()) + 1) / len(a)
+            q = np.bincount(b, minlength=max(a.max(), b.max()) + 1) / len(b)
+            out.append(0.5 * np.abs(p - q).sum())
+        return float(np.mean(out))
+
+    def _adjust(self, skeleton, real: pd.DataFrame, round_no: int) -> tuple[list, list[str]]:
+        """Widen ranges to the real 1st-99th percentiles; drop constraints that exclude real rows."""
+        schema, out, changes = self.dataset_.schema, [], []
+        for rule in skeleton:
+            ok = rule.mask(real)
+            if ok.mean() >= 0.99:
+                out.append(rule)
+                continue
+            preds = rule.conjunctions[0].predicates if len(rule.conjunctions) == 1 else ()
+            if len(preds) == 1 and preds[0].op == "between":
+                p = preds[0]
+                x = pd.to_numeric(real[p.column], errors="coerce").dropna()
+                lo_q, hi_q = (np.quantile(x, [0.01, 0.99]) if len(x) else (p.value[0], p.value[1]))
+                lo, hi = min(p.value[0], lo_q), max(p.value[1], hi_q)
+                if schema[p.column].kind == "integer":
+                    lo, hi = int(math.floor(lo)), int(math.ceil(hi))
+                else:
+                    lo, hi = float(lo), float(hi)
+                wide = Rule(conjunctions=(Conjunction((Predicate(p.column, "between", (lo, hi)),)),))
+                text = format_rule(wide)
+                out.append(rule.with_(conjunctions=wide.conjunctions, id=_rule_id(text),
+                                      note=f"{rule.note}; widened in round {round_no} "
+                                           f"(admitted {ok.mean():.0%} of real rows)"))
+                changes.append(f"widened {rule.text} to {text}")
+            else:
+                changes.append(f"dropped {rule.text} (admits {ok.mean():.0%} of real rows)")
+        return out, changes
+
+    # -- generate ------------------------------------------------------------------------------
+
+    def generate(self, n: int, *, progress=None, cancel=None) -> Generation:
+        self._check_fitted()
+        if n < 1:
+            raise GenerationError(f"n must be at least 1, got {n}.")
+        started = time.perf_counter()
+        rng = np.random.default_rng(self.random_state)
+        rounds = int(self.rounds)
+        total = rounds + 3
+        messages, cancelled = [], False
+        before = usage_before(self.client) if self.client is not None else {}
+        if progress:
+            progress(0, total, "htdbu: asking the LLM for a rule skeleton")
+        if self.skeleton_ is None:
+            try:
+                self.ask_skeleton()
+            except LLMError as exc:
+                self.skeleton_ = []
+                messages.append(f"H-TDBU: the LLM skeleton call failed ({exc}); falling back to the approved "
+                                "rules alone as the skeleton.")
+            else:
+                if self.skeleton_:
+                    messages.append(f"H-TDBU: the LLM proposed {len(self.skeleton_)} skeleton constraint(s) "
+                                    f"(call {self.skeleton_call_id_}): "
+                                    + "; ".join(r.text for r in self.skeleton_))
+                else:
+                    messages.append("H-TDBU: the LLM skeleton had no valid constraint; falling back to the "
+                                    "approved rules alone as the skeleton.")
+                if self.skeleton_invalid_:
+                    messages.append(f"H-TDBU: {len(self.skeleton_invalid_)} skeleton part(s) were invalid: "
+                                    + "; ".join(f"{t} ({e})" for t, e in self.skeleton_invalid_[:5]))
+        elif self.skeleton is not None:
+            messages.append(f"H-TDBU: using the given skeleton ({len(self.skeleton_)} constraint(s)); no LLM call.")
+        skeleton = list(self.skeleton_)
+        real = pd.concat(list(self.regions_.values()), ignore_index=True) if self.regions_ else self.train_
+        supports = [max(len(self.regions_[r.id]), 1) for r in self.rules_]
+        quotas = allocate(n, supports)
+        shrink, use_skeleton_rows = 0.0, True
+        self.decisions_ = []
+        final_round = 1
+        for r in range(1, rounds + 1):
+            if is_cancelled(cancel):
+                cancelled = True
+                break
+            if progress:
+                progress(r, total, f"htdbu: feedback round {r}/{rounds}")
+            copulas = self._fit_copulas(skeleton, shrink, use_skeleton_rows)
+            probe_quotas = allocate(max(2 * n, 200), supports)
+            probes, inside, broke = [], 0, 0
+            for rule, q in zip(self.rules_, probe_quotas):
+                rows, ins, brk = self._draw(rule, copulas[rule.id], q, skeleton, rng)
+                probes.append(rows)
+                inside += ins
+                broke += brk
+            probe = pd.concat(probes, ignore_index=True)
+            coverage = float(_satisfies(real, skeleton).mean()) if skeleton and len(real) else 1.0
+            violations = broke / inside if inside else 0.0
+            tstr = self._tstr(probe)
+            tvd = self._tvd(probe, real)
+            gap = tstr - self.baseline_
+            if self.dataset_.task == "regression" and self.baseline_ > 0:
+                gap = gap / self.baseline_
+            if skeleton and (coverage < float(self.min_coverage) or violations > 0.5):
+                skeleton, changes = self._adjust(skeleton, real, r)
+                decision = "adjust constraints: " + ("; ".join(changes) or "none needed")
+            elif (np.isfinite(tvd) and tvd > float(self.max_tvd)) or not np.isfinite(tstr) \
+                    or gap > float(self.max_tstr_gap):
+                shrink = min(shrink + 0.25, 0.75)
+                use_skeleton_rows = False
+                decision = (f"retrain the model: copulas refitted on all region rows with correlation "
+                            f"shrinkage {shrink:.2f}")
+            else:
+                decision = "keep: skeleton and model pass"
+            final_round = r + (0 if decision.startswith("keep") else 1)
+            self.decisions_.append({"round": r, "tstr_error": tstr, "real_only_error": self.baseline_,
+                                    "tvd": tvd, "coverage": coverage, "violations": violations,
+                                    "decision": decision})
+            messages.append(f"H-TDBU round {r}: TSTR {'error' if self.dataset_.task == 'classification' else 'MSE'} "
+                            f"{tstr:.4g} on validation rows (train-on-real {self.baseline_:.4g}), mean TVD {tvd:.3f}, "
+                            f"skeleton admits {coverage:.0%} of real rows and rejected {violations:.0%} of "
+                            f"drawn rows -> {decision}.")
+            if decision.startswith("keep"):
+                break
+        self.skeleton_ = skeleton
+        parts, summary = [], []
+        if not cancelled and not is_cancelled(cancel):
+            if progress:
+                progress(rounds + 1, total, "htdbu: drawing the rows")
+            copulas = self._fit_copulas(skeleton, shrink, use_skeleton_rows)
+            for rule, q in zip(self.rules_, quotas):
+                if is_cancelled(cancel):
+                    cancelled = True
+                    messages.append(f"cancelled at rule {rule.id}; {sum(len(p) for p in parts)} rows kept.")
+                    break
+                rows, inside, broke = self._draw(rule, copulas[rule.id], q, skeleton, rng) if q > 0 else \
+                    (pd.DataFrame(columns=self.columns_), 0, 0)
+                if len(rows):
+                    rows = coerce_like(rows[self.columns_], self.train_, self.dataset_.schema)
+                    parts.append(provenance_frame(rows, generator=self.name, rule_id=rule.id,
+                                                  iteration=final_round))
+                summary.append({"rule_id": rule.id, "rule": rule.text, "requested": q, "accepted": len(rows),
+                                "rejected": 0, "broke_skeleton": broke})
+                if q > 0 and len(rows) == 0:
+                    messages.append(f"rule {rule.id}: no row satisfies both the rule and the skeleton; edit or "
+                                    "reject skeleton constraints (they are proposals) and run again.")
+        else:
+            cancelled = True
+            messages.append("cancelled during the feedback loop; no rows were drawn.")
+        if progress:
+            progress(total, total, "htdbu: done")
+        rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
+        return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
+                          usage=usage_delta(self.client, before) if self.client is not None else {},
+                          proposals=list(skeleton), cancelled=cancelled, seconds=time.perf_counter() - started)
