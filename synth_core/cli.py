@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selection", default="auto", choices=["auto", "mds", "fgs", "bgs", "topk", "none"],
                    help="how to pick rows before the validation check (default auto: mds for LLM "
                         "generators, none for offline ones)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a generator parameter, e.g. --param noise=0.2 (repeatable)")
     p.add_argument("--no-check", action="store_true",
                    help="keep every selected row instead of the amount that helps on validation rows")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: embedded model)")

@@ -164,6 +164,22 @@ def evaluate_run(run: Run, *, include_utility: bool = True):
 __all__.append("evaluate_run")
 
 
+def _cli_params(items) -> dict:
+    """``KEY=VALUE`` strings as a dict; values read as JSON when they parse (numbers, true, lists)."""
+    import json
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GenerationError(f"--param expects KEY=VALUE, got {item!r}.")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def run_from_cli(args) -> int:
     """``synth generate``: the app's whole flow on one table, written as a bundle."""
     from .data import load_dataset
@@ -189,7 +205,9 @@ def run_from_cli(args) -> int:
         from .llm import get_client
 
         client = get_client(base_url=args.base_url, model=args.model)
-    params = {"iterations": args.iterations} if args.method == "date" else None
+    params = _cli_params(args.param)
+    if args.method == "date":
+        params.setdefault("iterations", args.iterations)
     last = [-1]
 
     def progress(step, total, message):
