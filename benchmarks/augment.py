@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth_core.data import make_dataset  # noqa: E402
-from synth_core.evaluation._encoding import align_frame, model_pipeline  # noqa: E402
+from synth_core.evaluation._encoding import align_frame, label_strings, model_pipeline  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 warnings.filterwarnings("ignore")
@@ -72,8 +72,8 @@ def score(ds, frame, model_name, seed):
     test = ds.test
     Xt = align_frame(test, ds.train, ds.features)
     if ds.task == "classification":
-        pipe.fit(X, frame[ds.target].astype(str))
-        return 100.0 * float(np.mean(pipe.predict(Xt) != test[ds.target].astype(str).to_numpy()))
+        pipe.fit(X, label_strings(frame[ds.target]))
+        return 100.0 * float(np.mean(pipe.predict(Xt) != label_strings(test[ds.target])))
     pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
     return float(np.mean((test[ds.target].to_numpy(dtype=float) - pipe.predict(Xt)) ** 2))
 

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from .errors import InvalidParameterError, NotFittedError
-from .evaluation._encoding import align_frame, model_pipeline, split_columns
+from .evaluation._encoding import align_frame, label_strings, model_pipeline, split_columns
 
 __all__ = ["Labeler", "LABEL_MODES"]
 
@@ -161,11 +161,11 @@ class Labeler(BaseEstimator):
         return self
 
     def _y(self, s):
-        return s.astype(str).to_numpy() if self.task_ == "classification" else s.to_numpy(dtype=float)
+        return label_strings(s).astype(str) if self.task_ == "classification" else s.to_numpy(dtype=float)
 
     def _score(self, pred, truth) -> float:
         if self.task_ == "classification":
-            return float(np.mean(np.asarray(pred).astype(str) != truth.astype(str).to_numpy()))
+            return float(np.mean(label_strings(pred) != label_strings(truth)))
         return float(np.mean((truth.to_numpy(dtype=float) - pred) ** 2))
 
     def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -190,7 +190,7 @@ class Labeler(BaseEstimator):
             teacher = classes[np.argmax(proba, axis=1)]
             teacher_values = _restore_type(teacher, real_y)
             col = {c: i for i, c in enumerate(classes)}
-            given = original.astype(str).map(col)
+            given = pd.Series(label_strings(original), index=original.index).map(col)
             p_given = np.array([proba[i, int(j)] if pd.notna(j) else 0.0 for i, j in enumerate(given)])
             confidence = proba.max(axis=1)
         else:
@@ -209,6 +209,8 @@ class Labeler(BaseEstimator):
             out.loc[live, target] = values.astype(object)
             if pd.api.types.is_numeric_dtype(real_y):
                 out[target] = pd.to_numeric(out[target], errors="coerce")
+                if pd.api.types.is_integer_dtype(real_y):  # keep integer classes integer, even beside empty cells
+                    out[target] = out[target].round().astype("Int64")
         elif mode == "filter":
             reasons = np.full(len(frame), "", dtype=object)
             if self.task_ == "classification":
@@ -235,7 +237,7 @@ class Labeler(BaseEstimator):
         changed = 0
         if "_label_original" in labelled and "_label_teacher" in labelled:
             both = labelled.dropna(subset=["_label_original"])
-            changed = int((both["_label_original"].astype(str) != both["_label_teacher"].astype(str)).sum()) \
+            changed = int((label_strings(both["_label_original"]) != label_strings(both["_label_teacher"])).sum()) \
                 if self.task_ == "classification" else int(len(both))
         dropped = Counter(labelled.loc[labelled["_reason"].isin(
             ["label contradicted by teacher", "teacher unsure"]), "_reason"])

@@ -102,3 +102,16 @@ def test_labelling_is_fast_enough_for_10k_rows(dataset):
     rows = _rows(dataset, dataset.train.sample(10_000, replace=True, random_state=0))
     out = lab.transform(rows)
     assert len(out) == 10_000
+
+
+def test_relabel_keeps_integer_classes_integer_beside_empty_cells():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": (rng.normal(size=200) > 0).astype(int)})
+    ds = make_dataset(frame, target="y", seed=0)
+    rows = _rows(ds, ds.train.head(10))
+    rows.loc[0, ["x", "y"]] = np.nan
+    rows.loc[0, "_status"] = "rejected"  # an unparsed LLM row: no values at all
+    out = Labeler(mode="relabel").fit(ds).transform(rows)
+    kept = out[out["_status"] == "accepted"]["y"]
+    assert set(kept.astype(int).astype(str)) <= {"0", "1"}
+    assert str(out["y"].dtype) == "Int64"

@@ -21,7 +21,20 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-__all__ = ["split_columns", "model_pipeline", "default_model", "RowEncoder", "align_frame"]
+__all__ = ["split_columns", "model_pipeline", "default_model", "RowEncoder", "align_frame", "label_strings"]
+
+
+def label_strings(values) -> np.ndarray:
+    """Class labels as text, with 1, 1.0 and "1" all written "1" (a float column from a concat or a
+    missing cell must not turn class 1 into a class "1.0")."""
+    s = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        num = s.astype(float)
+        integral = num.notna() & (np.mod(num.fillna(0), 1) == 0)
+        out = num.astype(str)
+        out[integral] = num[integral].astype(np.int64).astype(str)
+        return out.where(num.notna(), None).to_numpy(dtype=object)
+    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v)).to_numpy(dtype=object)
 
 
 def split_columns(schema, columns) -> tuple[list[str], list[str]]:

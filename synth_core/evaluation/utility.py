@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import mean_squared_error
 
 from ..errors import DataError
-from ._encoding import align_frame, model_pipeline
+from ._encoding import align_frame, label_strings, model_pipeline
 
 __all__ = ["score_model", "augmentation_utility", "tstr", "prepare_synthetic"]
 
@@ -33,7 +33,7 @@ def score_model(pipe, frame: pd.DataFrame, features, target: str, task: str) -> 
     pred = pipe.predict(frame[features])
     y = frame[target].to_numpy()
     if task == "classification":
-        return float(np.mean(pred.astype(str) != y.astype(str)))
+        return float(np.mean(label_strings(pred) != label_strings(y)))
     return float(mean_squared_error(y.astype(float), pred.astype(float)))
 
 
@@ -64,12 +64,12 @@ def _fit_score(dataset, train: pd.DataFrame, model, seed: int) -> float:
     pipe = model_pipeline(dataset.schema, dataset.features, dataset.task, model, random_state=seed)
     y = train[dataset.target]
     if dataset.task == "classification":
-        y = y.astype(str)
+        y = label_strings(y)
     pipe.fit(train[dataset.features], y)
     test = dataset.test
     if dataset.task == "classification":
         pred = pipe.predict(test[dataset.features])
-        return float(np.mean(pred != test[dataset.target].astype(str).to_numpy()))
+        return float(np.mean(pred != label_strings(test[dataset.target])))
     return score_model(pipe, test, dataset.features, dataset.target, dataset.task)
 
 

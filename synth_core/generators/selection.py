@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..evaluation._encoding import align_frame, model_pipeline
+from ..evaluation._encoding import align_frame, label_strings, model_pipeline
 from ..rules import overlap
 
 __all__ = ["select_rows", "Selection", "METHODS", "choose_amount"]
@@ -85,9 +85,9 @@ class _Scorer:
         X = align_frame(frame, self.train, ds.features)
         self.calls += 1
         if ds.task == "classification":
-            pipe.fit(X, frame[ds.target].astype(str))
+            pipe.fit(X, label_strings(frame[ds.target]))
             pred = pipe.predict(align_frame(self.val, self.train, ds.features))
-            loss = (pred != self.val[ds.target].astype(str).to_numpy()).astype(float)
+            loss = (pred != label_strings(self.val[ds.target])).astype(float)
             return loss, 1.0 - float(np.mean(loss))
         pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
         pred = pipe.predict(align_frame(self.val, self.train, ds.features))
