@@ -29,7 +29,7 @@ PERSISTENT_WIDGETS = (
     "data.source", "data.sample", "data.target", "data.task", "data.test_size", "data.val_share",
     "rules.rho", "rules.max_rules", "rules.selected", "rules.new_text", "rules.llm_n",
     "gen.method", "gen.rho", "gen.alpha", "gen.iterations", "gen.budget", "gen.rows_per_call",
-    "gen.labels", "gen.selection", "gen.llm_mode", "gen.base_url", "gen.model", "gen.api_key",
+    "gen.labels", "gen.selection", "gen.check", "gen.llm_mode", "gen.base_url", "gen.model", "gen.api_key",
     "cmp.rules", "cmp.status", "cmp.column", "cmp.source",
 )
 

@@ -16,11 +16,11 @@ from app_support.widgets import EMBEDDED_NOTE, PAGES, need_dataset, show_error
 from synth_core.errors import SynthError
 from synth_core.generators import GENERATORS, available_generators, get_generator
 from synth_core.labels import LABEL_MODES
-from synth_core.pipeline import estimate_calls
+from synth_core.pipeline import default_budget, default_selection, estimate_calls
 
 st.title("Generate")
 st.caption("Write synthetic rows inside each approved rule, label them with a teacher fitted on real rows, "
-           "and keep the rows that help most (MDS selection).")
+           "and keep the rows that help your model on validation rows.")
 state.show_flash()
 ds = need_dataset()
 rules = state.rules()
@@ -33,7 +33,8 @@ LABEL_HELP = {
     "score": "keep every row and label; add the teacher's confidence",
     "none": "leave labels as the generator wrote them",
 }
-SELECTION_HELP = {"mds": "MDS: bandit over (rule, iteration) batches (DATE Alg. 3)", "fgs": "forward greedy",
+SELECTION_HELP = {"auto": "auto: MDS for LLM generators, every row for offline ones",
+                  "mds": "MDS: bandit over (rule, iteration) batches (DATE Alg. 3)", "fgs": "forward greedy",
                   "bgs": "backward greedy", "topk": "top-k batches", "none": "keep the first n accepted rows"}
 
 if not approved:
@@ -65,9 +66,10 @@ with right:
 
 accepted_params = set(inspect.signature(get_generator(method).__init__).parameters) - {"self"}
 c1, c2, c3, c4, c5 = st.columns(5)
-state.default("gen.budget", 200)
-n = c1.number_input("Budget n (rows to keep)", 10, 5000, step=10, key="gen.budget",
-                    help="How many synthetic rows the selection keeps (twice as many are generated).")
+state.default("gen.budget", default_budget(method, ds))
+n = c1.number_input("Budget n (rows to keep)", 10, 200_000, step=10, key="gen.budget",
+                    help="Most synthetic rows to keep (twice as many are generated). Offline generators default "
+                         "to the train size (at least 3,000): the validation check below keeps only what helps.")
 state.default("gen.iterations", 2)
 iterations = c2.slider("I (iterations)", 1, 5, key="gen.iterations",
                        help="Batches per rule; each batch is one arm for MDS selection.")
@@ -149,9 +151,14 @@ with l1:
                       captions=None, help="A teacher model fitted on real train rows only.")
     st.caption(f"**{labels}**: {LABEL_HELP[labels]}.")
 with l2:
-    state.default("gen.selection", "mds")
+    state.default("gen.selection", "auto")
     selection = st.selectbox("Row selection", list(SELECTION_HELP), key="gen.selection",
                              format_func=lambda m: SELECTION_HELP[m])
+    state.default("gen.check", True)
+    check = st.checkbox("Keep only the amount that helps on validation rows", key="gen.check",
+                        help="Adds 0, ¼, ½ or all of the selected rows to the real train rows, scores your "
+                             "model on validation rows and keeps the best amount only when it beats real rows "
+                             "alone clearly (paired test). Unchecked keeps every selected row.")
 
 # ---------------------------------------------------------------- LLM settings
 with st.expander("LLM settings", expanded=needs_llm):
@@ -216,8 +223,9 @@ if start:
     except SynthError as err:
         show_error(err)
     else:
-        job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=selection,
-                            alpha=float(alpha), client=client, generator_params=params,
+        chosen = default_selection(method) if selection == "auto" else selection
+        job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=chosen,
+                            alpha=float(alpha), client=client, generator_params=params, guard=bool(check),
                             random_state=state.seed()).start()
         st.session_state["job"] = job
 

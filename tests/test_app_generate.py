@@ -30,14 +30,18 @@ def test_offline_generation(ds, method, labels):
     at = app_at(PAGE, dataset=ds, rules=rules_for(ds))
     assert at.selectbox(key="gen.method").value == "jitter"  # the fast offline default
     at.selectbox(key="gen.method").set_value(method)
+    assert at.number_input(key="gen.budget").value == max(3000, len(ds.train_idx))
+    assert at.checkbox(key="gen.check").value  # the validation check is on by default
     at.number_input(key="gen.budget").set_value(60)
     at.radio(key="gen.labels").set_value(labels)
+    at.checkbox(key="gen.check").uncheck()  # keep every row, so the page shows some
     at.run(timeout=TIMEOUT)
     assert any("No LLM calls" in m for m in texts(at.markdown))
     at.button(key=START).click().run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     run = at.session_state["run"]
     assert run.params["method"] == method and run.params["labels"] == labels
+    assert run.params["selection"] == "none" and run.params["guard"] is False  # 'auto' selection offline
     assert 0 < len(run.selected) <= 60
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows kept"] == f"{len(run.selected):,}"
