@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..rules import _intervals
 
-__all__ = ["region_rows", "clip_to_rule", "keep_inside"]
+__all__ = ["region_rows", "clip_to_rule", "keep_inside", "sample_inside"]
 
 
 def region_rows(train: pd.DataFrame, rule) -> pd.DataFrame:
@@ -36,3 +36,16 @@ def keep_inside(rows: pd.DataFrame, rule) -> pd.DataFrame:
     if len(rows) == 0:
         return rows
     return rows[rule.mask(rows)]
+
+
+def sample_inside(draw, rule, n: int, schema, rng, *, rounds: int = 4) -> pd.DataFrame:
+    """Up to ``n`` rows inside ``rule``: ``draw(k)`` proposes k rows, which are clipped into one of
+    the rule's conjunctions and kept when they satisfy the rule; a few rounds of rejection sampling."""
+    kept, want = [], n
+    for _ in range(rounds):
+        conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
+        kept.append(keep_inside(clip_to_rule(draw(want), conj, schema), rule))
+        want = n - sum(len(k) for k in kept)
+        if want <= 0:
+            break
+    return pd.concat(kept, ignore_index=True).head(n)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._region import clip_to_rule, keep_inside, region_rows
+from ._region import region_rows, sample_inside
 from .base import Generator
 
 __all__ = ["JitterGenerator"]
@@ -52,16 +52,8 @@ class JitterGenerator(Generator):
         region = self.regions_[rule.id]
         if len(region) == 0:
             return pd.DataFrame(columns=self.columns_)
-        kept, want = [], n
-        for _ in range(4):
-            rows = self._jitter(region, max(want * 2, 4), rng)
-            conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
-            rows = keep_inside(clip_to_rule(rows, conj, self.dataset_.schema), rule)
-            kept.append(rows)
-            want = n - sum(len(k) for k in kept)
-            if want <= 0:
-                break
-        return pd.concat(kept, ignore_index=True).head(n)
+        return sample_inside(lambda k: self._jitter(region, max(k * 2, 4), rng), rule, n,
+                             self.dataset_.schema, rng)
 
     def _jitter(self, region: pd.DataFrame, n: int, rng) -> pd.DataFrame:
         rows = region.iloc[rng.integers(len(region), size=n)].reset_index(drop=True).copy()

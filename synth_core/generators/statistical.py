@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._region import clip_to_rule, keep_inside, region_rows
+from ._region import region_rows, sample_inside
 from .base import Generator
 
 __all__ = ["StatisticalGenerator", "GaussianCopula"]
@@ -109,13 +109,5 @@ class StatisticalGenerator(Generator):
         copula = self.copulas_.get(rule.id)
         if copula is None:
             return pd.DataFrame(columns=self.columns_)
-        kept, want = [], n
-        for _ in range(4):
-            draw = copula.sample(max(int(want * self.oversample), 8), rng)
-            conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
-            draw = keep_inside(clip_to_rule(draw, conj, self.dataset_.schema), rule)
-            kept.append(draw)
-            want = n - sum(len(k) for k in kept)
-            if want <= 0:
-                break
-        return pd.concat(kept, ignore_index=True).head(n)
+        return sample_inside(lambda k: copula.sample(max(int(k * self.oversample), 8), rng), rule, n,
+                             self.dataset_.schema, rng)
