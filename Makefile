@@ -49,6 +49,7 @@ bench: setup bench-setup
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/llm.py
+	$(BIN)/python benchmarks/labels.py
 	$(BENCH)/bin/python benchmarks/augment.py --regime both
 
 clean:
