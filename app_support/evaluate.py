@@ -14,15 +14,22 @@ def report_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.rename(columns=_RENAME)
 
 
-def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, seeds=(0, 1, 2)):
-    """:class:`synth_core.evaluation.report.Report` for ``synthetic`` (rows of ``run``)."""
+def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, seeds=(0, 1, 2),
+                 utility_on: str = "val"):
+    """:class:`synth_core.evaluation.report.Report` for ``synthetic`` (rows of ``run``).
+
+    Utility is scored on validation rows by default: on the Compare page it guides which rows a
+    person picks, and test rows must not guide any choice. The exported report of the whole run
+    passes ``utility_on="test"``.
+    """
     from synth_core.evaluation.report import Report
 
     ds = run.dataset
     rule_ids = set(synthetic["_rule_id"].astype(str)) if "_rule_id" in synthetic else set()
     rules = [r for r in run.rules if r.id in rule_ids] or None
     usage = (run.usage or {}).get("summary", run.usage) if isinstance(run.usage, dict) else None
-    report = Report(include_utility=include_utility, utility_seeds=seeds, random_state=ds.seed)
+    report = Report(include_utility=include_utility, utility_seeds=seeds, utility_on=utility_on,
+                    random_state=ds.seed)
     return report.generate(synthetic=report_frame(synthetic), dataset=ds, rules=rules,
                            llm_usage=usage or None)
 
@@ -52,7 +59,7 @@ def metric_cards(run, synthetic: pd.DataFrame) -> dict:
         cards["Utility"] = {"value": f"{b['augmented']['mean']:.4g}",
                             "delta": f"{100 * b['relative_change']:+.1f}% vs real-only {b['baseline']['mean']:.4g}",
                             "delta_color": "inverse",
-                            "help": f"Decision-tree test {metric} trained on real train + these rows, mean of "
+                            "help": f"Decision-tree validation {metric} trained on real train + these rows, mean of "
                                     f"{len(b['augmented']['scores'])} seeds; lower is better.", "note": ""}
     else:
         cards["Utility"] = {"value": "n/a", "delta": None, "help": "", "note": util.get("error") or ""}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import pandas as pd
@@ -11,7 +10,7 @@ import streamlit as st
 from app_support import state
 from app_support.cached import digest, load_sample, load_upload
 from app_support.widgets import PAGES, show_error
-from synth_core.data import DEFAULT_MAX_BYTES, KINDS, ROLES, infer_schema, make_dataset, split_indices, summarize
+from synth_core.data import DEFAULT_MAX_BYTES, KINDS, ROLES, infer_schema, make_dataset, summarize
 from synth_core.errors import DataError, SynthError
 from synth_core.samples import SAMPLES
 
@@ -129,10 +128,7 @@ if changed:
 # ---------------------------------------------------------------- use it
 try:
     ds = make_dataset(frame, target=target, task=None if task == "auto" else task, seed=state.seed(),
-                      schema=schema, name=name)
-    if (test_size, val_share) != (0.2, 0.25):
-        tr, va, te = split_indices(ds.frame[ds.target], ds.task, ds.seed, test_size=test_size, val_share=val_share)
-        ds = dataclasses.replace(ds, train_idx=tr, val_idx=va, test_idx=te)
+                      schema=schema, name=name, test_size=test_size, val_share=val_share)
 except SynthError as err:
     show_error(err)
     st.stop()

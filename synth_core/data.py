@@ -429,6 +429,15 @@ def _infer_column(s: pd.Series, kind: str | None) -> ColumnSpec:
     return replace(spec, flags=flags)
 
 
+def _restat(spec: ColumnSpec, values: pd.Series) -> ColumnSpec:
+    """``spec`` with its statistics recomputed on ``values``; kind and role stay as they are."""
+    try:
+        fresh = _infer_column(values, spec.kind)
+    except DataError:  # pragma: no cover - the kind was already accepted on the whole column
+        return spec
+    return replace(fresh, role=spec.role)
+
+
 def _guess_kind(s: pd.Series, values: pd.Series, n_unique: int) -> str:
     n = len(values)
     if pd.api.types.is_bool_dtype(s):
@@ -508,17 +517,30 @@ def split_indices(y: pd.Series, task: str, seed: int = 0,
 
     positions = np.arange(len(y))
     strat = y.to_numpy() if task == "classification" else None
-    if strat is not None and pd.Series(strat).value_counts().min() < 3:
-        strat = None  # a class too small to stratify; fall back to a plain random split
-    rest, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
-    strat_rest = strat[rest] if strat is not None else None
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
+    if strat is not None:
+        counts = pd.Series(strat).value_counts()
+        n_test = int(np.ceil(test_size * len(y)))
+        n_val = int(np.ceil(val_share * (len(y) - n_test)))
+        if counts.min() < 3 or min(n_test, n_val) < len(counts):
+            strat = None  # a class too small (or too many classes) to stratify: plain random split
+    try:
+        rest, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
+        strat_rest = strat[rest] if strat is not None else None
+        train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
+    except ValueError as exc:
+        raise DataError(f"cannot split {len(y)} rows into train, validation and test rows ({exc}); "
+                        "use more rows or other split shares.") from exc
     return np.asarray(train), np.asarray(val), np.asarray(test)
 
 
 def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, seed: int = 0,
-                 schema: Schema | None = None, name: str = "table") -> Dataset:
+                 schema: Schema | None = None, name: str = "table", test_size: float = 0.2,
+                 val_share: float = 0.25) -> Dataset:
     """Check the table and target, infer what is missing and split the rows.
+
+    The schema's statistics (ranges, categories, missing rates) are taken from the train and
+    validation rows only, so nothing about the test rows reaches a prompt, a rule check or a
+    generator; kinds and roles (a person's choices) are kept.
 
     Raises
     ------
@@ -554,7 +576,9 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
     if not [c for c in schema.features if c != target]:
         raise DataError("no feature columns are left (all are ignored or constant): mark at least one "
                         "column as a feature.")
-    train, val, test = split_indices(frame[target], task, seed)
+    train, val, test = split_indices(frame[target], task, seed, test_size=test_size, val_share=val_share)
+    seen = frame.iloc[np.concatenate([train, val])]
+    schema = Schema(tuple(_restat(spec, seen[spec.name]) for spec in schema.columns))
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return Dataset(frame=frame, schema=schema, target=target, task=task, train_idx=train, val_idx=val,
                    test_idx=test, seed=seed, name=name, fingerprint=digest[:16])

@@ -151,7 +151,7 @@ class Labeler(BaseEstimator):
             resid = val[target].to_numpy(dtype=float) - self.teacher_.predict(val)
             self.resid_sd_ = float(np.std(resid)) or 1.0
         self.bags_ = []
-        if self.n_bags and self.effective_mode_ == "filter":
+        if self.n_bags and self.effective_mode_ == "filter" and self.task_ == "classification":
             rng = np.random.default_rng(self.random_state)
             for _ in range(self.n_bags):
                 idx = rng.integers(len(train), size=len(train))
@@ -207,7 +207,7 @@ class Labeler(BaseEstimator):
             if pd.api.types.is_numeric_dtype(out[target]) or out[target].dtype == object:
                 out[target] = out[target].astype(object)
             out.loc[live, target] = values.astype(object)
-            if pd.api.types.is_numeric_dtype(real_y):
+            if pd.api.types.is_numeric_dtype(real_y) and not pd.api.types.is_bool_dtype(real_y):
                 out[target] = pd.to_numeric(out[target], errors="coerce")
                 if pd.api.types.is_integer_dtype(real_y):  # keep integer classes integer, even beside empty cells
                     out[target] = out[target].round().astype("Int64")
@@ -248,8 +248,8 @@ class Labeler(BaseEstimator):
 
 def _restore_type(values: np.ndarray, like: pd.Series):
     """Class labels predicted as strings, back in the real target's type."""
+    if pd.api.types.is_bool_dtype(like):  # before the numeric check: bools count as numeric
+        return np.asarray(values) == "True"
     if pd.api.types.is_numeric_dtype(like):
         return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy()
-    if pd.api.types.is_bool_dtype(like):
-        return np.asarray(values) == "True"
     return np.asarray(values, dtype=object)

@@ -118,9 +118,9 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
         messages.extend(sel.messages)
         label_info["selection"] = {"method": sel.method, "baseline_quality": sel.baseline_quality,
                                    "final_quality": sel.final_quality}
-    elif len(rows):
-        accepted = rows["_status"] == "accepted"
-        keep = rows[accepted].head(n)["_row_id"]
+    elif len(rows):  # cancelled or nothing accepted: a random share of what was accepted, every rule alike
+        accepted = rows[rows["_status"] == "accepted"]
+        keep = accepted["_row_id"].sample(min(n, len(accepted)), random_state=random_state)
         rows["_selected"] = rows["_row_id"].isin(set(keep))
     if guard and "_selected" in rows and rows["_selected"].any() and not is_cancelled(cancel):
         report(0.95, "checking on validation rows how many rows to keep")

@@ -177,3 +177,29 @@ def test_split_indices_small_class_falls_back():
 def test_column_spec_roundtrip():
     spec = ColumnSpec("a", "categorical", categories=("x", "y"), flags=("constant",))
     assert ColumnSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_schema_statistics_never_see_test_rows():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200),
+                          "y": rng.integers(0, 2, 200)})
+    ds = make_dataset(frame, target="y", seed=0)
+    poisoned = frame.copy()
+    poisoned.loc[ds.test_idx[0], "x"] = 1e6
+    poisoned.loc[ds.test_idx[1], "c"] = "only-in-test"
+    ds2 = make_dataset(poisoned, target="y", seed=0)
+    assert (ds2.test_idx == ds.test_idx).all()
+    assert ds2.schema["x"].max < 1e6 and "only-in-test" not in ds2.schema["c"].categories
+    assert ds2.schema == ds.schema
+
+
+def test_many_classes_in_a_small_table_split_without_crashing():
+    frame = pd.DataFrame({"x": range(60), "y": [f"k{i % 20}" for i in range(60)]})
+    ds = make_dataset(frame, target="y", seed=0)
+    assert len(ds.train_idx) + len(ds.val_idx) + len(ds.test_idx) == 60
+
+
+def test_custom_split_shares():
+    frame = pd.DataFrame({"x": range(100), "y": [0, 1] * 50})
+    ds = make_dataset(frame, target="y", seed=0, test_size=0.3, val_share=0.5)
+    assert (len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)) == (35, 35, 30)

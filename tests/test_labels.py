@@ -115,3 +115,11 @@ def test_relabel_keeps_integer_classes_integer_beside_empty_cells():
     kept = out[out["_status"] == "accepted"]["y"]
     assert set(kept.astype(int).astype(str)) <= {"0", "1"}
     assert str(out["y"].dtype) == "Int64"
+
+
+def test_boolean_target_relabels_to_booleans():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    ds = make_dataset(pd.DataFrame({"x": x, "y": x > 0}), target="y", seed=0)
+    out = Labeler(mode="relabel").fit(ds).transform(_rows(ds, ds.train.head(20)))
+    assert out["y"].notna().all() and set(out["y"]) <= {True, False}

@@ -44,3 +44,16 @@ def test_real_only_error_matches_baselines_order_of_magnitude(name, target, pape
     ds = load_dataset(shared_dataset(name), target=target, seed=0)
     res = augmentation_utility(ds, None, seeds=(0,))
     assert paper / 2 < res["baseline"]["mean"] < paper * 1.5
+
+
+def test_utility_can_score_on_validation_rows_only(mixed_frame):
+    from dataclasses import replace
+
+    ds = make_dataset(mixed_frame, target="y", seed=0)
+    on_val = augmentation_utility(ds, ds.train.head(30), seeds=(0,), on="val")
+    poisoned = mixed_frame.copy()
+    poisoned.loc[ds.test_idx, "y"] = "no"
+    again = augmentation_utility(replace(ds, frame=poisoned), ds.train.head(30), seeds=(0,), on="val")
+    assert on_val["baseline"] == again["baseline"] and on_val["parameters"]["scored_on"] == "validation"
+    with pytest.raises(DataError, match="on must be"):
+        augmentation_utility(ds, None, on="train")

@@ -138,6 +138,8 @@ class Report:
         (needs ``dataset`` in :meth:`generate`; the slowest part).
     utility_model : estimator, optional
         Downstream model for utility (default: decision tree).
+    utility_on : {'test', 'val'}
+        Rows that score utility: ``'val'`` where the figure guides a person's choice of rows.
     utility_seeds : sequence of int
         Model seeds for utility.
     detection_model : classifier, optional
@@ -159,12 +161,14 @@ class Report:
     """
 
     def __init__(self, *, metrics: Sequence[str] | None = None, include_utility: bool = True,
-                 utility_model=None, utility_seeds: Sequence[int] = (0, 1, 2, 3, 4), detection_model=None,
+                 utility_model=None, utility_seeds: Sequence[int] = (0, 1, 2, 3, 4), utility_on: str = "test",
+                 detection_model=None,
                  random_state: int | None = 0, max_pairs: int = 200):
         self.metrics = metrics
         self.include_utility = include_utility
         self.utility_model = utility_model
         self.utility_seeds = utility_seeds
+        self.utility_on = utility_on
         self.detection_model = detection_model
         self.random_state = random_state
         self.max_pairs = max_pairs
@@ -288,7 +292,7 @@ class Report:
             raise DataError("augmentation utility needs the Dataset (its test split): pass dataset=..., "
                             "or include_utility=False.")
         return augmentation_utility(dataset, selected, model=self.utility_model,
-                                    seeds=tuple(self.utility_seeds))
+                                    seeds=tuple(self.utility_seeds), on=self.utility_on)
 
     @staticmethod
     def _entry(name: str, metric: type[Metric] | None, *, skipped: str | None = None) -> dict:
@@ -375,7 +379,8 @@ class Report:
         utility = self.results_.get("utility", {}).get("breakdown", {})
         if utility.get("baseline"):
             lines += ["", "## Utility", "",
-                      (f"{utility['metric']}: real only {_fmt(utility['baseline']['mean'])}, "
+                      (f"{utility['metric']} on {utility.get('parameters', {}).get('scored_on', 'test')} rows: "
+                       f"real only {_fmt(utility['baseline']['mean'])}, "
                       f"real + synthetic {_fmt(utility['augmented']['mean'])} "
                       f"(relative change {_fmt(utility['relative_change'])}; negative is better).")]
         if self.llm_usage_:

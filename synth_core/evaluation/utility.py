@@ -60,13 +60,13 @@ def prepare_synthetic(dataset, synthetic: pd.DataFrame | None) -> pd.DataFrame:
     return out[out[dataset.target].notna()]
 
 
-def _fit_score(dataset, train: pd.DataFrame, model, seed: int) -> float:
+def _fit_score(dataset, train: pd.DataFrame, model, seed: int, on: str = "test") -> float:
     pipe = model_pipeline(dataset.schema, dataset.features, dataset.task, model, random_state=seed)
     y = train[dataset.target]
     if dataset.task == "classification":
         y = label_strings(y)
     pipe.fit(train[dataset.features], y)
-    test = dataset.test
+    test = dataset.val if on == "val" else dataset.test
     if dataset.task == "classification":
         pred = pipe.predict(test[dataset.features])
         return float(np.mean(pred != label_strings(test[dataset.target])))
@@ -79,7 +79,7 @@ def _stats(scores: list[float]) -> dict:
 
 
 def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
-                         seeds=(0, 1, 2, 3, 4), train: pd.DataFrame | None = None) -> dict:
+                         seeds=(0, 1, 2, 3, 4), train: pd.DataFrame | None = None, on: str = "test") -> dict:
     """Real-only vs real + synthetic, same model and test rows, over model seeds.
 
     Parameters
@@ -93,6 +93,9 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
         ``random_state`` of the model for each repetition.
     train : DataFrame, optional
         Real training rows to use instead of ``dataset.train`` (e.g. train+val).
+    on : {'test', 'val'}
+        Rows that score the models. Use ``'val'`` whenever the figure guides a choice of rows
+        (the Compare page): the test split is for the final score only.
 
     Returns
     -------
@@ -104,8 +107,10 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
     real = real[dataset.features + [dataset.target]]
     syn = prepare_synthetic(dataset, synthetic)
     augmented = pd.concat([real, syn], ignore_index=True) if len(syn) else real
-    base = _stats([_fit_score(dataset, real, model, s) for s in seeds])
-    aug = _stats([_fit_score(dataset, augmented, model, s) for s in seeds]) if len(syn) else dict(base)
+    if on not in ("test", "val"):
+        raise DataError(f"on must be 'test' or 'val', not {on!r}.")
+    base = _stats([_fit_score(dataset, real, model, s, on) for s in seeds])
+    aug = _stats([_fit_score(dataset, augmented, model, s, on) for s in seeds]) if len(syn) else dict(base)
     rel = (aug["mean"] - base["mean"]) / base["mean"] if base["mean"] > 0 else 0.0
     return {
         "score": float(rel),
@@ -114,7 +119,8 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
         "augmented": aug,
         "relative_change": float(rel),
         "parameters": {"model": type(model).__name__ if model is not None else "DecisionTree",
-                       "seeds": list(seeds), "n_real": int(len(real)), "n_synthetic": int(len(syn))},
+                       "seeds": list(seeds), "n_real": int(len(real)), "n_synthetic": int(len(syn)),
+                       "scored_on": "validation" if on == "val" else "test"},
     }
 
 
