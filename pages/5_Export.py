@@ -60,7 +60,7 @@ r1.download_button("Rules (JSON)", rules_to_json(rules), file_name=f"{name}_rule
                    mime="application/json", key="export.rules", disabled=not rules, width="stretch")
 if run is not None:
     try:
-        bundle = run.save()
+        bundle = run.save(secrets=[st.session_state.get("gen.api_key") or ""])
     except SynthError as err:
         show_error(err)
     else:

@@ -42,6 +42,19 @@ def make_generator(method: str, *, client=None, params: dict | None = None, rand
     return cls(**kwargs)
 
 
+def _public_url(url: str | None) -> str | None:
+    """A base URL without user:password or query string (either may carry a key)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def default_budget(method: str, dataset) -> int:
     """Rows to ask for when the person has not said: DATE's n = 200 for LLM generators; for the
     offline ones as many rows as the train split (at least 3,000), since the validation check then
@@ -140,7 +153,7 @@ def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels
     if client is not None or GENERATORS[method][2]:
         settings = getattr(getattr(gen, "client", None), "settings", None)
         if settings is not None:
-            params["llm"] = {"base_url": getattr(settings, "base_url", None) or "embedded",
+            params["llm"] = {"base_url": _public_url(getattr(settings, "base_url", None)) or "embedded",
                              "model": getattr(settings, "model", None)}
     params.update(extra_params or {})
     usage = generation.usage

@@ -94,18 +94,20 @@ class Run:
             "per_rule": json.loads(self.per_rule.to_json(orient="records")) if len(self.per_rule) else [],
         }
 
-    def save(self, path=None, *, include_data: bool = True) -> bytes:
+    def save(self, path=None, *, include_data: bool = True, secrets=()) -> bytes:
         """Write the bundle (zip) to ``path`` if given; return its bytes.
+
+        ``secrets`` are values (such as a key typed into the app) that must not appear in it.
 
         Raises
         ------
         BundleError
-            If a secret from the environment would end up in the bundle.
+            If a secret (from the environment or ``secrets``) would end up in the bundle.
         """
         meta = json.dumps(self.to_dict(), indent=1, default=_json_default)
         rows_csv = self.rows.to_csv(index=False)
         data_csv = self.dataset.frame.to_csv(index=False) if include_data else ""
-        _refuse_secrets(meta, rows_csv)
+        _refuse_secrets(meta, rows_csv, data_csv, extra=secrets)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("run.json", meta)
@@ -125,40 +127,51 @@ class Run:
                 (bytes(source) if isinstance(source, (bytes, bytearray)) else source.read())
             zf = zipfile.ZipFile(io.BytesIO(raw))
             meta = json.loads(zf.read("run.json"))
-            rows = pd.read_csv(io.BytesIO(zf.read("rows.csv")), low_memory=False, dtype=_TEXT_PROVENANCE) \
-                if "rows.csv" in zf.namelist() else pd.DataFrame()
+            raw_rows = zf.read("rows.csv") if "rows.csv" in zf.namelist() else b""
+            rows = pd.read_csv(io.BytesIO(raw_rows), low_memory=False, dtype=_TEXT_PROVENANCE) \
+                if raw_rows.strip() else pd.DataFrame()
             data = pd.read_csv(io.BytesIO(zf.read("data.csv")), low_memory=False) \
                 if "data.csv" in zf.namelist() else None
+            if meta.get("version") != BUNDLE_VERSION:
+                raise BundleError(f"bundle version {meta.get('version')} is not supported "
+                                  f"(expected {BUNDLE_VERSION}).")
+            dataset = _bundle_dataset(meta, data, dataset)
+            rules = [Rule.from_dict(r) for r in meta.get("rules", [])]
         except FileNotFoundError as exc:
             raise BundleError(f"{source} does not exist.") from exc
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError,
-                pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        except BundleError:
+            raise
+        except (zipfile.BadZipFile, KeyError, TypeError, ValueError, IndexError, json.JSONDecodeError,
+                UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise BundleError(f"not a run bundle ({exc}); choose a .zip written by the app or "
                               "`synth generate`.") from exc
-        if meta.get("version") != BUNDLE_VERSION:
-            raise BundleError(f"bundle version {meta.get('version')} is not supported (expected {BUNDLE_VERSION}).")
-        d = meta["dataset"]
-        schema = Schema.from_dict(meta["schema"])
-        if dataset is None:
-            if data is None:
-                raise BundleError("this bundle was saved without its data; load the table first and "
-                                  "pass it as `dataset`.")
-            data = _restore_types(data, schema)
-            dataset = Dataset(frame=data, schema=schema, target=d["target"], task=d["task"],
-                              train_idx=np.asarray(d["train_idx"], dtype=int),
-                              val_idx=np.asarray(d["val_idx"], dtype=int),
-                              test_idx=np.asarray(d["test_idx"], dtype=int), seed=d.get("seed", 0),
-                              name=d.get("name", "table"), fingerprint=d.get("fingerprint", ""))
         if "_selected" in rows:
             rows["_selected"] = rows["_selected"].astype(str).str.lower().isin(["true", "1"])
         for col in _TEXT_PROVENANCE:
             if col in rows:
                 rows[col] = rows[col].fillna("")
-        return cls(dataset=dataset, rules=[Rule.from_dict(r) for r in meta.get("rules", [])],
-                   params=meta.get("params", {}), rows=_restore_types(rows, schema), usage=meta.get("usage", {}),
+        return cls(dataset=dataset, rules=rules, params=meta.get("params", {}),
+                   rows=_restore_types(rows, dataset.schema), usage=meta.get("usage", {}),
                    metrics=meta.get("metrics", {}), messages=meta.get("messages", []),
                    arms=pd.DataFrame(meta.get("arms", [])), labels=meta.get("labels", {}),
                    per_rule=pd.DataFrame(meta.get("per_rule", [])), created=meta.get("created", time.time()))
+
+
+def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | None) -> Dataset:
+    """The bundle's Dataset (or the given one), with split positions checked against the table."""
+    if dataset is not None:
+        return dataset
+    d = meta["dataset"]
+    schema = Schema.from_dict(meta["schema"])
+    if data is None:
+        raise BundleError("this bundle was saved without its data; load the table first and pass it as `dataset`.")
+    data = _restore_types(data, schema)
+    idx = [np.asarray(d[k], dtype=int) for k in ("train_idx", "val_idx", "test_idx")]
+    if any(len(i) and (i.min() < 0 or i.max() >= len(data)) for i in idx):
+        raise BundleError("the bundle's split positions do not fit its table; it is damaged.")
+    return Dataset(frame=data, schema=schema, target=d["target"], task=d["task"], train_idx=idx[0], val_idx=idx[1],
+                   test_idx=idx[2], seed=d.get("seed", 0), name=d.get("name", "table"),
+                   fingerprint=d.get("fingerprint", ""))
 
 
 def _restore_types(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -187,9 +200,10 @@ def _json_default(o):
     return str(o)
 
 
-def _refuse_secrets(*texts: str) -> None:
-    for var in _SECRET_ENV:
-        secret = os.environ.get(var, "")
+def _refuse_secrets(*texts: str, extra=()) -> None:
+    named = [(f"the value of {var}", os.environ.get(var, "")) for var in _SECRET_ENV]
+    named += [("the API key", s) for s in extra if s]
+    for what, secret in named:
         if len(secret) >= 8 and any(secret in t for t in texts):
-            raise BundleError(f"the bundle would contain the value of {var}; it was not written. "
+            raise BundleError(f"the bundle would contain {what}; it was not written. "
                               "Remove the key from rules, notes and parameters.")

@@ -105,3 +105,30 @@ def test_guard_keeps_no_rows_when_they_hurt_validation(dataset, rules):
     assert len(run.selected) < 200
     assert any("kept" in m or "no synthetic rows kept" in m for m in run.messages)
     assert run.labels["amount"][0]["rows"] == 0
+
+
+def test_damaged_bundles_give_bundle_errors(dataset, rules):
+    import io
+
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False)
+    raw = run.save()
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    for meta in ({"version": 1}, {**json.loads(files["run.json"]), "dataset": {"target": "y"}}):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("run.json", json.dumps(meta))
+            zf.writestr("rows.csv", files["rows.csv"])
+            zf.writestr("data.csv", files["data.csv"])
+        with pytest.raises(BundleError, match="not a run bundle"):
+            Run.load(buf.getvalue())
+
+
+def test_typed_key_is_refused_and_urls_lose_credentials(dataset, rules):
+    from synth_core.pipeline import _public_url
+
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False)
+    run.params["note"] = "key typed-in-the-app-123456"
+    with pytest.raises(BundleError, match="the API key"):
+        run.save(secrets=["typed-in-the-app-123456"])
+    assert _public_url("https://user:sk-secret@host.example:8443/v1?api-key=sk-x") == "https://host.example:8443/v1"
