@@ -30,6 +30,8 @@ PERSISTENT_WIDGETS = (
     "rules.rho", "rules.max_rules", "rules.selected", "rules.new_text", "rules.llm_n",
     "gen.method", "gen.rho", "gen.alpha", "gen.iterations", "gen.budget", "gen.rows_per_call",
     "gen.labels", "gen.selection", "gen.check", "gen.llm_mode", "gen.base_url", "gen.model", "gen.api_key",
+    "gen.htdbu.rounds", "gen.htdbu.skeleton", "gen.samplellm.gamma", "gen.samplellm.n_clusters",
+    "gen.samplellm.pool_factor", "gen.structsynth.edges",
     "cmp.rules", "cmp.status", "cmp.column", "cmp.source",
 )
 

@@ -68,7 +68,13 @@ if go:
             show_error(err)
         else:
             before = {r.text: r.status for r in rules}
-            kept = [r for r in rules if r.origin != "discovered"]
+            new_texts = {r.text for r in found["rules"]}
+            # rules a person made, and approved discovered rules that discovery did not find again, stay
+            kept = [r for r in rules if r.origin != "discovered" or (r.status == "approved" and r.text not in new_texts)]
+            kept_approved = [r.id for r in kept if r.origin == "discovered"]
+            if kept_approved:
+                state.flash("info", f"Kept your approved rule(s) {', '.join(kept_approved)}, which this discovery "
+                            "did not find again.")
             taken = {r.id for r in kept}
             fresh = []
             for r in found["rules"]:

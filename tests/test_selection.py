@@ -48,8 +48,19 @@ def test_alpha_one_ranks_by_quality_alpha_zero_by_diversity(setup):
     d = select_rows(rows, ds, rules, method="topk", alpha=0.0, budget=1000)
     arms = d.arms.sort_values("order")
     assert list(arms["diversity"]) == sorted(arms["diversity"], reverse=True)
-    # the smaller regions (B, C) overlap less with the whole rule set than A does
-    assert arms["rule_id"].iloc[-1] == "A"
+    # the three rules are disjoint and an arm's own rule does not count against it
+    assert (arms["diversity"] == 1.0).all()
+
+
+def test_overlapping_rules_are_less_diverse(mixed_frame):
+    from synth_core.generators.selection import _diversity, _others
+
+    ds = make_dataset(mixed_frame, target="y", seed=0)
+    a, b, c = (parse_rule(t, id=i, status="approved") for t, i in
+               (("x0 > 0.5", "A"), ("x0 > 0.3", "B"), ("x0 <= 0.2", "C")))
+    pool = [(a, 1), (b, 1), (c, 1)]
+    div = {r.id: _diversity(r, _others(pool, r), ds.schema) for r in (a, b, c)}
+    assert div["A"] < 1.0 and div["B"] < 1.0 and div["C"] > div["A"]
 
 
 def test_mds_first_arm_is_the_best_utility_and_accepted_arms_never_hurt_validation(setup):

@@ -92,7 +92,8 @@ class _Scorer:
         pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
         pred = pipe.predict(align_frame(self.val, self.train, ds.features))
         loss = (self.val[ds.target].to_numpy(dtype=float) - pred) ** 2
-        return loss, float(np.clip(1.0 - float(np.mean(loss)) / (self.var or 1.0), 0.0, 1.0))
+        # not clipped at 0: a model worse than predicting the mean must still rank below a better one
+        return loss, float(min(1.0 - float(np.mean(loss)) / (self.var or 1.0), 1.0))
 
 
 def _diversity(rule, pool: list[tuple], schema) -> float:
@@ -101,6 +102,20 @@ def _diversity(rule, pool: list[tuple], schema) -> float:
         return 1.0
     total = sum(w for _, w in pool) or 1.0
     return float(1.0 - sum(w * overlap(rule, r, schema) for r, w in pool) / total)
+
+
+def _others(pool: list[tuple], rule, *, keep_accepted: bool = False) -> list[tuple]:
+    """The pool without the arm's own approved rule (an arm is not less diverse for matching its
+    own rule); with ``keep_accepted``, accepted batches of that rule (appended after the rules) stay."""
+    out, seen_own = [], False
+    for r, w in pool:
+        if r is rule and not seen_own:
+            seen_own = True
+            continue
+        if r is rule and not keep_accepted:
+            continue
+        out.append((r, w))
+    return out
 
 
 def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds", alpha: float = 0.8,
@@ -152,7 +167,7 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
     support = {r.id: max(r.count(dataset.train), 1) for r in rules}
     pool = [(r, support[r.id]) for r in rules]
     for a in arms:
-        a["diversity"] = _diversity(a["_rule"], pool, dataset.schema)
+        a["diversity"] = _diversity(a["_rule"], _others(pool, a["_rule"]), dataset.schema)
 
     if method == "none":
         chosen = pd.concat([a["_frame"] for a in arms])
@@ -224,7 +239,8 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
             used += len(frame)
             pool.append((a["_rule"], len(frame)))
             for j in active:  # diversity against accepted arms too
-                arms[j]["diversity"] = _diversity(arms[j]["_rule"], pool, dataset.schema)
+                arms[j]["diversity"] = _diversity(arms[j]["_rule"], _others(pool, arms[j]["_rule"], keep_accepted=True),
+                                                  dataset.schema)
     for i in active:
         arms[i]["pulls"] = int(counts[i])
         if counts[i]:
