@@ -45,8 +45,9 @@ else:
     st.caption(f"{len(approved)} approved rule(s): " + ", ".join(f"`{r.id}`" for r in approved))
 
 # ---------------------------------------------------------------- generator and settings
-methods = available_generators() or ["jitter"]
-state.default("gen.method", "jitter" if "jitter" in methods else methods[0])
+methods = available_generators() or ["statistical"]
+# the default is the offline generator measured best with teacher labels (benchmarks/results/augment.md)
+state.default("gen.method", "statistical" if "statistical" in methods else methods[0])
 if st.session_state["gen.method"] not in methods:
     st.session_state["gen.method"] = methods[0]
 left, right = st.columns([3, 2])

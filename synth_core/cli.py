@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="discover (or read) rules, generate, label, select; write a run bundle")
     data_args(p)
     p.add_argument("--rules", help="rules JSON (approved rules are used; default: discover and approve all)")
-    p.add_argument("--method", default="jitter",
-                   help="generator: jitter, statistical, date, samplellm, htdbu, structsynth (default jitter)")
+    p.add_argument("--method", default="statistical",
+                   help="generator: statistical, jitter, date, samplellm, htdbu, structsynth (default statistical)")
     p.add_argument("--labels", default="auto", choices=["auto", "relabel", "filter", "score", "none"],
                    help="label step after generation (default auto: relabel when the teacher beats the "
                         "downstream model on validation rows, else filter)")

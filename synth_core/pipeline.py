@@ -79,7 +79,7 @@ def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterat
     return k * (per_rule * max(iterations, 1) + max(iterations - 1, 0))
 
 
-def run_pipeline(dataset, rules, *, method: str = "jitter", n: int = 200, labels: str = "auto",
+def run_pipeline(dataset, rules, *, method: str = "statistical", n: int = 200, labels: str = "auto",
                  selection: str = "mds", alpha: float = 0.8, oversample: float = 2.0, client=None,
                  generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
                  downstream=None, labeler: Labeler | None = None, guard: bool = True,

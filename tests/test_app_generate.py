@@ -28,7 +28,7 @@ def test_zero_approved_rules_is_explained(ds):
 @pytest.mark.parametrize("method, labels", [("jitter", "filter"), ("statistical", "relabel")])
 def test_offline_generation(ds, method, labels):
     at = app_at(PAGE, dataset=ds, rules=rules_for(ds))
-    assert at.selectbox(key="gen.method").value == "jitter"  # the fast offline default
+    assert at.selectbox(key="gen.method").value == "statistical"  # the offline default
     at.selectbox(key="gen.method").set_value(method)
     assert at.number_input(key="gen.budget").value == max(3000, len(ds.train_idx))
     assert at.checkbox(key="gen.check").value  # the validation check is on by default

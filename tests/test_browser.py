@@ -1,6 +1,6 @@
 """One real-browser test: Streamlit served for real, driven by Debian Chromium through Playwright.
 
-Upload a CSV, discover rules, approve one, generate offline (jitter), open Compare (the t-SNE map is
+Upload a CSV, discover rules, approve one, generate offline (the default, statistical), open Compare (the t-SNE map is
 drawn), download the synthetic CSV and check its rows. Screenshots of every page go to
 ``docs/screenshots/`` for the README. The server start follows Streamlit's own e2e conftest:
 a free port, ``--server.headless true``, no usage stats, no file watcher, poll ``/_stcore/health``.
@@ -131,7 +131,7 @@ def test_upload_discover_approve_generate_compare_download(server, tmp_path):
             page.get_by_text(re.compile(r"Approved rule")).first.wait_for()
             shot(page, "rules")
 
-            # 3. Generate offline with jitter (the default)
+            # 3. Generate offline with the default generator
             go(page, "Generate")
             # keep every row: the validation check may rightly keep none of a tiny table's rows
             page.get_by_text("Keep only the amount that helps on validation rows").click()

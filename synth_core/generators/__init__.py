@@ -14,10 +14,10 @@ __all__ = ["GENERATORS", "get_generator", "Generation", "Generator", "CancelToke
            "available_generators"]
 
 GENERATORS: dict[str, tuple[str, str, bool, str]] = {
+    "statistical": ("statistical", "StatisticalGenerator", False,
+                    "Gaussian copula per rule region; offline; the default (best measured with teacher labels)."),
     "jitter": ("jitter", "JitterGenerator", False,
                "Perturbed real rows inside each rule; fastest, offline; pair with relabel."),
-    "statistical": ("statistical", "StatisticalGenerator", False,
-                    "Gaussian copula per rule region; offline baseline."),
     "date": ("date", "DATEGenerator", True,
              "DATE: rule-guided LLM generation with decision-tree feedback and rule refinement."),
     "samplellm": ("samplellm", "SampleLLMGenerator", True,
