@@ -75,7 +75,7 @@ def sidebar() -> None:
         endpoint, model = llm_label()
         st.caption(f"**LLM endpoint:** {endpoint}  \n**Model:** {model}  \n"
                    "Change it on the Generate page.")
-        ds, rules, run = state.dataset(), state.rules(), state.run()
+        ds, rules = state.dataset(), state.rules()
         lines = [f"**Table:** {ds.name} ({len(ds.frame):,} rows)" if ds is not None else "**Table:** none",
                  f"**Rules:** {sum(r.status == 'approved' for r in rules)} approved of {len(rules)}",
                  f"**Runs:** {len(st.session_state.get('runs', []))}"]

@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Iterable, Literal
+from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from .errors import InvalidParameterError, NotFittedError
-from .evaluation._encoding import align_frame, label_strings, model_pipeline, split_columns
+from .evaluation._encoding import label_strings, row_losses, split_columns
 
 __all__ = ["Labeler", "LABEL_MODES"]
 
@@ -132,9 +132,8 @@ class Labeler(BaseEstimator):
         y = self._y(train[target])
         self.teacher_ = _Teacher(dataset.schema, feats, self.task_, self.teacher, self.random_state).fit(train, y)
         self.teacher_score_ = self._score(self.teacher_.predict(val), val[target])
-        down = model_pipeline(dataset.schema, feats, self.task_, self.downstream, random_state=self.random_state)
-        down.fit(align_frame(train, train, feats), y)
-        self.downstream_score_ = self._score(down.predict(align_frame(val, train, feats)), val[target])
+        self.downstream_score_ = float(np.mean(row_losses(dataset.schema, feats, self.task_, train, val, target,
+                                                          model=self.downstream, random_state=self.random_state)))
         better = self.teacher_score_ < self.downstream_score_
         if self.mode == "auto":
             self.effective_mode_ = "relabel" if better else "filter"

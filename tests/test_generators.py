@@ -1,6 +1,5 @@
 import threading
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -21,7 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-__all__ = ["split_columns", "model_pipeline", "default_model", "RowEncoder", "align_frame", "label_strings"]
+__all__ = ["split_columns", "model_pipeline", "default_model", "RowEncoder", "align_frame", "label_strings",
+           "row_losses"]
 
 
 def label_strings(values) -> np.ndarray:
@@ -133,3 +134,21 @@ class RowEncoder:
 
     def fit_transform(self, real: pd.DataFrame) -> np.ndarray:
         return self.fit(real).transform(real)
+
+
+def row_losses(schema, features, task: str, train: pd.DataFrame, evaluate: pd.DataFrame, target: str, *,
+               model=None, random_state: int | None = 0, like: pd.DataFrame | None = None) -> np.ndarray:
+    """Fit the downstream pipeline on ``train``; per-row loss on ``evaluate``.
+
+    0/1 error for classification (labels compared as :func:`label_strings`), squared error for
+    regression. ``like`` gives the column types to align to (default ``train``). Every place that
+    scores "real rows plus some rows" on held-out rows goes through here.
+    """
+    like = train if like is None else like
+    pipe = model_pipeline(schema, features, task, model, random_state=random_state)
+    X, X_eval = align_frame(train, like, features), align_frame(evaluate, like, features)
+    if task == "classification":
+        pipe.fit(X, label_strings(train[target]))
+        return (pipe.predict(X_eval) != label_strings(evaluate[target])).astype(float)
+    pipe.fit(X, pd.to_numeric(train[target], errors="coerce").to_numpy(dtype=float))
+    return (pd.to_numeric(evaluate[target], errors="coerce").to_numpy(dtype=float) - pipe.predict(X_eval)) ** 2

@@ -16,25 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import mean_squared_error
 
 from ..errors import DataError
-from ._encoding import align_frame, label_strings, model_pipeline
+from ._encoding import align_frame, row_losses
 
-__all__ = ["score_model", "augmentation_utility", "tstr", "prepare_synthetic"]
+__all__ = ["augmentation_utility", "tstr", "prepare_synthetic"]
 
 
 def _metric_name(task: str) -> str:
     return "error_rate" if task == "classification" else "mse"
-
-
-def score_model(pipe, frame: pd.DataFrame, features, target: str, task: str) -> float:
-    """Error rate (classification) or MSE (regression) of a fitted pipeline on ``frame``."""
-    pred = pipe.predict(frame[features])
-    y = frame[target].to_numpy()
-    if task == "classification":
-        return float(np.mean(label_strings(pred) != label_strings(y)))
-    return float(mean_squared_error(y.astype(float), pred.astype(float)))
 
 
 def prepare_synthetic(dataset, synthetic: pd.DataFrame | None) -> pd.DataFrame:
@@ -61,16 +51,9 @@ def prepare_synthetic(dataset, synthetic: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _fit_score(dataset, train: pd.DataFrame, model, seed: int, on: str = "test") -> float:
-    pipe = model_pipeline(dataset.schema, dataset.features, dataset.task, model, random_state=seed)
-    y = train[dataset.target]
-    if dataset.task == "classification":
-        y = label_strings(y)
-    pipe.fit(train[dataset.features], y)
-    test = dataset.val if on == "val" else dataset.test
-    if dataset.task == "classification":
-        pred = pipe.predict(test[dataset.features])
-        return float(np.mean(pred != label_strings(test[dataset.target])))
-    return score_model(pipe, test, dataset.features, dataset.target, dataset.task)
+    rows = dataset.val if on == "val" else dataset.test
+    return float(np.mean(row_losses(dataset.schema, dataset.features, dataset.task, train, rows, dataset.target,
+                                    model=model, random_state=seed)))
 
 
 def _stats(scores: list[float]) -> dict:

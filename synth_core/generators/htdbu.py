@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
-from ..evaluation._encoding import align_frame, label_strings, model_pipeline
+from ..evaluation._encoding import row_losses
 from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
 from ._region import clip_to_rule, keep_inside
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
@@ -449,15 +449,8 @@ class HTDBUGenerator(Generator):
         y = rows[ds.target]
         if len(rows) < 2 or (ds.task == "classification" and y.nunique() < 2):
             return float("nan")
-        pipe = model_pipeline(ds.schema, ds.features, ds.task, random_state=0)
-        x = align_frame(rows, self.train_, ds.features)
-        if ds.task == "classification":
-            pipe.fit(x, label_strings(y))
-            pred = pipe.predict(align_frame(self.val_, self.train_, ds.features))
-            return float(np.mean(pred != label_strings(self.val_[ds.target])))
-        pipe.fit(x, pd.to_numeric(y, errors="coerce").to_numpy(dtype=float))
-        pred = pipe.predict(align_frame(self.val_, self.train_, ds.features))
-        return float(np.mean((self.val_[ds.target].to_numpy(dtype=float) - pred) ** 2))
+        return float(np.mean(row_losses(ds.schema, ds.features, ds.task, rows, self.val_, ds.target,
+                                        like=self.train_)))
 
     def _tvd(self, rows: pd.DataFrame, real: pd.DataFrame) -> float:
         """Mean over columns of the total variation distance (numbers binned on real quantiles)."""

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..evaluation._encoding import align_frame, label_strings, model_pipeline
+from ..evaluation._encoding import row_losses
 from ..rules import overlap
 
 __all__ = ["select_rows", "Selection", "METHODS", "choose_amount"]
@@ -81,17 +81,11 @@ class _Scorer:
         ds = self.ds
         frame = self.train if extra is None or len(extra) == 0 else \
             pd.concat([self.train, extra[self.train.columns]], ignore_index=True)
-        pipe = model_pipeline(ds.schema, ds.features, ds.task, self.model, random_state=self.rs)
-        X = align_frame(frame, self.train, ds.features)
         self.calls += 1
+        loss = row_losses(ds.schema, ds.features, ds.task, frame, self.val, ds.target, model=self.model,
+                          random_state=self.rs, like=self.train)
         if ds.task == "classification":
-            pipe.fit(X, label_strings(frame[ds.target]))
-            pred = pipe.predict(align_frame(self.val, self.train, ds.features))
-            loss = (pred != label_strings(self.val[ds.target])).astype(float)
             return loss, 1.0 - float(np.mean(loss))
-        pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
-        pred = pipe.predict(align_frame(self.val, self.train, ds.features))
-        loss = (self.val[ds.target].to_numpy(dtype=float) - pred) ** 2
         # not clipped at 0: a model worse than predicting the mean must still rank below a better one
         return loss, float(min(1.0 - float(np.mean(loss)) / (self.var or 1.0), 1.0))
 
