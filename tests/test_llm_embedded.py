@@ -35,24 +35,20 @@ def bank():
     return make_dataset(load_table(sample_path("bank_marketing_3k.csv")), target="Class", seed=0)
 
 
+def _ask(client, bank, rule):
+    from synth_core.llm import generate_rows
+
+    return generate_rows(client, schema=bank.schema, target="Class", rule=rule, examples=bank.train.head(300),
+                         n=5, real_rows=bank.train, rows_per_call=5, max_calls=2)
+
+
 @pytest.fixture(scope="session")
 def first_batch(embedded, bank):
-    from synth_core.llm import generate_rows
     from synth_core.rules import parse_rule
 
     client, _ = embedded
     rule = parse_rule("V1 >= 40 AND V13 <= 3", id="r-test")
-    batch = generate_rows(
-        client,
-        schema=bank.schema,
-        target="Class",
-        rule=rule,
-        examples=bank.train.head(300),
-        n=5,
-        real_rows=bank.train,
-        rows_per_call=5,
-        max_calls=2,
-    )
+    batch = _ask(client, bank, rule)
     return rule, batch
 
 
@@ -92,22 +88,12 @@ def test_embedded_rule_proposal_is_valid_json(embedded, bank):
 def test_embedded_replay_makes_zero_calls(first_batch, embedded, bank):
     import pandas as pd
 
-    from synth_core.llm import LLMClient, generate_rows
+    from synth_core.llm import LLMClient
 
     rule, batch = first_batch
     _, settings = embedded
     replay = LLMClient(settings)
-    again = generate_rows(
-        replay,
-        schema=bank.schema,
-        target="Class",
-        rule=rule,
-        examples=bank.train.head(300),
-        n=5,
-        real_rows=bank.train,
-        rows_per_call=5,
-        max_calls=2,
-    )
+    again = _ask(replay, bank, rule)  # the very same request, so it must come from the cache
     s = replay.usage.summary()
     assert s["calls"] == 0 and s["cache_hits"] == len(batch.call_ids)
     pd.testing.assert_frame_equal(again.rows, batch.rows)
