@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support import state
-from app_support.widgets import PAGES, llm_label, llm_usage, sidebar
+from app_support.widgets import PAGES, llm_label, llm_usage, session_summary, sidebar
 
 st.set_page_config(page_title="synth_core: rule-guided synthetic rows", page_icon=":material/dataset:",
                    layout="wide")
@@ -78,5 +78,8 @@ pages = [
     st.Page(PAGES["export"], title="Export", icon=":material/download:"),
 ]
 page = st.navigation(pages)
-sidebar()
-page.run()
+summary_slot = sidebar()
+try:
+    page.run()
+finally:  # also after a page's st.stop(): the summary counts what the page just made
+    session_summary(summary_slot)

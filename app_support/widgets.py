@@ -66,8 +66,9 @@ def llm_usage() -> dict | None:
     return client.usage.summary() if client is not None else None
 
 
-def sidebar() -> None:
-    """What every page shares: the seed, the LLM endpoint and model, the session's state."""
+def sidebar():
+    """What every page shares: the seed, the LLM endpoint and model; returns the slot for
+    :func:`session_summary`, filled after the page ran so it counts what the page just made."""
     with st.sidebar:
         state.default("app.seed", 0)
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="app.seed",
@@ -75,8 +76,13 @@ def sidebar() -> None:
         endpoint, model = llm_label()
         st.caption(f"**LLM endpoint:** {endpoint}  \n**Model:** {model}  \n"
                    "Change it on the Generate page.")
-        ds, rules = state.dataset(), state.rules()
-        lines = [f"**Table:** {ds.name} ({len(ds.frame):,} rows)" if ds is not None else "**Table:** none",
-                 f"**Rules:** {sum(r.status == 'approved' for r in rules)} approved of {len(rules)}",
-                 f"**Runs:** {len(st.session_state.get('runs', []))}"]
-        st.caption("  \n".join(lines))
+        return st.empty()
+
+
+def session_summary(slot) -> None:
+    """The table, rules and runs of this session, written into the sidebar ``slot``."""
+    ds, rules = state.dataset(), state.rules()
+    lines = [f"**Table:** {ds.name} ({len(ds.frame):,} rows)" if ds is not None else "**Table:** none",
+             f"**Rules:** {sum(r.status == 'approved' for r in rules)} approved of {len(rules)}",
+             f"**Runs:** {len(st.session_state.get('runs', []))}"]
+    slot.caption("  \n".join(lines))

@@ -11,8 +11,17 @@ HistGradientBoosting as the downstream model.
 Rows: real-only; train+val; +N bootstrap; peers (SDV GaussianCopula, SMOTE)
 when installed; the product's statistical and jitter generators with label
 modes none / relabel / filter, rules discovered on the train split (all
-approved), rows chosen by MDS on validation rows (budget N). Optionally DATE on
-the embedded LLM on a few sets (``--date``).
+approved), rows chosen by MDS on validation rows (budget N).
+
+The LLM generators (``--llm htdbu structsynth samplellm date``) run in their own
+pass with the project's venv (the LLM layer; the bench venv holds the peers) and
+their own cache file: H-TDBU and StructSynth spend one LLM call on structure and
+write rows statistically, so they run the product default (auto labels, amount
+checked, up to max(3N, train, 3000) rows); SampleLLM and DATE write every row
+with the LLM, so on the embedded model they add ``--llm-rows`` rows (labels
+auto, no amount check), next to the statistical generator given the same
+number of rows. ``--base-url``/``--model`` point them at an OpenAI-compatible
+endpoint instead of the embedded model.
 
 Noise threshold: the sd, over 10 draws, of the 5-seed mean change from adding N
 bootstrap rows; a change smaller than that cannot be told from resampling.
@@ -148,13 +157,18 @@ def smote(ds, n, seed, SMOTE, SMOTENC):
     return out
 
 
-def cell_rules(ds, seed, rules_mode):
+def cell_rules(ds, seed, rules_mode, *, fitting_only=False):
+    """Every discovered rule, approved (``fitting_only``: only those whose error is within rho)."""
     from synth_core.rules import parse_rule
 
     if rules_mode == "discovered":
         from synth_core.discovery import DGRDiscoverer
 
-        return [r.with_(status="approved") for r in DGRDiscoverer(random_state=seed).fit(ds).rules_]
+        disc = DGRDiscoverer(random_state=seed).fit(ds)
+        rules = disc.rules_
+        if fitting_only:
+            rules = [r for r in rules if r.error is not None and r.error <= disc.rho_] or rules
+        return [r.with_(status="approved") for r in rules]
     return [parse_rule("TRUE", id="R1", status="approved")]
 
 
@@ -225,11 +239,83 @@ def run_cell(frame, target, task, seed, regime, rules_mode, with_peers, boot_dra
     return {"rows": rows, "boot": boots, "n_rules": len(rules)}
 
 
+LLM_METHODS = {
+    "htdbu": "H-TDBU + auto, checked (<= max(3N, train, 3000))",
+    "structsynth": "StructSynth + auto, checked (<= max(3N, train, 3000))",
+    "samplellm": "SampleLLM + auto ({k} LLM rows)",
+    "date": "DATE + auto ({k} LLM rows, 3 rules)",
+}
+ROW_BOUND = ("samplellm", "date")
+
+
+def llm_method_name(generator, k):
+    return LLM_METHODS[generator].format(k=k)
+
+
+def run_llm_cells(frame, target, task, seed, regime, rules_mode, generators, k, client, done):
+    """Yield one record per LLM generator (and the same-size statistical reference) for one cell."""
+    from synth_core.pipeline import run_pipeline
+
+    ds = regime_dataset(frame, target, task, seed, regime)
+    n = 300 if regime == "low" else 200
+    cols = ds.features + [ds.target]
+    train = ds.train[cols]
+    real_dt = score(ds, train, "dt", seed)
+    rules = cell_rules(ds, seed, rules_mode)
+    date_rules = cell_rules(ds, seed, rules_mode, fitting_only=True)[:3] if "date" in generators else []
+    big = max(3 * n, len(train), 3000)
+    todo = [(g, llm_method_name(g, k)) for g in generators]
+    if any(g in ROW_BOUND for g in generators):
+        todo.append(("statistical", f"statistical + auto ({k} rows)"))
+    for generator, method in todo:
+        if method in done:
+            continue
+        bound = generator in ROW_BOUND or generator == "statistical"
+        t = time.perf_counter()
+        # DATE gets the first three rules within rho (by ind, then support) so K rows are not spread over
+        # twenty regions; the others get every discovered rule
+        run = run_pipeline(ds, date_rules if generator == "date" else rules, method=generator,
+                           n=k if bound else big, labels="auto", selection="none", guard=not bound,
+                           oversample=1.0, random_state=seed, client=None if generator == "statistical" else client)
+        extra = run.synthetic_frame()
+        usage = run.usage or {}
+        dt = score(ds, train if extra.empty else pd.concat([train, extra[cols]], ignore_index=True), "dt", seed)
+        yield {"method": method, "generator": generator, "dt": dt, "real_dt": real_dt, "n_syn": int(len(extra)),
+               "secs": time.perf_counter() - t, "llm_calls": int(usage.get("calls", 0)),
+               "tokens": int(usage.get("total_tokens", 0)), "llm_secs": float(usage.get("seconds", 0.0)),
+               "messages": [m[:300] for m in run.messages][:6]}
+
+
+def merge_llm_cells(cells, llm_cells):
+    """Put each LLM record into its (data set, regime, seed) cell as one more method row (decision tree only)."""
+    index = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"]): c for c in cells}
+    for rec in llm_cells:
+        cell = index.get((rec["dataset"], rec["regime"], rec["seed"], rec["rules_mode"]))
+        if cell is None:
+            continue
+        if abs(rec["real_dt"] - cell["rows"]["real-only"]["dt"]) > 1e-9:
+            raise SystemExit(f"{rec['dataset']} {rec['regime']} seed {rec['seed']}: the LLM pass's real-only "
+                             f"score {rec['real_dt']} differs from the cached cell's; the splits disagree")
+        cell["rows"][rec["method"]] = {"dt": rec["dt"], "hgb": None, "n_syn": rec["n_syn"], "secs": rec["secs"],
+                                       "llm_calls": rec["llm_calls"]}
+    return cells
+
+
 def fmt(v, task):
     return f"{v:.2f}" if task == "classification" else f"{v:.4g}"
 
 
+def noise_threshold(group, model):
+    """Relative sd, over bootstrap draws, of the mean change from adding N bootstrap rows to these seeds."""
+    real = np.mean([c["rows"]["real-only"][model] for c in group])
+    means = [np.mean([c["boot"][d][model] for c in group]) - real for d in range(len(group[0]["boot"]))
+             if all(c["boot"][d][model] is not None for c in group)]
+    return float(np.std(means)) / real * 100 if len(means) > 1 else float("nan")
+
+
 def summarize(cells, model, out_lines):
+    """One table per data set and regime. A method measured on fewer seeds (an LLM generator cut short) is
+    compared with real-only on those seeds, against the noise threshold of those seeds."""
     by_ds = {}
     for c in cells:
         by_ds.setdefault((c["dataset"], c["regime"]), []).append(c)
@@ -237,28 +323,28 @@ def summarize(cells, model, out_lines):
     for (name, regime), group in sorted(by_ds.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         group = sorted(group, key=lambda c: c["seed"])
         task = group[0]["task"]
-        real = np.array([c["rows"]["real-only"][model] for c in group])
-        boot_means = []
-        for d in range(len(group[0]["boot"])):
-            vals = [c["boot"][d][model] for c in group if c["boot"][d][model] is not None]
-            if len(vals) == len(group):
-                boot_means.append(np.mean(vals) - real.mean())
-        noise = float(np.std(boot_means)) / real.mean() * 100 if len(boot_means) > 1 else float("nan")
+        noise = noise_threshold(group, model)
         out_lines.append(f"\n#### {name} ({task}, {regime}, n={len(group)} seeds) — noise threshold "
                          f"±{noise:.1f}%\n")
         out_lines.append("| method | mean ± std | rel. change | beyond noise | per-seed Δ | synthetic rows |")
         out_lines.append("|---|---|---|---|---|---|")
-        for method in group[0]["rows"]:
-            if any(c["rows"][method].get(model) is None for c in group):
+        methods = list(dict.fromkeys(m for c in group for m in c["rows"]))
+        for method in methods:
+            sub = [c for c in group if c["rows"].get(method, {}).get(model) is not None]
+            if not sub:
                 continue
-            vals = np.array([c["rows"][method][model] for c in group])
+            real = np.array([c["rows"]["real-only"][model] for c in sub])
+            vals = np.array([c["rows"][method][model] for c in sub])
             rel = (vals.mean() - real.mean()) / real.mean() * 100
-            beyond = "—" if method == "real-only" else ("better" if rel < -noise else
-                                                         ("worse" if rel > noise else "within noise"))
+            thr = noise if len(sub) == len(group) else noise_threshold(sub, model)
+            beyond = "—" if method == "real-only" else ("better" if rel < -thr else
+                                                         ("worse" if rel > thr else "within noise"))
             deltas = " ".join(f"{d:+.2f}" if task == "classification" else f"{d:+.3g}" for d in vals - real)
-            key = "n_syn_hgb" if model == "hgb" and "n_syn_hgb" in group[0]["rows"][method] else "n_syn"
-            nsyn = int(np.mean([c["rows"][method][key] for c in group]))
-            out_lines.append(f"| {method} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {rel:+.1f}% | "
+            key = "n_syn_hgb" if model == "hgb" and "n_syn_hgb" in sub[0]["rows"][method] else "n_syn"
+            nsyn = int(np.mean([c["rows"][method][key] for c in sub]))
+            label = method if len(sub) == len(group) else \
+                f"{method} [seeds {','.join(str(c['seed']) for c in sub)}; noise ±{thr:.1f}%]"
+            out_lines.append(f"| {label} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {rel:+.1f}% | "
                              f"{beyond} | {deltas} | {nsyn} |")
             headline.setdefault((regime, method), []).append((name, rel, beyond))
     return headline
@@ -282,6 +368,38 @@ def peer_check(cells, method):
     return out
 
 
+def run_llm_pass(args, regimes, llm_cells, llm_cache):
+    """Seed by seed over every data set, so a pass cut short still covers every set for its first seeds."""
+    import tempfile
+
+    from synth_core.llm import LLMClient, LLMSettings
+
+    if args.base_url:
+        settings = LLMSettings.from_env(base_url=args.base_url, model=args.model, seed=0)
+    else:  # a fresh reply cache: every call is a real call
+        settings = LLMSettings(cache_dir=tempfile.mkdtemp(prefix="augment-llm-cache-"), seed=0)
+    client = LLMClient(settings).start()
+    frames = list(load_frames(args.datasets))
+    have = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"], c["method"]) for c in llm_cells}
+    for regime in regimes:
+        generators = [g for g in args.llm if regime == "low" or g not in ROW_BOUND]
+        if not generators:
+            continue
+        for seed in args.seeds:
+            for name, frame, target, task in frames:
+                done = {m for (d, r, s, rm, m) in have if (d, r, s, rm) == (name, regime, seed, args.rules)}
+                for rec in run_llm_cells(frame, target, task, seed, regime, args.rules, generators, args.llm_rows,
+                                         client, done):
+                    rec.update(dataset=name, regime=regime, seed=seed, task=task, rules_mode=args.rules,
+                               endpoint=settings.endpoint_label)
+                    llm_cells.append(rec)
+                    have.add((name, regime, seed, args.rules, rec["method"]))
+                    with llm_cache.open("a") as fh:
+                        fh.write(json.dumps(rec) + "\n")
+                    print(f"{name} {regime} seed {seed} {rec['method']}: {rec['secs']:.0f}s, {rec['llm_calls']} "
+                          f"calls, {rec['n_syn']} rows, dt {rec['dt']:.4g} (real {rec['real_dt']:.4g})", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--regime", choices=["low", "full", "both"], default="both")
@@ -293,15 +411,24 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "augment_cells.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "augment.md"))
     ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the cache")
+    ap.add_argument("--llm", nargs="*", default=[], choices=sorted(LLM_METHODS),
+                    help="run only these LLM generators (project venv), seed by seed over every data set")
+    ap.add_argument("--llm-rows", type=int, default=15, help="rows SampleLLM and DATE write per cell")
+    ap.add_argument("--llm-cache", default=str(ROOT / "benchmarks" / "results" / "augment_llm_cells.jsonl"))
+    ap.add_argument("--base-url", default=None, help="an OpenAI-compatible endpoint instead of the embedded model")
+    ap.add_argument("--model", default=None)
     args = ap.parse_args(argv)
     if not (SHARED / "manifest.json").exists():
         print(f"shared data sets not found under {SHARED}; nothing to benchmark")
         return 0
-    cache = Path(args.cache)
+    cache, llm_cache = Path(args.cache), Path(args.llm_cache)
     cells = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
+    llm_cells = [json.loads(line) for line in llm_cache.read_text().splitlines()] if llm_cache.exists() else []
     done = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"]) for c in cells}
     regimes = ["low", "full"] if args.regime == "both" else [args.regime]
-    if not args.report_only:
+    if args.llm and not args.report_only:
+        run_llm_pass(args, regimes, llm_cells, llm_cache)
+    elif not args.report_only:
         for regime in regimes:
             for name, frame, target, task in load_frames(args.datasets):
                 for seed in args.seeds:
@@ -319,7 +446,7 @@ def main(argv=None):
                     print(f"{name} {regime} seed {seed}: {cell['seconds']:.0f}s "
                           f"real {cell['rows']['real-only']['dt']:.4g} "
                           f"jitter+relabel {cell['rows']['jitter + relabel']['dt']:.4g}", flush=True)
-    cells = [c for c in cells if c["rules_mode"] == args.rules]
+    cells = merge_llm_cells([c for c in cells if c["rules_mode"] == args.rules], llm_cells)
     lines = ["# Augmentation benchmark", "",
              "Command: `make bench` (runs `.venv-bench/bin/python benchmarks/augment.py --regime both`; each "
              "(data set, regime, seed) cell is cached in `benchmarks/results/augment_cells.jsonl`, and "

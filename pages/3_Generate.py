@@ -87,7 +87,6 @@ rows_per_call = c5.slider("Rows per LLM call", 1, 20, key="gen.rows_per_call",
 
 # ---------------------------------------------------------------- parameters of the paper generators
 extra_params: dict = {}
-paper_calls: int | None = None
 if method == "samplellm":
     st.caption("**SampleLLM**: every prompt shows one exemplar per K-medoids cluster of the rule's rows; the LLM "
                "writes a candidate pool that is importance-resampled towards the real distribution.")
@@ -104,7 +103,6 @@ if method == "samplellm":
     extra_params["pool_factor"] = p3.slider(
         "Candidate pool (x rows)", 1.0, 3.0, step=0.25, key="gen.samplellm.pool_factor",
         help="LLM rows written per row kept; the pool is resampled by importance weight.")
-    paper_calls = int(-(-int(n * 2 * extra_params["pool_factor"]) // max(rows_per_call, 1)))
 elif method == "htdbu":
     st.caption("**H-TDBU**: one LLM call writes a skeleton of constraints (ranges, category sets, if-then); "
                "Gaussian copulas per rule write the rows inside it; TSTR on validation rows and TVD decide each "
@@ -121,7 +119,6 @@ elif method == "htdbu":
         help="Your own or an edited skeleton: every row must satisfy each line. Leave empty to ask the LLM.")
     lines = [line.strip() for line in skeleton_text.splitlines() if line.strip()]
     extra_params["skeleton"] = lines or None
-    paper_calls = 0 if lines else 1
 elif method == "structsynth":
     st.caption("**StructSynth**: one LLM call proposes a dependency DAG over the columns; edges without support "
                "in the train rows are dropped and cycles broken; columns are then sampled in topological order, "
@@ -132,7 +129,6 @@ elif method == "structsynth":
         placeholder=f"{ds.features[0]} -> {ds.target}",
         help="Your own or an edited DAG (the run's messages list the DAG it used). Leave empty to ask the LLM.")
     extra_params["edges"] = edges_text if edges_text.strip() else None
-    paper_calls = 0 if edges_text.strip() else 1
     if edges_text.strip():
         from synth_core.generators.structsynth import dag_figure, parse_edges
 
@@ -196,9 +192,9 @@ with st.expander("LLM settings", expanded=needs_llm):
                     "reachable from this machine, the model name and the key; or switch to the embedded model.")
 
 # ---------------------------------------------------------------- start
-calls = estimate_calls(method, rules, int(n * 2), rows_per_call=rows_per_call, iterations=iterations)
-if paper_calls is not None:
-    calls = paper_calls
+params = {"iterations": iterations, "rho": rho, "rows_per_call": rows_per_call, **extra_params}
+params = {k: v for k, v in params.items() if k in accepted_params}
+calls = estimate_calls(method, rules, int(n * 2), params)
 job: GenerationJob | None = st.session_state.get("job")
 running = job is not None and not job.done
 with st.form("gen.form", border=True):
@@ -216,9 +212,6 @@ with st.form("gen.form", border=True):
                                   width="stretch")
 
 if start:
-    params = {"iterations": iterations, "rho": rho, "rows_per_call": rows_per_call}
-    params = {k: v for k, v in params.items() if k in accepted_params}
-    params.update({k: v for k, v in extra_params.items() if k in accepted_params})
     try:
         client = current_client(state.llm_config()) if needs_llm else None
     except SynthError as err:

@@ -70,13 +70,15 @@ def default_selection(method: str) -> str:
     return "mds" if GENERATORS.get(method, ("", "", False))[2] else "none"
 
 
-def estimate_calls(method: str, rules, n: int, *, rows_per_call: int = 5, iterations: int = 1) -> int:
-    """LLM calls a run will make at most (0 for LLM-free generators)."""
-    if not GENERATORS.get(method, ("", "", False))[2]:
-        return 0
-    k = max(len([r for r in rules if r.status == "approved"]), 1)
-    per_rule = max(int(np.ceil(n / k / max(rows_per_call, 1))), 1)
-    return k * (per_rule * max(iterations, 1) + max(iterations - 1, 0))
+def estimate_calls(method: str, rules, n: int, params: dict | None = None) -> int:
+    """LLM calls a run of ``method`` with ``params`` plans for ``n`` candidate rows (0 offline).
+
+    Built without a client, so nothing is started or called.
+    """
+    cls = get_generator(method)
+    accepted = inspect.signature(cls.__init__).parameters
+    gen = cls(**{k: v for k, v in (params or {}).items() if k in accepted and k != "client"})
+    return gen.planned_calls(n, sum(r.status == "approved" for r in rules))
 
 
 def run_pipeline(dataset, rules, *, method: str = "statistical", n: int = 200, labels: str = "auto",

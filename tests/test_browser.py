@@ -139,6 +139,8 @@ def test_upload_discover_approve_generate_compare_download(server, tmp_path):
             page.get_by_role("button", name="Start generation").click()
             page.get_by_text("Latest run").wait_for(timeout=180_000)
             wait_idle(page, 180)
+            # the sidebar counts the run in the same rerun that made it
+            assert "Runs: 1" in page.get_by_test_id("stSidebar").inner_text()
             shot(page, "generate")
 
             # 4. Compare: the t-SNE map is drawn

@@ -85,7 +85,15 @@ def test_api_key_never_written(dataset, rules, monkeypatch, tmp_path):
 
 def test_estimate_calls(rules):
     assert estimate_calls("jitter", rules, 100) == 0
-    assert estimate_calls("date", rules, 100, rows_per_call=5, iterations=1) == 20
+    assert estimate_calls("date", rules, 100, {"rows_per_call": 5, "iterations": 1}) == 20
+    k = len([r for r in rules if r.status == "approved"])
+    assert estimate_calls("date", rules, 100, {"rows_per_call": 5, "iterations": 2}) == 40 + k
+    assert estimate_calls("samplellm", rules, 100, {"rows_per_call": 5, "pool_factor": 1.5}) == 30 + k - 1
+    assert estimate_calls("samplellm", rules, 100, {"max_calls": 3}) == 3
+    assert estimate_calls("htdbu", rules, 10_000) == 1  # structure only: does not grow with n
+    assert estimate_calls("htdbu", rules, 100, {"skeleton": ["V1 > 0"]}) == 0
+    assert estimate_calls("structsynth", rules, 10_000, {"rows_per_call": 5}) == 1
+    assert estimate_calls("structsynth", rules, 100, {"edges": "a -> b"}) == 0
 
 
 def test_guard_keeps_no_rows_when_they_hurt_validation(dataset, rules):

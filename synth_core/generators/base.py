@@ -187,6 +187,10 @@ class Generator(BaseEstimator):
     def _generate_rule(self, rule, n: int, iteration: int, rng: np.random.Generator) -> pd.DataFrame:
         raise NotImplementedError
 
+    def planned_calls(self, n: int, n_rules: int) -> int:
+        """LLM calls that writing ``n`` rows over ``n_rules`` approved rules is planned to take (0 offline)."""
+        return 0
+
     def _check_fitted(self):
         if not hasattr(self, "rules_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet. Call 'fit' with a dataset and "

@@ -218,6 +218,12 @@ class DATEGenerator(Generator):
 
     # ------------------------------------------------------------------ fit
 
+    def planned_calls(self, n: int, n_rules: int) -> int:
+        k = max(n_rules, 1)
+        iterations = max(int(self.iterations), 1)
+        per_rule = max(math.ceil(n / k / max(int(self.rows_per_call), 1)), 1)
+        return k * (per_rule * iterations + (iterations - 1 if self.refine else 0))
+
     def _check_params(self) -> None:
         problems = []
         for name in ("iterations", "rows_per_call", "n_examples"):

@@ -333,6 +333,10 @@ class HTDBUGenerator(Generator):
         self.max_tstr_gap = max_tstr_gap
         self.random_state = random_state
 
+    def planned_calls(self, n: int, n_rules: int) -> int:
+        """One call for the skeleton (none with a person's skeleton); rows come from the copulas."""
+        return 0 if self.skeleton is not None else 1
+
     def _fit(self):
         if int(self.rounds) < 0:
             raise InvalidParameterError(f"rounds must be 0 or more, got {self.rounds}.")

@@ -297,6 +297,12 @@ class SampleLLMGenerator(Generator):
         self.max_calls = max_calls
         self.random_state = random_state
 
+    def planned_calls(self, n: int, n_rules: int) -> int:
+        """One call per ``rows_per_call`` pool rows, rounded up per rule."""
+        pool = max(n, math.ceil(n * float(self.pool_factor)))
+        planned = math.ceil(pool / max(int(self.rows_per_call), 1)) + max(n_rules, 1) - 1
+        return min(planned, int(self.max_calls)) if self.max_calls is not None else planned
+
     def _check_params(self):
         if int(self.n_clusters) < 1:
             raise InvalidParameterError(f"n_clusters must be at least 1, got {self.n_clusters}.")

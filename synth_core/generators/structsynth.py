@@ -362,6 +362,10 @@ class StructSynthGenerator(Generator):
         self.iterations = iterations
         self.random_state = random_state
 
+    def planned_calls(self, n: int, n_rules: int) -> int:
+        """One call for the DAG (none with a person's edges); rows come from the tree samplers."""
+        return 0 if self.edges is not None and str(self.edges).strip() else 1
+
     def _fit(self):
         if int(self.max_edges) < 1:
             raise InvalidParameterError(f"max_edges must be at least 1, got {self.max_edges}.")
