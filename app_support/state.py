@@ -64,6 +64,33 @@ def set_rules(new_rules, *, reset_editor: bool = True) -> None:
         st.session_state["rules.version"] = st.session_state.get("rules.version", 0) + 1
 
 
+def next_id(prefix: str, taken: set) -> str:
+    """``prefix1``, ``prefix2``, ...: the first not in ``taken``."""
+    i = 1
+    while f"{prefix}{i}" in taken:
+        i += 1
+    return f"{prefix}{i}"
+
+
+def add_proposed(new_rules, train) -> int:
+    """Add rules a run proposed to the rule set as ``proposed`` (new ids, support on ``train``), skipping
+    any whose text is already there; returns how many were added."""
+    current = rules()
+    texts = {r.text for r in current}
+    taken = {r.id for r in current}
+    added = []
+    for rule in new_rules:
+        if rule.text in texts:
+            continue
+        rid = next_id("g", taken)
+        taken.add(rid)
+        texts.add(rule.text)
+        added.append(rule.with_(id=rid, status="proposed", support=rule.count(train)))
+    if added:
+        set_rules(current + added)
+    return len(added)
+
+
 def approved() -> list:
     return [r for r in rules() if r.status == "approved"]
 

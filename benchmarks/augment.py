@@ -424,6 +424,9 @@ def main(argv=None):
     cache, llm_cache = Path(args.cache), Path(args.llm_cache)
     cells = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
     llm_cells = [json.loads(line) for line in llm_cache.read_text().splitlines()] if llm_cache.exists() else []
+    # a rerun appends: the last record of each (data set, regime, seed, rules, method) wins
+    llm_cells = list({(c["dataset"], c["regime"], c["seed"], c["rules_mode"], c["method"]): c
+                      for c in llm_cells}.values())
     done = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"]) for c in cells}
     regimes = ["low", "full"] if args.regime == "both" else [args.regime]
     if args.llm and not args.report_only:

@@ -20,13 +20,6 @@ ds = need_dataset()
 train = ds.train
 
 
-def next_id(prefix: str, taken: set) -> str:
-    i = 1
-    while f"{prefix}{i}" in taken:
-        i += 1
-    return f"{prefix}{i}"
-
-
 def checked(rule, *, origin: str | None = None):
     """Validate a rule for this table and fill in its support on train rows (raises RuleError)."""
     validate_rule(rule, ds.schema)
@@ -78,7 +71,7 @@ if go:
             taken = {r.id for r in kept}
             fresh = []
             for r in found["rules"]:
-                rid = r.id if r.id and r.id not in taken else next_id("r", taken)
+                rid = r.id if r.id and r.id not in taken else state.next_id("r", taken)
                 taken.add(rid)
                 fresh.append(r.with_(id=rid, status=before.get(r.text, "proposed"), origin="discovered"))
             state.set_rules(kept + fresh)
@@ -225,13 +218,13 @@ if text.strip():
         st.caption(f"Parsed as `{candidate.text}`; covers {candidate.support:,} train rows.")
 add_col, approve_col, _ = st.columns([1, 1, 3])
 if add_col.button("Add rule", key="rules.add", disabled=candidate is None):
-    new = candidate.with_(id=next_id("u", {r.id for r in state.rules()}), status="proposed")
+    new = candidate.with_(id=state.next_id("u", {r.id for r in state.rules()}), status="proposed")
     state.set_rules(state.rules() + [new])
     st.session_state["rules.clear_new_text"] = True
     state.flash("success", f"Added rule {new.id}.")
     st.rerun()
 if approve_col.button("Add and approve", key="rules.add_approve", disabled=candidate is None):
-    new = candidate.with_(id=next_id("u", {r.id for r in state.rules()}), status="approved")
+    new = candidate.with_(id=state.next_id("u", {r.id for r in state.rules()}), status="approved")
     state.set_rules(state.rules() + [new])
     st.session_state["rules.clear_new_text"] = True
     state.flash("success", f"Added and approved rule {new.id}.")
@@ -270,7 +263,7 @@ if props:
         support = prop.count(train)
         p1.markdown(f"`{prop.text}`  \n<small>{support:,} train rows. {prop.note}</small>", unsafe_allow_html=True)
         if p2.button("Approve", key=f"rules.proposal.approve.{i}"):
-            new = prop.with_(id=next_id("l", {r.id for r in state.rules()}), status="approved", support=support,
+            new = prop.with_(id=state.next_id("l", {r.id for r in state.rules()}), status="approved", support=support,
                              origin=prop.origin or "llm")
             state.set_rules(state.rules() + [new])
             props["valid"].pop(i)
@@ -300,7 +293,7 @@ with e2:
             taken: set = set()
             fixed = []
             for r in imported:
-                rid = r.id if r.id and r.id not in taken else next_id("i", taken)
+                rid = r.id if r.id and r.id not in taken else state.next_id("i", taken)
                 taken.add(rid)
                 fixed.append(r.with_(id=rid))
             state.set_rules(fixed)

@@ -260,6 +260,43 @@ if err is not None:
                 "or pick an offline generator such as jitter or statistical.")
 
 # ---------------------------------------------------------------- results
+def _edit_structure(key: str, text: str) -> None:
+    st.session_state[key] = text  # a callback: it runs before the widget is drawn again
+
+
+def run_structure(run) -> None:
+    """The DAG or skeleton a run wrote rows from, and the rules it proposed, each one click from editing."""
+    structure = run.params.get("structure") or {}
+    if structure.get("dag") is not None:
+        from synth_core.generators.structsynth import dag_figure, format_edges
+
+        edges = [tuple(e) for e in structure["dag"]]
+        with st.expander(f"Dependency DAG of this run ({structure.get('dag_source')}, {len(edges)} edge(s))",
+                         expanded=True):
+            st.plotly_chart(dag_figure(edges, run.dataset.features + [run.dataset.target]), key="gen.run_dag",
+                            width="stretch")
+            st.button("Edit this DAG", key="gen.edit_dag", on_click=_edit_structure,
+                      args=("gen.structsynth.edges", format_edges(edges)),
+                      help="Copies its edges into the edge list above: change them and run again (no LLM call).")
+    if structure.get("skeleton"):
+        lines = structure["skeleton"]
+        with st.expander(f"Skeleton of this run ({len(lines)} constraint(s))", expanded=True):
+            st.code("\n".join(lines), language=None)
+            st.button("Edit this skeleton", key="gen.edit_skeleton", on_click=_edit_structure,
+                      args=("gen.htdbu.skeleton", "\n".join(lines)),
+                      help="Copies it into the skeleton box above: change it and run again (no LLM call).")
+    ours = {r.text for r in state.rules()}
+    proposed = [r for r in run.rules if r.status == "proposed" and r.text not in ours]
+    if proposed:
+        st.markdown(f"**{len(proposed)} rule(s) this run proposed** (DATE refinements, H-TDBU skeleton): "
+                    + ", ".join(f"`{r.text}`" for r in proposed[:6]) + (" …" if len(proposed) > 6 else ""))
+        if st.button("Add them to the Rules page as proposed", key="gen.add_proposed",
+                     help="They arrive with status 'proposed': review, edit and approve them there."):
+            n_added = state.add_proposed(proposed, ds.train)
+            state.flash("success", f"Added {n_added} proposed rule(s) to the Rules page.")
+            st.rerun()
+
+
 run = state.run()
 if run is not None and err is None:
     st.subheader("Latest run")
@@ -316,6 +353,7 @@ if run is not None and err is None:
             if fig is not None:
                 st.plotly_chart(fig, key="gen.arms", width="stretch")
             st.dataframe(arms, key="gen.arms_table", hide_index=True)
+    run_structure(run)
     with st.expander("Rows kept (first 200)"):
         st.dataframe(run.synthetic_frame(provenance=True).head(200), key="gen.rows", hide_index=True)
     st.page_link(PAGES["compare"], label="Next: compare with the real rows", icon=":material/compare:")

@@ -143,3 +143,19 @@ def test_paper_generators_run_with_a_person_structure(ds, method, state):
     assert run.params["method"] == method and len(run.rows) > 0
     gen_params = run.params["generator"]
     assert gen_params.get("skeleton") or gen_params.get("edges")
+
+    # the run's structure is shown and one click puts it back into the box, for editing
+    used = run.params["structure"]
+    box, edit = {"htdbu": ("gen.htdbu.skeleton", "gen.edit_skeleton"),
+                 "structsynth": ("gen.structsynth.edges", "gen.edit_dag")}[method]
+    expected = "\n".join(used["skeleton"]) if method == "htdbu" else "\n".join(f"{a} -> {b}" for a, b in used["dag"])
+    at.text_area(key=box).set_value("").run(timeout=TIMEOUT)
+    at.button(key=edit).click().run(timeout=TIMEOUT)
+    assert at.text_area(key=box).value == expected
+    if method == "htdbu":  # the skeleton's rules can join the rule set as proposals
+        before = len(at.session_state["rules"])
+        at.button(key="gen.add_proposed").click().run(timeout=TIMEOUT)
+        added = at.session_state["rules"][before:]
+        assert added and all(r.status == "proposed" for r in added)
+        assert {r.text for r in added} <= set(used["skeleton"])
+        assert "gen.add_proposed" not in [b.key for b in at.button]  # nothing left to add

@@ -234,6 +234,19 @@ def test_htdbu_adjusts_a_skeleton_that_excludes_real_rows(bank, rules):
     assert v12.conjunctions[0].predicates[0].value[1] > 40
 
 
+def test_htdbu_checks_the_settings_its_last_round_chose(bank, rules):
+    # one round: it widens a skeleton that excludes real rows; the widened one is probed before rows are drawn
+    narrow = dict(SKELETON, ranges=dict(SKELETON["ranges"], V12=[10, 40]))
+    gen = HTDBUGenerator(client=FakeLLM(responses=[json.dumps(narrow)]), rounds=1, random_state=0).fit(bank, rules)
+    out = gen.generate(30)
+    assert [d["decision"].split(":")[0] for d in gen.decisions_] == ["adjust constraints"]
+    (check,) = [m for m in out.messages if m.startswith("H-TDBU check after round 1")]
+    assert "settings of that check" in check  # the widened skeleton admits the real rows: it wins
+    assert set(out.accepted["_iteration"]) == {2}
+    for rule in out.proposals:
+        assert rule.mask(out.accepted).all(), rule.text
+
+
 def test_htdbu_falls_back_to_approved_rules(bank, rules):
     for script in ([LLMUnavailableError("http://127.0.0.1:9/v1 is unreachable")], lambda p: "not json"):
         gen = HTDBUGenerator(client=FakeLLM(responses=script), rounds=1, random_state=0).fit(bank, rules)

@@ -187,6 +187,10 @@ class Generator(BaseEstimator):
     def _generate_rule(self, rule, n: int, iteration: int, rng: np.random.Generator) -> pd.DataFrame:
         raise NotImplementedError
 
+    def structure(self) -> dict:
+        """The structure a fitted generator wrote rows from, for a person to see and edit (JSON-ready)."""
+        return {}
+
     def planned_calls(self, n: int, n_rules: int) -> int:
         """LLM calls that writing ``n`` rows over ``n_rules`` approved rules is planned to take (0 offline)."""
         return 0

@@ -41,8 +41,11 @@ Where it is simplified, and why:
   test rows); the paper uses logistic regression on the test set.
 - Bottom-up generators: the Gaussian copula only (the paper also tries
   RandomForest / XGBoost / CTGAN / TVAE conditional samplers).
-- Feedback rounds run on probe samples; the rows returned are one final draw with
-  the settings the loop ended on (``_iteration`` = that round). Rows are written
+- Feedback rounds run on probe samples. When the last round changed the settings,
+  they are probed once more, and the rows returned are one final draw with the
+  best setting probed (a skeleton that admits the real rows first, then TSTR,
+  then TVD; ``_iteration`` = that setting's round), so a change the loop had no
+  round left to check never reaches the rows unchecked. Rows are written
   by the copulas, so ``_call_id`` is empty; the skeleton's call id is in
   ``skeleton_call_id_`` and the messages.
 - If the LLM fails or returns nothing valid, the approved rules alone are the
@@ -333,6 +336,11 @@ class HTDBUGenerator(Generator):
         self.max_tstr_gap = max_tstr_gap
         self.random_state = random_state
 
+    def structure(self) -> dict:
+        """``{'skeleton': [rule text, ...]}``: the skeleton the rows were drawn in, after the feedback rounds."""
+        skeleton = getattr(self, "skeleton_", None)
+        return {"skeleton": [r.text for r in skeleton]} if skeleton else {}
+
     def planned_calls(self, n: int, n_rules: int) -> int:
         """One call for the skeleton (none with a person's skeleton); rows come from the copulas."""
         return 0 if self.skeleton is not None else 1
@@ -446,6 +454,34 @@ class HTDBUGenerator(Generator):
 
     # -- feedback ------------------------------------------------------------------------------
 
+    def _probe(self, skeleton, shrink, use_skeleton_rows, n, supports, real, rng) -> dict:
+        """Fit the copulas with these settings, draw probe rows, and measure TSTR, TVD and the skeleton's fit."""
+        copulas = self._fit_copulas(skeleton, shrink, use_skeleton_rows)
+        probes, inside, broke = [], 0, 0
+        for rule, q in zip(self.rules_, allocate(max(2 * n, 200), supports)):
+            rows, ins, brk = self._draw(rule, copulas[rule.id], q, skeleton, rng)
+            probes.append(rows)
+            inside += ins
+            broke += brk
+        probe = pd.concat(probes, ignore_index=True)
+        tstr = self._tstr(probe)
+        gap = tstr - self.baseline_
+        if self.dataset_.task == "regression" and self.baseline_ > 0:
+            gap = gap / self.baseline_
+        return {"tstr": tstr, "gap": gap, "tvd": self._tvd(probe, real),
+                "coverage": float(_satisfies(real, skeleton).mean()) if skeleton and len(real) else 1.0,
+                "violations": broke / inside if inside else 0.0}
+
+    def _rank(self, tried) -> tuple:
+        """Order probed settings: a skeleton that admits the real rows first, then TSTR error, then TVD."""
+        m = tried[-1]
+        tstr = m["tstr"] if np.isfinite(m["tstr"]) else np.inf
+        tvd = m["tvd"] if np.isfinite(m["tvd"]) else np.inf
+        return (m["coverage"] < float(self.min_coverage) or m["violations"] > 0.5, tstr, tvd)
+
+    def _metric_name(self) -> str:
+        return "TSTR error" if self.dataset_.task == "classification" else "TSTR MSE"
+
     def _tstr(self, rows: pd.DataFrame) -> float:
         """Train on ``rows``, error on validation rows covered by the approved rules (never test rows)."""
         ds = self.dataset_
@@ -537,34 +573,21 @@ class HTDBUGenerator(Generator):
         quotas = allocate(n, supports)
         shrink, use_skeleton_rows = 0.0, True
         self.decisions_ = []
-        final_round = 1
+        tried = []  # (round, skeleton, shrink, use_skeleton_rows, probe figures) of every setting probed
+        final_round, decision = 1, "keep"
         for r in range(1, rounds + 1):
             if is_cancelled(cancel):
                 cancelled = True
                 break
             if progress:
                 progress(r, total, f"htdbu: feedback round {r}/{rounds}")
-            copulas = self._fit_copulas(skeleton, shrink, use_skeleton_rows)
-            probe_quotas = allocate(max(2 * n, 200), supports)
-            probes, inside, broke = [], 0, 0
-            for rule, q in zip(self.rules_, probe_quotas):
-                rows, ins, brk = self._draw(rule, copulas[rule.id], q, skeleton, rng)
-                probes.append(rows)
-                inside += ins
-                broke += brk
-            probe = pd.concat(probes, ignore_index=True)
-            coverage = float(_satisfies(real, skeleton).mean()) if skeleton and len(real) else 1.0
-            violations = broke / inside if inside else 0.0
-            tstr = self._tstr(probe)
-            tvd = self._tvd(probe, real)
-            gap = tstr - self.baseline_
-            if self.dataset_.task == "regression" and self.baseline_ > 0:
-                gap = gap / self.baseline_
-            if skeleton and (coverage < float(self.min_coverage) or violations > 0.5):
+            m = self._probe(skeleton, shrink, use_skeleton_rows, n, supports, real, rng)
+            tried.append((r, list(skeleton), shrink, use_skeleton_rows, m))
+            if skeleton and (m["coverage"] < float(self.min_coverage) or m["violations"] > 0.5):
                 skeleton, changes = self._adjust(skeleton, real, r)
                 decision = "adjust constraints: " + ("; ".join(changes) or "none needed")
-            elif (np.isfinite(tvd) and tvd > float(self.max_tvd)) or not np.isfinite(tstr) \
-                    or gap > float(self.max_tstr_gap):
+            elif (np.isfinite(m["tvd"]) and m["tvd"] > float(self.max_tvd)) or not np.isfinite(m["tstr"]) \
+                    or m["gap"] > float(self.max_tstr_gap):
                 shrink = min(shrink + 0.25, 0.75)
                 use_skeleton_rows = False
                 decision = (f"retrain the model: copulas refitted on all region rows with correlation "
@@ -572,15 +595,24 @@ class HTDBUGenerator(Generator):
             else:
                 decision = "keep: skeleton and model pass"
             final_round = r + (0 if decision.startswith("keep") else 1)
-            self.decisions_.append({"round": r, "tstr_error": tstr, "real_only_error": self.baseline_,
-                                    "tvd": tvd, "coverage": coverage, "violations": violations,
+            self.decisions_.append({"round": r, "tstr_error": m["tstr"], "real_only_error": self.baseline_,
+                                    "tvd": m["tvd"], "coverage": m["coverage"], "violations": m["violations"],
                                     "decision": decision})
-            messages.append(f"H-TDBU round {r}: TSTR {'error' if self.dataset_.task == 'classification' else 'MSE'} "
-                            f"{tstr:.4g} on validation rows (train-on-real {self.baseline_:.4g}), mean TVD {tvd:.3f}, "
-                            f"skeleton admits {coverage:.0%} of real rows and rejected {violations:.0%} of "
-                            f"drawn rows -> {decision}.")
+            messages.append(f"H-TDBU round {r}: {self._metric_name()} {m['tstr']:.4g} on validation rows "
+                            f"(train-on-real {self.baseline_:.4g}), mean TVD {m['tvd']:.3f}, skeleton admits "
+                            f"{m['coverage']:.0%} of real rows and rejected {m['violations']:.0%} of drawn rows "
+                            f"-> {decision}.")
             if decision.startswith("keep"):
                 break
+        if tried and not decision.startswith("keep") and not cancelled and not is_cancelled(cancel):
+            # the last round changed the settings: probe them too, and draw with the best setting seen
+            m = self._probe(skeleton, shrink, use_skeleton_rows, n, supports, real, rng)
+            tried.append((final_round, list(skeleton), shrink, use_skeleton_rows, m))
+            final_round, skeleton, shrink, use_skeleton_rows, best = min(tried, key=self._rank)
+            messages.append(f"H-TDBU check after round {tried[-2][0]}: {self._metric_name()} {m['tstr']:.4g}, "
+                            f"mean TVD {m['tvd']:.3f}; rows are drawn with the settings of "
+                            + ("that check" if final_round == tried[-1][0] else f"round {final_round}")
+                            + f" ({self._metric_name()} {best['tstr']:.4g}, the best on validation rows).")
         self.skeleton_ = skeleton
         parts, summary = [], []
         if not cancelled and not is_cancelled(cancel):

@@ -362,6 +362,12 @@ class StructSynthGenerator(Generator):
         self.iterations = iterations
         self.random_state = random_state
 
+    def structure(self) -> dict:
+        """``{'dag': [[cause, effect], ...], 'dag_source': 'llm' | 'person' | 'data'}`` once generated."""
+        if getattr(self, "dag_", None) is None:
+            return {}
+        return {"dag": [[a, b] for a, b in self.dag_], "dag_source": self.dag_source_}
+
     def planned_calls(self, n: int, n_rules: int) -> int:
         """One call for the DAG (none with a person's edges); rows come from the tree samplers."""
         return 0 if self.edges is not None and str(self.edges).strip() else 1
