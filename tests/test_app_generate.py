@@ -159,3 +159,20 @@ def test_paper_generators_run_with_a_person_structure(ds, method, state):
         assert added and all(r.status == "proposed" for r in added)
         assert {r.text for r in added} <= set(used["skeleton"])
         assert "gen.add_proposed" not in [b.key for b in at.button]  # nothing left to add
+
+
+@pytest.mark.llm
+def test_structsynth_on_the_embedded_model_from_the_page(ds):
+    # the page's default endpoint is the embedded model: one real structure call, the DAG shown after the run
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (run `make setup`)")
+    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **{"gen.method": "structsynth", "gen.budget": 20})
+    assert any("Estimated LLM calls:** 1" in m for m in texts(at.markdown))
+    at.button(key=START).click().run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    run = at.session_state["run"]
+    assert run.params["llm"]["base_url"] == "embedded"
+    assert run.usage["calls"] + run.usage["cache_hits"] == 1
+    assert run.params["structure"]["dag_source"] in ("llm", "data")  # 'data' when no proposed edge survives
+    assert any(e.label.startswith("Dependency DAG of this run") for e in at.expander)
+    assert len(run.rows) > 0
