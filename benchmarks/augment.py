@@ -522,6 +522,10 @@ def main(argv=None):
             lines.append(f"| {regime} | {method} | {rel:+.1f}% | {better}/{len(items)} | "
                          f"{len(worse)} {('(' + ', '.join(worse) + ')') if worse else ''} |")
     lines += peer_check(cells, "statistical + auto, checked (<= max(3N, train, 3000))")
+    for generator in ("htdbu", "structsynth"):
+        name = llm_method_name(generator, args.llm_rows)
+        if all(name in c["rows"] for c in cells):
+            lines += peer_check(cells, name)
     lines += llm_summary(llm_cells, cells)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
