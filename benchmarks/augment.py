@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth_core.data import make_dataset  # noqa: E402
-from synth_core.evaluation._encoding import align_frame, label_strings, model_pipeline  # noqa: E402
+from synth_core.evaluation._encoding import row_losses  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 warnings.filterwarnings("ignore")
@@ -75,16 +75,11 @@ def hgb(task, seed):
 
 
 def score(ds, frame, model_name, seed):
+    """100 x test error (classification) or test MSE of the model fitted on ``frame``."""
     model = None if model_name == "dt" else hgb(ds.task, seed)
-    pipe = model_pipeline(ds.schema, ds.features, ds.task, model, random_state=seed)
-    X = align_frame(frame, ds.train, ds.features)
-    test = ds.test
-    Xt = align_frame(test, ds.train, ds.features)
-    if ds.task == "classification":
-        pipe.fit(X, label_strings(frame[ds.target]))
-        return 100.0 * float(np.mean(pipe.predict(Xt) != label_strings(test[ds.target])))
-    pipe.fit(X, pd.to_numeric(frame[ds.target], errors="coerce").to_numpy(dtype=float))
-    return float(np.mean((test[ds.target].to_numpy(dtype=float) - pipe.predict(Xt)) ** 2))
+    loss = row_losses(ds.schema, ds.features, ds.task, frame, ds.test, ds.target, model=model, random_state=seed,
+                      like=ds.train)
+    return float(np.mean(loss)) * (100.0 if ds.task == "classification" else 1.0)
 
 
 def regime_dataset(frame, target, task, seed, regime):

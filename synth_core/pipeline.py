@@ -152,8 +152,8 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int = 200, l
     params = {"method": method, "n": n, "labels": labels, "selection": selection, "alpha": alpha, "guard": guard,
               "oversample": oversample, "random_state": random_state, "generator": gen.get_params(deep=False)}
     params["generator"].pop("client", None)
-    if gen.structure():
-        params["structure"] = gen.structure()
+    if structure := gen.structure():
+        params["structure"] = structure
     if client is not None or GENERATORS[method][2]:
         settings = getattr(getattr(gen, "client", None), "settings", None)
         if settings is not None:
