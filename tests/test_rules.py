@@ -7,9 +7,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from synth_core.data import infer_schema
-from synth_core.errors import RuleSyntaxError, RuleValidationError
+from synth_core.errors import RuleError, RuleSyntaxError, RuleValidationError
 from synth_core.rules import (Conjunction, Predicate, Rule, format_rule, overlap, parse_rule, rules_from_json,
-                              rules_to_json, validate_rule)
+                              rules_to_json, validate_rule, validate_rules)
 
 # --------------------------------------------------------------------- parsing and formatting
 
@@ -72,6 +72,27 @@ def test_no_eval_of_python():
         parse_rule("__import__('os').system('echo hi')")
 
 
+def test_set_mixing_booleans_with_numbers_is_refused_not_collapsed():
+    # Python takes true for 1, so {1, true} used to become {1} without a word
+    with pytest.raises(RuleSyntaxError) as info:
+        parse_rule("age in {1, true}")
+    assert str(info.value).splitlines()[0] == (
+        "a set of values mixes true/false with numbers ({1, true}): true counts as 1 and false as 0, so one "
+        "would be lost; use only true/false for a boolean column, only numbers or text otherwise (column 8)")
+    assert str(info.value).splitlines()[-1] == "         ^"
+    with pytest.raises(RuleError, match=r"mixes true/false with numbers \(\{0, false\}\)"):
+        Predicate("age", "not in", [0.0, False])
+    with pytest.raises(RuleValidationError, match=r"rule 1: conjunctions\[0\]\[0\].value: a set of values"):
+        rules_from_json('[{"conjunctions": [[{"column": "age", "op": "in", "value": [true, 2]}]]}]')
+
+
+def test_set_of_booleans_and_text_is_kept():
+    # discovery writes such sets for columns that hold both (a DataFrame or an Excel sheet)
+    rule = parse_rule("c in {'y', true}")
+    assert rule.text == "c in {true, 'y'}"
+    assert rule.mask(pd.DataFrame({"c": [True, "y", False, "n"]})).tolist() == [True, True, False, False]
+
+
 # --------------------------------------------------------------------- property tests
 
 names = st.one_of(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
@@ -87,8 +108,9 @@ def predicates(draw):
     col = draw(names)
     op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "in", "not in", "between", "is missing",
                                "is not missing"]))
-    if op in ("in", "not in"):
-        value = draw(st.lists(scalars, min_size=1, max_size=4))
+    if op in ("in", "not in"):  # true/false never share a set with numbers (Python takes true for 1)
+        value = draw(st.one_of(st.lists(st.one_of(numbers, strings), min_size=1, max_size=4),
+                               st.lists(st.one_of(strings, st.booleans()), min_size=1, max_size=4)))
     elif op == "between":
         value = (draw(numbers), draw(numbers))
     elif op in ("is missing", "is not missing"):
@@ -197,6 +219,49 @@ def test_validation_hints_and_empty_interval(schema):
         validate_rule(parse_rule("color == 3"), schema)
     ok = parse_rule("age > 40 AND color in {'red', 'blue'} OR flag == true OR x0 is missing")
     assert validate_rule(ok, schema) is ok
+
+
+def test_validation_refuses_ignored_columns_and_values_of_the_wrong_kind(schema):
+    schema = schema.replace_column("age", role="ignore")
+    cases = {
+        "age > 40": "'age' is ignored (an id, text, date or constant column, or marked so), so generated "
+                    "rows do not have it; make it a feature or drop the condition",
+        "x0 < true": "'x0' is numeric; compare it with numbers, not true",
+        "flag == 'maybe'": "'flag' is boolean; compare it with true or false, not 'maybe'",
+        "flag in {true, 'no'}": "'flag' is boolean; compare it with true or false, not 'no'",
+        "flag != 2": "'flag' is boolean; compare it with true or false, not 2",
+        "color != false": "'color' is categorical; compare it with one of its categories, not false",
+    }
+    for text, problem in cases.items():
+        with pytest.raises(RuleValidationError) as info:
+            validate_rule(parse_rule(text), schema)
+        assert info.value.problems == [problem], text
+    for text in ("flag == false", "flag in {true}", "flag == 1", "x0 is missing", "color in {'red', 'blue'}"):
+        validate_rule(parse_rule(text), schema)
+
+
+def test_validate_rules_reports_every_problem_of_every_rule(schema):
+    good = parse_rule("x0 > 0.5 AND color == 'red'", id="r1")
+    rules = [good, parse_rule("nope > 1 OR y == 'yes'", id="r2"), parse_rule("x0 == 'high'"), "x0 > 1"]
+    with pytest.raises(RuleValidationError) as info:
+        validate_rules(rules, schema)
+    assert info.value.problems == [
+        "rule r2: unknown column 'nope'",
+        "rule r2: 'y' is the target; rules describe feature values only",
+        "rule 3: 'x0' is numeric; compare it with numbers, not 'high'",
+        "rule 4 is 'x0 > 1', not a Rule",
+    ]
+    assert validate_rules(iter([good]), schema) == [good]
+    assert validate_rules([], schema) == []
+
+
+def test_validate_rules_takes_the_target_when_the_schema_has_none(mixed_frame):
+    schema = infer_schema(mixed_frame)
+    rule = parse_rule("y == 'yes'", id="r9")
+    assert validate_rules([rule], schema) == [rule]
+    with pytest.raises(RuleValidationError) as info:
+        validate_rules([rule], schema, target="y")
+    assert info.value.problems == ["rule r9: 'y' is the target; rules describe feature values only"]
 
 
 def test_rules_from_json_reports_bad_items():
