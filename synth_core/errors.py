@@ -17,6 +17,7 @@ exits with status 2. Anything that is not a ``SynthError`` is a bug.
     ├── NotFittedError (ValueError, AttributeError)
     ├── LLMError (RuntimeError)
     │   ├── LLMUnavailableError           unreachable, timed out, or the embedded server failed to start
+    │   │   └── LLMDeadlineError          a run's overall LLM deadline passed (no call is made after it)
     │   ├── LLMAuthError                  the endpoint refused the key
     │   ├── LLMRateLimitError             429 after retries
     │   └── LLMResponseError              an answer that cannot be used
@@ -40,6 +41,7 @@ __all__ = [
     "LLMAuthError",
     "LLMRateLimitError",
     "LLMResponseError",
+    "LLMDeadlineError",
     "GenerationError",
     "BundleError",
 ]
@@ -123,3 +125,11 @@ class GenerationError(SynthError, RuntimeError):
 
 class BundleError(SynthError, ValueError):
     """A run bundle that cannot be read."""
+
+
+class LLMDeadlineError(LLMUnavailableError):
+    """A run's overall LLM deadline passed: the call in flight was cut short and no later call is made.
+
+    Raised by clients from :meth:`synth_core.llm.LLMClient.with_deadline`; what
+    was made before the deadline is kept by the caller.
+    """

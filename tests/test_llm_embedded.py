@@ -106,3 +106,33 @@ def test_llm_check_on_embedded_model(embedded):
     assert llm_check(n=5, out=lines.append) == 0, lines
     text = "\n".join(lines)
     assert "embedded:gemma-3-270m" in text and "accepted" in text and "V1" in text
+
+
+def test_embedded_crash_mid_call_is_reported_as_a_crash_then_recovered(embedded):
+    """Kill the real server with SIGSEGV during a completion (as the native-build fault did): the call says
+    'crashed' with the signal and the fix, never 'check the base URL'; the next call starts a new server."""
+    import os
+    import signal
+    import threading
+
+    from synth_core.errors import LLMUnavailableError
+
+    if os.name != "posix":
+        pytest.skip("needs POSIX signals")
+    client, _ = embedded
+    client.start()
+    server = client.server
+    old_pid = server.pid
+    killer = threading.Timer(1.0, os.kill, args=(old_pid, signal.SIGSEGV))
+    killer.start()
+    try:
+        with pytest.raises(LLMUnavailableError) as info:
+            client.complete("age,job\n30,admin\n41,", max_tokens=400, sample=90_001, tag="crash-test")
+    finally:
+        killer.cancel()
+    message = str(info.value)
+    assert "embedded LLM server crashed" in message and "SIGSEGV" in message, message
+    assert "rm -rf .venv && make setup" in message and "OPENAI_BASE_URL" in message
+    assert "check the base URL" not in message
+    again = client.complete("age,job\n30,admin\n41,", max_tokens=2, sample=90_002, tag="crash-test")
+    assert isinstance(again.text, str) and server.running and server.pid != old_pid

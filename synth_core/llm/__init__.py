@@ -2,9 +2,15 @@
 
 - :class:`LLMSettings` (no API key field, ever) and :class:`LLMClient`
   (completion and JSON chat on the ``openai`` package, SDK retries, a reply
-  cache, usage accounting, a bounded-concurrency ``map``).
+  cache, usage accounting, a bounded-concurrency ``map``). Faulty endpoints
+  end in :mod:`synth_core.errors` classes only: a reply that is not an OpenAI
+  answer is an ``LLMResponseError``; one call never takes longer than the
+  settings' timeout, retries included; :meth:`LLMClient.with_deadline` bounds
+  a whole run (``LLMDeadlineError``).
 - The embedded default: Gemma 3 270M served by ``llama_cpp.server`` on
-  loopback, started on demand (:mod:`synth_core.llm.server`).
+  loopback, started on demand after a real 1-token completion proves it
+  (:mod:`synth_core.llm.server`); a crash is reported as a crash, with its
+  signal, its log and the fix.
 - :func:`generate_rows` / :func:`parse_rows`: grammar-bound few-shot rows,
   strict parsing, rejections counted by reason.
 - :func:`propose_rules`: JSON rules from the LLM, validated, invalid ones kept with their error.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
@@ -18,6 +19,8 @@ def llm_check(
     n: int = 5,
     out: Callable[[str], None] = print,
     cache: bool = False,
+    err: Callable[[str], None] | None = None,
+    deadline: float | None = None,
 ) -> int:
     """Generate ``n`` rows for the bundled bank-marketing sample and print them with usage and rejections.
 
@@ -34,12 +37,22 @@ def llm_check(
         Where lines go (``print`` by default).
     cache : bool
         Use the reply cache.
+    err : callable, optional
+        Where the one-line failure reason goes: by default standard error when
+        ``out`` is ``print``, else ``out``.
+    deadline : float, optional
+        Seconds the whole check may take (server start and calls); see
+        :meth:`~synth_core.llm.client.LLMClient.with_deadline`. Each call is
+        bounded by the settings' timeout either way (``SYNTH_LLM_TIMEOUT``).
 
     Returns
     -------
     int
-        0 when at least one row was accepted; 1 when none was; 2 when the
-        LLM could not be used (the reason is printed on one line).
+        0 when at least one row was accepted; 1 when none was (the reason on
+        one line, as for 2); 2 when the
+        LLM could not be used (the reason is printed on one line, with no
+        traceback: a crashed embedded server, an endpoint that is down, hangs
+        or answers something that is not an OpenAI reply).
     """
     from ..data import load_table, make_dataset
     from ..samples import sample_path
@@ -47,9 +60,13 @@ def llm_check(
     from .rows import generate_rows
     from .settings import LLMSettings
 
+    if err is None:
+        err = out if out is not print else (lambda line: print(line, file=sys.stderr))
     try:
         settings = LLMSettings.from_env(base_url=base_url, model=model, cache=cache)
         client = LLMClient(settings, api_key=api_key)
+        if deadline is not None:
+            client = client.with_deadline(deadline)
         out(f"LLM: {client.endpoint_label} (model {settings.model_name}); starting…")
         t0 = time.perf_counter()
         client.start()
@@ -73,7 +90,7 @@ def llm_check(
             max_calls=max(2, 2 * -(-n // 5)),
         )
     except SynthError as exc:
-        out(f"LLM check failed: {' '.join(str(exc).split())}")
+        err(f"LLM check failed: {' '.join(str(exc).split())}")
         return 2
     out(batch.rows.to_string(index=False) if len(batch.rows) else "(no row accepted)")
     u = batch.usage
@@ -84,4 +101,18 @@ def llm_check(
     )
     if batch.reasons:
         out("rejected: " + ", ".join(f"{k} {v}" for k, v in batch.reasons.most_common()))
-    return 0 if len(batch.rows) else 1
+    if len(batch.rows):
+        return 0
+    written = u["rejected"]
+    why = (
+        f"none of the {written} row(s) it wrote could be used ("
+        + ", ".join(f"{k} {v}" for k, v in batch.reasons.most_common(3))
+        + ")"
+        if written
+        else "it wrote no row at all"
+    )
+    err(
+        f"LLM check failed: {client.endpoint_label} answered, but {why}: use a more capable model "
+        "(SYNTH_LLM_MODEL) or another endpoint"
+    )
+    return 1

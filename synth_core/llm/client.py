@@ -8,19 +8,45 @@
 - accounting into :attr:`LLMClient.usage` (calls, tokens, seconds, cache hits, per tag);
 - a seed per call derived from the settings' seed and the call's sample index;
 - one error boundary: SDK errors become :mod:`synth_core.errors` classes with
-  messages that say what to do.
+  messages that say what to do; replies are parsed here, strictly, so a reply
+  that is not an OpenAI answer (plain text, broken JSON, JSON of another
+  shape, no choices, no text) is one :class:`~synth_core.errors.LLMResponseError`;
+- time limits: ``settings.timeout`` bounds one call *with* its SDK retries (a
+  server that never answers costs one timeout, not three), and
+  :meth:`LLMClient.with_deadline` bounds a whole run
+  (:class:`~synth_core.errors.LLMDeadlineError` once it has passed);
+- the embedded server's health: a call that fails because the server process
+  died says so (exit status or signal, its log, the fix), not "check the base URL".
 
 HTTP retries with backoff (timeouts, 408/409/429, 5xx) are the SDK's own
-(``max_retries``); there is no second HTTP retry loop here. The only loop of
-ours re-asks when a reply does not parse as the JSON asked for
+(``max_retries``); there is no second HTTP retry loop here, and the SDK's
+retries are kept inside the call's time budget (:mod:`synth_core.llm._budget`).
+The only loop of ours re-asks when a reply does not parse as the JSON asked for
 (``parse_retries``), with the next attempt index so the cache does not hand
 back the same bad reply, and counts it in the usage.
+
+Deadline
+--------
+A run that must end in bounded time takes a copy of its client::
+
+    run_client = client.with_deadline(600)    # the whole run: 10 minutes of LLM time at most
+
+Every call through ``run_client`` (and through its ``complete_json`` /
+``chat_json`` re-asks and ``map``) gets ``timeout = min(settings.timeout, time
+left)``; once the deadline has passed, every call raises
+:class:`~synth_core.errors.LLMDeadlineError` before any request (a cache hit
+included), and the SDK makes no retry after it. The copy shares the cache, the
+usage and the connection with ``client``. The error is an
+:class:`~synth_core.errors.LLMUnavailableError`, so code that stops on an
+unavailable LLM stops on it too; catch it first to say "deadline".
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -28,7 +54,15 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..errors import LLMAuthError, LLMError, LLMRateLimitError, LLMResponseError, LLMUnavailableError
+from ..errors import (
+    InvalidParameterError,
+    LLMAuthError,
+    LLMDeadlineError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMUnavailableError,
+)
 from ._jsonschema import schema_errors
 from .cache import ReplyCache, cache_key
 from .settings import LLMSettings, mask_key, resolve_api_key
@@ -115,17 +149,85 @@ class LLMClient:
         self.usage = Usage()
         self._api_key = resolve_api_key(api_key, self.settings)
         self._http_client = http_client
-        self._sdk_client = None
-        self._sdk_lock = threading.Lock()
+        self._conn = _Connection()  # shared with with_deadline() copies
         self._cache = (
             ReplyCache(self.settings.resolved_cache_dir / "replies") if self.settings.cache else None
         )
-        self.server = None
+        self._deadline: float | None = None  # time.monotonic() at which the run's LLM time ends
+        self._deadline_seconds: float | None = None
 
     def __repr__(self) -> str:
+        deadline = "" if self._deadline is None else f", deadline={self._deadline_seconds:g}s"
         return (
             f"LLMClient(endpoint={self.settings.endpoint_label!r}, model={self.settings.model_name!r}, "
-            f"key={mask_key(self._masked_source())!r})"
+            f"key={mask_key(self._masked_source())!r}{deadline})"
+        )
+
+    @property
+    def server(self):
+        """The embedded server once started (``None`` for an endpoint)."""
+        return self._conn.server
+
+    @server.setter
+    def server(self, value) -> None:
+        self._conn.server = value
+
+    # ------------------------------------------------------------------ deadline
+
+    def with_deadline(self, seconds: float | None) -> "LLMClient":
+        """A copy of this client whose calls must all end within ``seconds`` from now.
+
+        The copy shares the cache, the usage accounting and the connection (and
+        the embedded server) with this client; only the deadline differs. Each
+        call through it waits at most ``min(settings.timeout, time left)``
+        seconds, the SDK's retries included, and once the deadline has passed
+        every call raises :class:`~synth_core.errors.LLMDeadlineError` without a
+        request. ``None`` gives a copy without a deadline.
+
+        Parameters
+        ----------
+        seconds : float or None
+            Positive and finite.
+
+        Examples
+        --------
+        >>> client = LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False))
+        >>> run = client.with_deadline(30)
+        >>> run.usage is client.usage, 29 < run.time_left <= 30, client.time_left is None
+        (True, True, True)
+        """
+        if seconds is not None and not (
+            isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+            and math.isfinite(seconds) and seconds > 0
+        ):
+            raise InvalidParameterError(
+                f"the LLM deadline must be a positive number of seconds, got {seconds!r}"
+            )
+        clone = copy.copy(self)
+        clone._deadline = None if seconds is None else time.monotonic() + float(seconds)
+        clone._deadline_seconds = None if seconds is None else float(seconds)
+        return clone
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        """The length of the deadline given to :meth:`with_deadline`, or ``None``."""
+        return self._deadline_seconds
+
+    @property
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline (negative once passed), or ``None`` without one."""
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def _check_deadline(self) -> None:
+        left = self.time_left
+        if left is not None and left <= 0:
+            raise LLMDeadlineError(self._deadline_message("has passed"))
+
+    def _deadline_message(self, what: str) -> str:
+        return (
+            f"the run's LLM deadline of {self._deadline_seconds:g} s {what} "
+            f"({self.settings.endpoint_label}): no further LLM call is made and the rows made so far are "
+            "kept; allow more time for the run, ask for fewer rows, or use a faster endpoint"
         )
 
     def _masked_source(self) -> str | None:
@@ -174,54 +276,97 @@ class LLMClient:
         return self
 
     def _sdk(self):
-        with self._sdk_lock:
-            if self._sdk_client is not None:
-                return self._sdk_client
+        conn = self._conn
+        with conn.lock:
+            server = conn.server
+            if conn.sdk is not None and (server is None or server.running):
+                return conn.sdk
+            # first use, or the embedded server stopped or crashed since: (re)start it
+            self._check_deadline()
             try:
                 import openai
+
+                from ._budget import install_hooks, new_http_client
             except ImportError as exc:  # pragma: no cover - a core dependency
                 raise LLMUnavailableError("the 'openai' package is missing: run `make setup`") from exc
             base_url = self.settings.base_url
             if self.settings.is_embedded:
                 from .server import get_embedded_server
 
-                self.server = get_embedded_server(self.settings.resolved_cache_dir)
-                self.usage.set_server_start(self.server.start_seconds)
-                base_url = self.server.base_url
-            kwargs = dict(
+                if server is not None and server.crashed:
+                    log.warning("the embedded LLM server had crashed; starting it again")
+                server = get_embedded_server(self.settings.resolved_cache_dir, deadline=self._deadline)
+                conn.server = server
+                self.usage.set_server_start(server.start_seconds)
+                base_url = server.base_url
+            http_client = self._http_client
+            if http_client is None:
+                http_client = conn.http = conn.http or new_http_client()
+            install_hooks(http_client)
+            conn.sdk = openai.OpenAI(
                 base_url=base_url,
                 api_key=self._api_key,
                 timeout=self.settings.timeout,
                 max_retries=self.settings.max_retries,
+                http_client=http_client,
             )
-            if self._http_client is not None:
-                kwargs["http_client"] = self._http_client
-            self._sdk_client = openai.OpenAI(**kwargs)
-            return self._sdk_client
+            return conn.sdk
 
     def _send(self, kind: str, request: dict) -> dict:
-        """Make one request through the SDK; the only place SDK errors are caught.
+        """Make one request through the SDK; the only place SDK errors are caught and replies parsed.
+
+        The call gets ``min(settings.timeout, time left before the deadline)``
+        seconds, the SDK's retries included (:mod:`synth_core.llm._budget`).
 
         Returns ``{"text", "prompt_tokens", "completion_tokens", "finish_reason"}``.
         """
         import openai
 
+        from ._budget import CallBudgetSpent, call_budget
+
         sdk = self._sdk()
         where = self.settings.endpoint_label
+        timeout = float(self.settings.timeout)
+        retries = self.settings.max_retries
+        now = time.monotonic()
+        end = now + timeout
+        deadline_binds = self._deadline is not None and self._deadline <= end
+        if deadline_binds:
+            end = self._deadline
+        if end - now <= 0:
+            raise LLMDeadlineError(self._deadline_message("has passed"))
+        api = sdk.completions if kind == "completion" else sdk.chat.completions
         try:
-            if kind == "completion":
-                reply = sdk.completions.create(**request)
-                text = reply.choices[0].text if reply.choices else None
-            else:
-                reply = sdk.chat.completions.create(**request)
-                text = reply.choices[0].message.content if reply.choices else None
-        except openai.APITimeoutError as exc:
+            with call_budget(end):
+                raw = api.with_raw_response.create(**request, timeout=end - now)
+                content_type = raw.headers.get("content-type", "")
+                body = raw.content
+        except (CallBudgetSpent, openai.APITimeoutError) as exc:
+            self._raise_if_crashed(exc)
+            if deadline_binds:
+                raise LLMDeadlineError(self._deadline_message("passed while waiting for an answer")) from exc
             raise LLMUnavailableError(
-                f"{where} gave no answer within {self.settings.timeout:g} s (after {self.settings.max_retries} "
-                "retries): raise the timeout in the LLM settings, ask for fewer rows per call, "
-                "or check that the server is running"
+                f"{where} gave no answer within {timeout:g} s (the time one call may take, retries "
+                "included): raise the timeout in the LLM settings, ask for fewer rows per call, or check that "
+                "the server is running and not stuck"
             ) from exc
         except openai.APIConnectionError as exc:
+            self._raise_if_crashed(exc)
+            if isinstance(exc.__cause__, CallBudgetSpent):  # SDKs that wrap every transport error
+                if deadline_binds:
+                    raise LLMDeadlineError(
+                        self._deadline_message("passed while waiting for an answer")
+                    ) from exc
+                raise LLMUnavailableError(
+                    f"{where} gave no answer within {timeout:g} s (its retries included): raise the timeout "
+                    "in the LLM settings or check that the server is running"
+                ) from exc
+            if not _is_connect_failure(exc):
+                raise LLMUnavailableError(
+                    f"{where} dropped the connection without a complete answer "
+                    f"({self._scrub(_short(exc.__cause__ or exc))}){_retried(retries)}: the server "
+                    "may have crashed or restarted, or a proxy cut the request; check its logs and try again"
+                ) from exc
             raise LLMUnavailableError(
                 f"cannot reach {self.base_url or where}: check the base URL (it usually ends in /v1) and that "
                 "the server is running and reachable"
@@ -233,7 +378,7 @@ class LLMClient:
             ) from exc
         except openai.RateLimitError as exc:
             raise LLMRateLimitError(
-                f"{where} kept answering 429 (rate limit or quota) after {self.settings.max_retries} retries: "
+                f"{where} kept answering 429 (rate limit or quota){_retried(retries)}: "
                 "wait, lower the concurrency in the LLM settings, or check the account's quota"
             ) from exc
         except openai.NotFoundError as exc:
@@ -243,34 +388,128 @@ class LLMClient:
             ) from exc
         except openai.BadRequestError as exc:
             raise LLMResponseError(
-                f"{where} refused the request (HTTP 400: {_short(exc)}); if it mentions response_format, "
-                "grammar or json_schema, set the LLM settings' constrain to 'json_object' or 'none'"
+                f"{where} refused the request (HTTP 400: {self._scrub(_short(exc))}); if it mentions "
+                "response_format, grammar or json_schema, set the LLM settings' constrain to 'json_object' "
+                "or 'none'"
             ) from exc
         except openai.APIStatusError as exc:
             if exc.status_code >= 500:
+                self._raise_if_crashed(exc)
                 raise LLMUnavailableError(
-                    f"{where} failed with HTTP {exc.status_code} after {self.settings.max_retries} retries "
-                    f"({_short(exc)}): try again later; if it mentions response_format, set constrain to "
-                    "'json_object' or 'none'"
+                    f"{where} failed with HTTP {exc.status_code}{_retried(retries)} "
+                    f"({self._scrub(_short(exc))}): try again later; if it mentions response_format, set "
+                    "constrain to 'json_object' or 'none'"
                 ) from exc
             raise LLMResponseError(
-                f"{where} refused the request (HTTP {exc.status_code}: {_short(exc)})"
+                f"{where} refused the request (HTTP {exc.status_code}: {self._scrub(_short(exc))})"
             ) from exc
         except openai.OpenAIError as exc:
-            raise LLMError(f"the request to {where} failed: {_short(exc)}") from exc
-        if text is None:
-            raise LLMResponseError(f"{where} answered without any text: try again or use another model")
-        usage = getattr(reply, "usage", None)
+            self._raise_if_crashed(exc)
+            raise LLMError(f"the request to {where} failed: {self._scrub(_short(exc))}") from exc
+        return self._parse_reply(kind, content_type, body)
+
+    def _raise_if_crashed(self, exc: BaseException) -> None:
+        """When the embedded server's process has died, raise its crash report instead of ``exc``."""
+        server = self.server if self.settings.is_embedded else None
+        if server is not None:
+            server.raise_if_crashed(grace=1.0, during="while answering a request", cause=exc)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the API key (should a server echo it) replaced by its masked form."""
+        key = self._api_key
+        return text.replace(key, mask_key(key)) if key and len(key) >= 8 else text
+
+    def _parse_reply(self, kind: str, content_type: str, body: bytes) -> dict:
+        """The text, token counts and finish reason of a raw HTTP 200 reply, checked strictly.
+
+        Raises
+        ------
+        LLMResponseError
+            The body is not JSON, not an OpenAI reply of ``kind``, or has no text.
+        """
+        where = self.settings.endpoint_label
+        path = "/v1/completions" if kind == "completion" else "/v1/chat/completions"
+        what_reply = f"an OpenAI {'text' if kind == 'completion' else 'chat'} completion ({path})"
+        fix = (
+            "check that the base URL is the server's OpenAI-compatible API (it usually ends in /v1), not a web "
+            "page, a proxy's page or another service"
+        )
+        text = body.decode("utf-8", errors="replace")
+        start = self._scrub(" ".join(text.split())[:80])
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            if not text.strip():
+                what = "an empty body"
+            elif "json" in content_type.lower():
+                detail = (
+                    f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "too deep"
+                )
+                what = f"invalid JSON ({detail})"
+            else:
+                what = f"{content_type.split(';')[0].strip() or 'untyped'} text that is not JSON"
+            raise LLMResponseError(
+                f"{where} answered HTTP 200 with {what}, not {what_reply}; it starts {start!r}: {fix}"
+            ) from None
+        problem = None
+        if isinstance(doc, dict) and "choices" not in doc and isinstance(doc.get("error"), (dict, str)):
+            err = doc["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise LLMResponseError(
+                f"{where} answered HTTP 200 with an error instead of a reply "
+                f"({self._scrub(_short(Exception(str(message))))}): check the model name and the request "
+                "settings, or try again later"
+            )
+        if not isinstance(doc, dict):
+            problem = f"a JSON {type(doc).__name__.replace('dict', 'object')} instead of an object"
+        elif "choices" not in doc:
+            keys = ", ".join(map(repr, list(doc)[:5])) or "none"
+            problem = f"no 'choices' (keys: {keys})"
+        elif not isinstance(doc["choices"], list):
+            problem = "'choices' is not a list"
+        elif not doc["choices"]:
+            raise LLMResponseError(
+                f"{where} answered with no choices (an empty list), so no text: try again, or use another "
+                "model"
+            )
+        elif not isinstance(doc["choices"][0], dict):
+            problem = "choices[0] is not an object"
+        if problem is None:
+            choice = doc["choices"][0]
+            if kind == "completion":
+                value = choice.get("text")
+            else:
+                message = choice.get("message")
+                if not isinstance(message, dict):
+                    value, problem = None, "choices[0] has no 'message' object"
+                else:
+                    value = message.get("content")
+            finish = choice.get("finish_reason")
+            finish = finish if isinstance(finish, str) else None
+            if problem is None and value is None:
+                why = f" (finish_reason {finish!r})" if finish else ""
+                raise LLMResponseError(
+                    f"{where} answered without any text{why}: try again, or use another model"
+                )
+            if problem is None and not isinstance(value, str):
+                problem = f"the text is a JSON {type(value).__name__}, not a string"
+        if problem is not None:
+            raise LLMResponseError(
+                f"{where} answered with JSON that is not {what_reply}: {problem}; it starts {start!r}: {fix}"
+            )
+        usage = doc.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         return {
-            "text": text,
-            "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
-            "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
-            "finish_reason": reply.choices[0].finish_reason,
+            "text": value,
+            "prompt_tokens": _count(usage.get("prompt_tokens")),
+            "completion_tokens": _count(usage.get("completion_tokens")),
+            "finish_reason": finish,
         }
 
     # ------------------------------------------------------------------ requests
 
     def _call(self, kind: str, body: dict, *, sample: int, attempt: int, tag: str | None) -> Completion:
+        self._check_deadline()
         seed = derive_seed(self.settings.seed, sample, attempt)
         request = {"model": self.settings.model_name, **body}
         if seed is not None:
@@ -582,6 +821,39 @@ class LLMClient:
         while n in results:
             n += 1
         return [results[i] for i in range(n)]
+
+
+class _Connection:
+    """What a client and its :meth:`LLMClient.with_deadline` copies share: the SDK client and the server."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sdk = None
+        self.http = None
+        self.server = None
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """The SDK's connection error came from failing to connect (refused, DNS, TLS), not a dropped answer."""
+    cause = exc.__cause__
+    if cause is None:
+        return True
+    names = {c.__name__ for c in type(cause).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "UnsupportedProtocol", "InvalidURL"}) or not (
+        names & {"RemoteProtocolError", "ReadError", "WriteError", "ProtocolError", "ReadTimeout"}
+    )
+
+
+def _retried(retries: int) -> str:
+    """`` after up to N retries`` (empty without retries)."""
+    return f" after up to {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+
+
+def _count(value) -> int:
+    """A token count from a reply's usage (0 when absent or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return 0
+    return max(int(value), 0)
 
 
 def _short(exc: Exception, limit: int = 200) -> str:

@@ -27,7 +27,8 @@ __all__ = [
 
 #: Model name the embedded server answers to (``--model_alias``).
 EMBEDDED_MODEL = "gemma-3-270m-q4_k_m"
-#: Seconds one request may take (the embedded model decodes about 10 tokens/s under a grammar).
+#: Seconds one call may take, its HTTP retries included (the embedded model decodes about 10 tokens/s
+#: under a grammar).
 DEFAULT_TIMEOUT = 120.0
 #: HTTP retries done by the openai SDK itself on timeouts, 408/409/429 and 5xx.
 DEFAULT_MAX_RETRIES = 2
@@ -92,10 +93,14 @@ class LLMSettings:
         Model name; ``None`` means the embedded model's name for the embedded
         server and is an error for an endpoint. Filled from ``SYNTH_LLM_MODEL``.
     timeout : float
-        Seconds one HTTP request may take.
+        Seconds one call may take, wall clock, the SDK's HTTP retries included:
+        a server that never answers (or drips bytes) costs one timeout, not
+        ``max_retries + 1`` of them. Filled from ``SYNTH_LLM_TIMEOUT``. A whole
+        run is bounded with :meth:`LLMClient.with_deadline`.
     max_retries : int
         HTTP retries the ``openai`` SDK does (timeouts, 429, 5xx), with its own
-        exponential backoff and ``Retry-After`` handling. We add no second loop.
+        exponential backoff and ``Retry-After`` handling, inside ``timeout``.
+        We add no second loop. Filled from ``SYNTH_LLM_MAX_RETRIES``.
     parse_retries : int
         How many times a reply that does not parse (JSON that fails its schema)
         is asked again with the next sample index. Counted in the usage.
@@ -177,13 +182,31 @@ class LLMSettings:
 
     @classmethod
     def from_env(cls, *, base_url: str | None = None, model: str | None = None, **changes) -> "LLMSettings":
-        """Settings from arguments, falling back to ``OPENAI_BASE_URL`` and ``SYNTH_LLM_MODEL``.
+        """Settings from arguments, falling back to ``OPENAI_BASE_URL``, ``SYNTH_LLM_MODEL``,
+        ``SYNTH_LLM_TIMEOUT`` (seconds) and ``SYNTH_LLM_MAX_RETRIES``.
 
         ``SYNTH_CACHE_DIR`` is read when the cache is opened (see :func:`default_cache_dir`).
-        Empty variables count as unset.
+        Empty variables count as unset; arguments win over variables.
+
+        Raises
+        ------
+        InvalidParameterError
+            A value out of range, or a variable that is not a number (named in the message).
         """
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         model = model or os.environ.get("SYNTH_LLM_MODEL") or None
+        for name, field, kind, what in (
+            ("SYNTH_LLM_TIMEOUT", "timeout", float, "a number of seconds"),
+            ("SYNTH_LLM_MAX_RETRIES", "max_retries", int, "an integer"),
+        ):
+            raw = os.environ.get(name, "").strip()
+            if raw and field not in changes:
+                try:
+                    changes[field] = kind(raw)
+                except ValueError:
+                    raise InvalidParameterError(
+                        f"invalid LLM settings: {name} must be {what}, got {raw!r}"
+                    ) from None
         return cls(base_url=base_url, model=model, **changes)
 
     def replace(self, **changes) -> "LLMSettings":

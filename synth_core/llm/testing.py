@@ -81,6 +81,8 @@ class FakeLLM(LLMClient):
     ----------
     calls : list of FakeCall
         Every request that reached the fake (cache hits do not).
+
+    Copies from :meth:`~LLMClient.with_deadline` share the script, its position and ``calls``.
     """
 
     def __init__(
@@ -106,7 +108,7 @@ class FakeLLM(LLMClient):
             )
         super().__init__(settings, api_key="sk-fake-not-a-real-key")
         self._responses = responses if callable(responses) else list(responses)
-        self._next = 0
+        self._script = {"next": 0}  # a dict, so that with_deadline() copies share the position
         self._lock = threading.Lock()
         self.tokens_per_char = tokens_per_char
         self.calls: list[FakeCall] = []
@@ -129,14 +131,14 @@ class FakeLLM(LLMClient):
             )
             if callable(self._responses):
                 reply = None
-            elif self._next >= len(self._responses):
+            elif self._script["next"] >= len(self._responses):
                 raise FakeLLMExhausted(
                     f"FakeLLM has {len(self._responses)} scripted response(s) and was asked "
-                    f"for call {self._next + 1}"
+                    f"for call {self._script['next'] + 1}"
                 )
             else:
-                reply = self._responses[self._next]
-                self._next += 1
+                reply = self._responses[self._script["next"]]
+                self._script["next"] += 1
         if reply is None:
             reply = self._responses(prompt)
         if isinstance(reply, BaseException):
