@@ -3,6 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+# The embedded LLM server is compiled for any x86-64 CPU with AVX2, never tuned to the build machine:
+# a native build (GGML_NATIVE, the default) has died with a general protection fault on another CPU.
+# The wheel is built once per version and flags and kept outside the tree, so a fresh clone reuses it.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BMI2=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
+LLAMA_WHEELS := $(HOME)/.cache/synth-core/wheels/llama-$(LLAMA_VERSION)-$(shell echo "$(LLAMA_CMAKE)" | sha1sum | cut -c1-8)
 PORT ?= 8501
 
 .PHONY: setup app test test-fast bench bench-setup bench-llm browser clean
@@ -16,8 +22,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q "numpy>=1.26" cython setuptools wheel
 	$(BIN)/python -m pip show -q scikit-learn-extra >/dev/null 2>&1 || \
 	  $(BIN)/python -m pip install -q --no-binary scikit-learn-extra --no-build-isolation scikit-learn-extra
-	# llama-cpp-python compiles from source (about 5 minutes on 2 cores, once)
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q -e ".[test]"
+	# llama-cpp-python compiles from source, portable (about 5 minutes on 2 cores, once per machine)
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel -q --no-cache-dir \
+	    --no-deps -w $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"
+	$(BIN)/python -m pip install -q "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl | head -1)[server]"
+	$(BIN)/python -m pip install -q -e ".[test]"
 	rm -f $(VENV)/.stamp-*
 	touch $(STAMP)
 

@@ -18,9 +18,10 @@ def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, 
                  utility_on: str = "val"):
     """:class:`synth_core.evaluation.report.Report` for ``synthetic`` (rows of ``run``).
 
-    Utility is scored on validation rows by default: on the Compare page it guides which rows a
-    person picks, and test rows must not guide any choice. The exported report of the whole run
-    passes ``utility_on="test"``.
+    Under the paper protocol utility is scored on validation rows by default: on the Compare page it
+    guides which rows a person picks, and test rows must not guide any choice. A cross-fitted run has
+    no validation rows: its utility is the run's cross-fitted verdict (see :func:`metric_cards`), never
+    a score on rows that chose the rows.
     """
     from synth_core.evaluation.report import Report
 
@@ -28,8 +29,9 @@ def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, 
     rule_ids = set(synthetic["_rule_id"].astype(str)) if "_rule_id" in synthetic else set()
     rules = [r for r in run.rules if r.id in rule_ids] or None
     usage = (run.usage or {}).get("summary", run.usage) if isinstance(run.usage, dict) else None
-    report = Report(include_utility=include_utility, utility_seeds=seeds, utility_on=utility_on,
-                    random_state=ds.seed)
+    rows = ds.val_idx if utility_on == "val" else ds.test_idx
+    report = Report(include_utility=include_utility and len(rows) > 0, utility_seeds=seeds, utility_on=utility_on,
+                    utility_model=run.params.get("model"), random_state=ds.seed)
     return report.generate(synthetic=report_frame(synthetic), dataset=ds, rules=rules,
                            llm_usage=usage or None)
 
@@ -53,7 +55,19 @@ def metric_cards(run, synthetic: pd.DataFrame) -> dict:
     report = build_report(run, synthetic)
     cards: dict[str, dict] = {}
     util = report.results_.get("utility", {})
-    if util.get("score") is not None and not util.get("error"):
+    check = run.metrics.get("check")
+    if check:
+        v = check["verdicts"][check["model"]]
+        whole = len(synthetic) == len(run.selected) and set(synthetic.get("_row_id", [])) == set(run.selected["_row_id"])
+        fmt = "{:.1%}" if v["metric"] == "error rate" else "{:,.4g}"
+        cards["Utility"] = {
+            "value": fmt.format(v["augmented"]),
+            "delta": f"{v['change']:+.1%} (95%: {v['low']:+.1%} to {v['high']:+.1%})", "delta_color": "inverse",
+            "help": f"Your {v['label']}'s {v['metric']} with the rows the run kept, out of fold ({fmt.format(v['base'])} "
+                    "without them); each fold judged by a choice the other folds made.",
+            "note": "" if whole else "for the rows the run kept, not this selection: a hand-picked subset cannot be "
+                                     "judged honestly on rows its generator learned from"}
+    elif util.get("score") is not None and not util.get("error"):
         b = util["breakdown"]
         metric = "error rate" if b.get("metric") == "error_rate" else "MSE"
         cards["Utility"] = {"value": f"{b['augmented']['mean']:.4g}",
@@ -86,5 +100,7 @@ def metric_cards(run, synthetic: pd.DataFrame) -> dict:
                                            "delta_color": "off",
                                            "help": "Validation error (or MSE) of the teacher that labels rows, "
                                                    "next to the downstream model's.", "note": ""}
-    return {"cards": cards, "summary": report.summary(), "markdown": report.to_markdown(),
+    from synth_core.reporting import run_markdown
+
+    return {"cards": cards, "summary": report.summary(), "markdown": run_markdown(run, report),
             "report": report.to_dict()}

@@ -26,10 +26,11 @@ import streamlit as st
 #: Widget keys whose values must survive a page switch (Streamlit deletes the state of
 #: widgets that are not drawn; re-assigning them each run keeps them).
 PERSISTENT_WIDGETS = (
-    "data.source", "data.sample", "data.target", "data.task", "data.test_size", "data.val_share",
+    "data.source", "data.sample", "data.target", "data.task", "data.protocol", "data.test_share",
     "rules.rho", "rules.max_rules", "rules.selected", "rules.new_text", "rules.llm_n",
     "gen.method", "gen.rho", "gen.alpha", "gen.iterations", "gen.budget", "gen.rows_per_call",
     "gen.labels", "gen.selection", "gen.check", "gen.llm_mode", "gen.base_url", "gen.model", "gen.api_key",
+    "gen.for_model", "gen.also_check", "gen.folds", "gen.deadline",
     "gen.htdbu.rounds", "gen.htdbu.skeleton", "gen.samplellm.gamma", "gen.samplellm.n_clusters",
     "gen.samplellm.pool_factor", "gen.structsynth.edges",
     "cmp.rules", "cmp.status", "cmp.column", "cmp.source",
@@ -103,7 +104,7 @@ def set_dataset(ds) -> None:
     """A new table: rules, runs and selections made for the old one no longer apply."""
     old = st.session_state.get("dataset")
     st.session_state["dataset"] = ds
-    if old is None or old.fingerprint != ds.fingerprint or old.target != ds.target or old.schema != ds.schema:
+    if not ds.same_as(old):
         for key in ("rules", "rules.proposals", "rules.discovery_report", "run", "compare.row_ids", "compare.report_md"):
             st.session_state.pop(key, None)
         st.session_state["rules.version"] = st.session_state.get("rules.version", 0) + 1

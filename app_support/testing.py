@@ -32,7 +32,7 @@ def rules_for(dataset, status: str = "approved"):
 def finished_run(dataset, rules, *, method: str = "jitter", n: int = 80):
     from synth_core.pipeline import run_pipeline
 
-    return run_pipeline(dataset, rules, method=method, n=n, random_state=0, guard=False)  # rows to show
+    return run_pipeline(dataset, rules, method=method, n=n, random_state=0, guard=False, folds=3)  # rows to show
 
 
 def app_at(page: str | None = None, **state):

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth_core.data import load_table, make_dataset  # noqa: E402
-from synth_core.evaluation._encoding import align_frame, model_pipeline  # noqa: E402
+from synth_core.encoding import align_frame  # noqa: E402
+from synth_core.models import model_pipeline  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 warnings.filterwarnings("ignore")

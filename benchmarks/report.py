@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from synth_core.data import infer_schema
 from synth_core.evaluation import Report, clear_embedding_cache, embed_tsne
-from synth_core.evaluation._encoding import RowEncoder
+from synth_core.encoding import RowEncoder
 from synth_core.rules import parse_rule
 
 SHARED = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "datasets"))

@@ -10,13 +10,14 @@ import streamlit as st
 from app_support import state
 from app_support.cached import digest, load_sample, load_upload
 from app_support.widgets import PAGES, show_error
-from synth_core.data import DEFAULT_MAX_BYTES, KINDS, ROLES, infer_schema, make_dataset, summarize
+from synth_core.data import DEFAULT_MAX_BYTES, KINDS, MISSING_TOKENS, ROLES, infer_schema, make_dataset, summarize
 from synth_core.errors import DataError, SynthError
 from synth_core.samples import SAMPLES
 
 st.title("Data")
-st.caption("Load the real table. Rules, generation and evaluation use its train split only; test rows are kept "
-           "for the final score.")
+st.caption("Load the real table. Every row counts: rules, the label teacher and the generator learn from all of "
+           "it, and the checks that decide which synthetic rows to keep run out of fold (cross-fitting), so no "
+           "row is set aside unless you ask for a test share.")
 state.show_flash()
 
 SOURCES = ("Bundled sample", "Upload a file")
@@ -61,6 +62,14 @@ st.session_state["data.kind"] = "sample" if src == SOURCES[0] else "upload"
 st.subheader(f"Preview: {name}")
 st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns (first 200 rows shown)")
 st.dataframe(frame.head(200), height=240, key="data.preview")
+# missing-value tokens: which text was read as missing, and where (frame.attrs from load_table)
+_token_note = "Read as missing: empty cells and the text " + ", ".join(f"`{t}`" for t in MISSING_TOKENS if t) + "."
+_token_counts = frame.attrs.get("missing_tokens") or {}
+if _token_counts:
+    _token_note += " In this table: " + "; ".join(
+        f"**{col}** {sum(per.values()):,} ({', '.join(f'`{t}` {n:,}' for t, n in per.items())})"
+        for col, per in _token_counts.items()) + "."
+st.caption(_token_note)
 
 columns = list(frame.columns)
 state.default("data.target", suggested_target if suggested_target in columns else columns[-1])
@@ -69,14 +78,25 @@ target = left.selectbox("Target column (what a model predicts)", columns, key="d
 state.default("data.task", "auto")
 task = mid.selectbox("Task", ["auto", "classification", "regression"], key="data.task",
                      help="auto: classification for categories and few-valued integers, else regression.")
+PROTOCOLS = {"crossfit": "Every row counts (cross-fitting)", "paper": "DATE paper split (60/20/20)"}
 with right:
-    state.default("data.test_size", 0.2)
-    state.default("data.val_share", 0.25)
-    a, b = st.columns(2)
-    test_size = a.slider("Test share", 0.1, 0.4, step=0.05, key="data.test_size",
-                         help="Held out for the final score only.")
-    val_share = b.slider("Validation share of the rest", 0.1, 0.4, step=0.05, key="data.val_share",
-                         help="Used to choose labels and rows; never for training.")
+    state.default("data.protocol", "crossfit")
+    protocol = st.radio("How rows are used", list(PROTOCOLS), key="data.protocol", format_func=PROTOCOLS.get,
+                        horizontal=True,
+                        help="Cross-fitting (recommended): every row trains the final teacher and generator, and "
+                             "the choice of rows is checked K times, each time on a fold the check did not "
+                             "learn from. The paper split sets 20% aside for validation and 20% for test, as "
+                             "in DATE's experiments; use it to compare with published tables.")
+    if protocol == "paper":
+        test_size, val_share = 0.2, 0.25
+        st.caption("60% train, 20% validation (chooses labels and rows), 20% test (final score only).")
+    else:
+        state.default("data.test_share", 0.0)
+        test_size = st.slider("Hold out a test share for a final report (optional)", 0.0, 0.4, step=0.05,
+                              key="data.test_share",
+                              help="0 (default): no row is set aside; the verdict comes from cross-fitting. "
+                                   "A share held out reaches nothing but the report's final test score.")
+        val_share = None
 
 # ---------------------------------------------------------------- schema
 kinds: dict = st.session_state.setdefault("data.kinds", {})
@@ -128,22 +148,27 @@ if changed:
 # ---------------------------------------------------------------- use it
 try:
     ds = make_dataset(frame, target=target, task=None if task == "auto" else task, seed=state.seed(),
-                      schema=schema, name=name, test_size=test_size, val_share=val_share)
+                      schema=schema, name=name, protocol=protocol, test_size=test_size, val_share=val_share)
 except SynthError as err:
     show_error(err)
     st.stop()
 
 current = state.dataset()
-same = current is not None and current.fingerprint == ds.fingerprint and current.schema == ds.schema \
-    and current.task == ds.task and len(current.train_idx) == len(ds.train_idx) and current.seed == ds.seed
+same = ds.same_as(current)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Task", ds.task, border=True)
-c2.metric("Train rows", f"{len(ds.train_idx):,}", border=True)
-c3.metric("Validation rows", f"{len(ds.val_idx):,}", border=True)
-c4.metric("Test rows", f"{len(ds.test_idx):,}", border=True)
+if ds.protocol == "paper":
+    c2.metric("Train rows", f"{len(ds.train_idx):,}", border=True)
+    c3.metric("Validation rows", f"{len(ds.val_idx):,}", border=True)
+else:
+    c2.metric("Rows used", f"{len(ds.train_idx):,}", border=True,
+              help="Every one trains the final teacher and generator and is held out once by the check.")
+    c3.metric("Rows without a target", f"{0 if ds.unlabelled is None else len(ds.unlabelled):,}", border=True,
+              help="No model learns from them; they come back unchanged in the augmented export.")
+c4.metric("Test rows", f"{len(ds.test_idx):,}", border=True, help="Held out for the final score only.")
 if ds.task == "classification":
     counts = ds.train[ds.target].value_counts()
-    st.caption("Classes in train rows: " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+    st.caption("Classes in the rows used: " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
 
 if same:
     st.success(f"This table is in use ({len(ds.features)} features, target `{ds.target}`).")

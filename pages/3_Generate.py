@@ -16,18 +16,19 @@ from app_support.widgets import EMBEDDED_NOTE, PAGES, need_dataset, show_error
 from synth_core.errors import SynthError
 from synth_core.generators import GENERATORS, available_generators, get_generator
 from synth_core.labels import LABEL_MODES
+from synth_core.models import MODELS
 from synth_core.pipeline import default_budget, default_selection, estimate_calls
 
 st.title("Generate")
-st.caption("Write synthetic rows inside each approved rule, label them with a teacher fitted on real rows, "
-           "and keep the rows that help your model on validation rows.")
+st.caption("Write synthetic rows inside each approved rule, label them with a teacher fitted on your rows, "
+           "and keep only the share that helps the model you will train, checked out of fold.")
 state.show_flash()
 ds = need_dataset()
 rules = state.rules()
 approved = state.approved()
 
 LABEL_HELP = {
-    "auto": "relabel when the teacher beats your model on validation rows, else filter (the safe default)",
+    "auto": "relabel when the teacher beats your model on held-out rows, else filter (the safe default)",
     "relabel": "overwrite each row's label with the teacher's prediction",
     "filter": "keep the row's own label; drop rows whose label the teacher contradicts or is unsure of",
     "score": "keep every row and label; add the teacher's confidence",
@@ -141,6 +142,24 @@ elif method == "structsynth":
                 st.plotly_chart(dag_figure(edges, ds.features + [ds.target]), key="gen.structsynth.dag",
                                 width="stretch")
 
+# ---------------------------------------------------------------- the analyst's model and the check
+st.markdown("**The model you will train on the result** — every check uses it: what helps a decision tree often "
+            "does nothing for gradient boosting.")
+m1, m2, m3 = st.columns([2, 3, 1])
+state.default("gen.for_model", "tree")
+for_model = m1.selectbox("Your model", list(MODELS), key="gen.for_model", format_func=lambda m: MODELS[m].label)
+m1.caption(MODELS[for_model].help)
+state.default("gen.also_check", [])
+also_check = m2.multiselect("Also check (keep only rows that hurt none of them)",
+                            [m for m in MODELS if m != for_model], key="gen.also_check",
+                            format_func=lambda m: MODELS[m].label,
+                            help="Each model named here must not get worse out of fold with the rows kept.")
+state.default("gen.folds", 5)
+folds = m3.number_input("Folds (K)", 2, 10, key="gen.folds",
+                        help="The check splits your rows into K parts and holds each out once: a generator and "
+                             "teacher fitted on the others make rows, and your model is scored on the held-out "
+                             "part with and without them. Larger K: steadier, slower.")
+
 l1, l2 = st.columns([3, 2])
 with l1:
     state.default("gen.labels", "auto")
@@ -152,10 +171,10 @@ with l2:
     selection = st.selectbox("Row selection", list(SELECTION_HELP), key="gen.selection",
                              format_func=lambda m: SELECTION_HELP[m])
     state.default("gen.check", True)
-    check = st.checkbox("Keep only the amount that helps on validation rows", key="gen.check",
-                        help="Adds 0, ¼, ½ or all of the selected rows to the real train rows, scores your "
-                             "model on validation rows and keeps the best amount only when it beats real rows "
-                             "alone clearly (paired test). Unchecked keeps every selected row.")
+    check = st.checkbox("Keep only the share that helps your model", key="gen.check",
+                        help="Tries ⅛, ¼, ½ and all of the candidate rows on every fold and keeps the share with "
+                             "the best gain only when it beats your rows alone clearly (paired test over every "
+                             "row). Unchecked keeps every candidate; the verdict is measured either way.")
 
 # ---------------------------------------------------------------- LLM settings
 with st.expander("LLM settings", expanded=needs_llm):
@@ -164,6 +183,10 @@ with st.expander("LLM settings", expanded=needs_llm):
                     format_func=lambda m: "Embedded model (offline, no key)" if m == "Embedded"
                     else "OpenAI-compatible endpoint")
     st.caption(EMBEDDED_NOTE)
+    state.default("gen.deadline", 30)
+    st.number_input("Time limit for the LLM in one run (minutes)", 1, 24 * 60, key="gen.deadline",
+                    help="After this the run stops asking the LLM, keeps every row made so far and says it is "
+                         "incomplete; a server that never answers cannot hold a run longer.")
     if mode == "Endpoint":
         e1, e2, e3 = st.columns(3)
         e1.text_input("Base URL", key="gen.base_url", placeholder="https://api.openai.com/v1")
@@ -213,13 +236,15 @@ with st.form("gen.form", border=True):
 
 if start:
     try:
-        client = current_client(state.llm_config()) if needs_llm else None
+        client = current_client(state.llm_config()).with_deadline(60.0 * st.session_state["gen.deadline"]) \
+            if needs_llm else None
     except SynthError as err:
         show_error(err)
     else:
         chosen = default_selection(method) if selection == "auto" else selection
         job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=chosen,
                             alpha=float(alpha), client=client, generator_params=params, guard=bool(check),
+                            model=for_model, check_models=list(also_check), folds=int(folds),
                             random_state=state.seed()).start()
         st.session_state["job"] = job
 
@@ -297,6 +322,20 @@ def run_structure(run) -> None:
             st.rerun()
 
 
+def verdict_block(run) -> None:
+    """The cross-fitted verdict for the analyst's model (and any checked ones), in plain words."""
+    check = run.metrics.get("check")
+    if not check:
+        return
+    from synth_core.crossfit import verdict_sentence
+
+    for name, v in check["verdicts"].items():
+        text = verdict_sentence(v)
+        (st.success if v["high"] < 0 else st.info if v["low"] <= 0 <= v["high"] else st.warning)(text)
+    st.caption(f"Cross-fitted over {check['folds']} folds × {check['repeats']} repeat(s) of {check['rows']:,} rows: "
+               "each fold is judged by the choice the other folds made, so no row that chose the rows scores them.")
+
+
 run = state.run()
 if run is not None and err is None:
     st.subheader("Latest run")
@@ -318,6 +357,9 @@ if run is not None and err is None:
                    "a larger budget, or rules that cover more rows.")
     if run.metrics.get("cancelled"):
         st.warning("This run was cancelled; the rows made before the cancel are kept.")
+    if run.metrics.get("incomplete"):
+        st.warning(f"This run is incomplete: {run.metrics['incomplete']}.")
+    verdict_block(run)
     for msg in run.messages:
         st.caption(f"• {msg}")
 

@@ -40,7 +40,9 @@ else:
         augmented = pd.concat([real, sel.assign(source="synthetic")], ignore_index=True)
     c1, c2, c3 = st.columns(3)
     c1.metric("Synthetic rows", f"{len(sel):,}", border=True)
-    c2.metric("Augmented rows (real train + synthetic)", f"{len(augmented):,}", border=True)
+    c2.metric("Augmented rows (every uploaded row + synthetic)", f"{len(augmented):,}", border=True,
+              help="Every row you uploaded, unchanged (rows without a target and any test share included), "
+                   "then the kept synthetic rows; the column `source` says which is which.")
     c3.metric("Rules", f"{sum(r.status == 'approved' for r in run.rules)} approved of {len(run.rules)}", border=True)
 
     st.subheader("Rows")
@@ -52,6 +54,10 @@ else:
     d3.download_button("Synthetic rows with provenance (CSV)", to_safe_csv(run.synthetic_frame(provenance=True)),
                        file_name=f"{name}_synthetic_provenance.csv", mime="text/csv", key="export.provenance",
                        width="stretch")
+    fills = run.filled_columns()
+    if fills:
+        st.caption("Synthetic rows have your file's columns in its order. Columns the generators do not write: "
+                   + "; ".join(f"**{col}**: {how}" for col, how in fills.items()) + ".")
     st.dataframe(sel.head(50), key="export.preview", hide_index=True, height=220)
 
 st.subheader("Rules, run and report")
@@ -77,10 +83,7 @@ if run is not None:
                           run, kept)
         report_md = st.session_state["compare.report_md"] = res["markdown"]
     if report_md is not None:
-        head = (f"# Synthetic rows for {run.dataset.name}\n\nGenerator `{run.params.get('method')}`, "
-                f"n = {run.params.get('n')}, labels `{run.params.get('labels')}`, selection "
-                f"`{run.params.get('selection')}`, seed {run.params.get('random_state')}.\n\n")
-        r3.download_button("Report (Markdown)", head + report_md, file_name=f"{name}_report.md",
+        r3.download_button("Report (Markdown)", report_md, file_name=f"{name}_report.md",
                            mime="text/markdown", key="export.report", width="stretch")
 
 st.subheader("Restore a session")

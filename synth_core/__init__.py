@@ -9,9 +9,15 @@ teacher (:mod:`synth_core.labels`), select them (MDS), evaluate them
 (:mod:`synth_core.run`). It never imports streamlit.
 """
 
-from .data import ColumnSpec, Dataset, Schema, load_dataset, load_table, make_dataset
-from .errors import SynthError
-from .rules import Conjunction, Predicate, Rule, format_rule, parse_rule
+import os as _os
+
+# Idle OpenMP threads (HistGradientBoosting's) sleep instead of spinning: on a laptop's two busy cores a
+# spinning pool slowed every fit several times over. Set before scikit-learn loads its OpenMP runtime.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .data import ColumnSpec, Dataset, Schema, load_dataset, load_table, make_dataset  # noqa: E402
+from .errors import SynthError  # noqa: E402
+from .rules import Conjunction, Predicate, Rule, format_rule, parse_rule  # noqa: E402
 
 __all__ = [
     "ColumnSpec",

@@ -1,19 +1,29 @@
 """Load tables, infer their schema, choose target and task, and split them.
 
 A :class:`Dataset` carries everything later steps need: the frame, its
-:class:`Schema`, the target column, the task and the train / validation / test
-row positions. Splits follow the benchmark protocol in
-``../shared/datasets/BASELINES.md`` (20% test, then 25% of the rest as
-validation, stratified for classification, one seed), so real-only figures are
-comparable with the recorded baselines.
+:class:`Schema`, the target column, the task, the protocol and the row positions.
+
+Two protocols (``../shared/DESIGN.md``, "Every real row counts"):
+
+- ``crossfit`` (the product's default): every row is given to the product
+  (``train_idx``); decisions that need held-out rows are cross-fitted over
+  folds of them (:mod:`synth_core.crossfit`), so no row is spent on validation.
+  A person may hold out a test share (``test_size``, off by default) for a final
+  report; there are no validation rows.
+- ``paper``: DATE's research protocol, 20% test, then 25% of the rest as
+  validation (stratified for classification, one seed), as in
+  ``../shared/datasets/BASELINES.md``, so published figures stay comparable.
 
 Examples
 --------
 >>> import pandas as pd
 >>> df = pd.DataFrame({"x": range(40), "y": ["a", "b"] * 20})
 >>> ds = make_dataset(df, target="y", seed=0)
->>> ds.task, len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)
-('classification', 24, 8, 8)
+>>> ds.protocol, ds.task, len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)
+('crossfit', 'classification', 40, 0, 0)
+>>> ds = make_dataset(df, target="y", seed=0, protocol="paper")
+>>> len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)
+(24, 8, 8)
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ import hashlib
 import io
 import os
 import re
+import shlex
+import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Literal
@@ -44,15 +57,31 @@ __all__ = [
     "split_indices",
     "DEFAULT_MAX_BYTES",
     "MIN_ROWS",
+    "MISSING_TOKENS",
+    "KINDS",
 ]
 
 ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "text", "id"]
 Task = Literal["classification", "regression"]
 KINDS = ("numeric", "integer", "categorical", "boolean", "datetime", "text", "id")
 ROLES = ("feature", "target", "ignore")
+PROTOCOLS = ("crossfit", "paper")
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MIN_ROWS = 10
+#: Cell texts read as a missing value in CSV, TSV and Excel files: the empty cell and the tokens
+#: spreadsheets and databases write for "no value". pandas' own defaults, listed here so the list
+#: is fixed, shown on the Data page, and does not change with the pandas version. Any other text
+#: (``?``, ``-``, ``missing``) stays a value. How many cells each token turned into missing is in
+#: ``frame.attrs["missing_tokens"]`` of a :func:`load_table` result.
+MISSING_TOKENS = ("", "NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "null", "None",
+                  "NaN", "nan", "-NaN", "-nan", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN")
+_TEXT_TOKENS = [t for t in MISSING_TOKENS if t]
+#: An Excel file is a zip of XML, several times larger than the same table as CSV: its unpacked
+#: members may hold this many times the size limit (and at least _XML_FLOOR, for the boilerplate).
+_XML_FACTOR = 5
+_XML_FLOOR = 2**20
+_CHUNK = 1024 * 1024
 MAX_CATEGORIES = 200
 _TEXT_SAMPLE = 256 * 1024
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|key|index)$", re.IGNORECASE)
@@ -167,7 +196,9 @@ class Dataset:
     """A table ready for discovery and generation.
 
     ``train_idx``, ``val_idx`` and ``test_idx`` are row positions in ``frame``.
-    Test rows are for the final score only.
+    Under the ``crossfit`` protocol ``train_idx`` holds every row given to the product and
+    ``val_idx`` is empty (a fold of the cross-fitted checks is a Dataset whose ``val_idx`` is
+    the held-out fold). Test rows are for the final score only.
     """
 
     frame: pd.DataFrame
@@ -180,6 +211,12 @@ class Dataset:
     seed: int = 0
     name: str = "table"
     fingerprint: str = field(default="", compare=False)
+    protocol: str = "crossfit"
+    #: Rows of the upload whose target is missing: no model learns from them, but they are the
+    #: analyst's rows and come back in the augmented export (index: their position in the upload).
+    unlabelled: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    #: Position in the upload of each row of ``frame`` (None: the same order, nothing dropped).
+    origin: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def train(self) -> pd.DataFrame:
@@ -192,6 +229,31 @@ class Dataset:
     @property
     def test(self) -> pd.DataFrame:
         return self.frame.iloc[self.test_idx]
+
+    @property
+    def given_idx(self) -> np.ndarray:
+        """Every row the product may learn from or check on: train and validation, never test."""
+        return np.concatenate([np.asarray(self.train_idx, dtype=int), np.asarray(self.val_idx, dtype=int)])
+
+    @property
+    def given(self) -> pd.DataFrame:
+        return self.frame.iloc[self.given_idx]
+
+    def same_as(self, other) -> bool:
+        """True when ``other`` is the same table used the same way: same rows, schema, target, task,
+        protocol and split (rules and runs made for one still apply to the other)."""
+        return (other is not None and self.fingerprint == other.fingerprint and self.schema == other.schema
+                and self.target == other.target and self.task == other.task and self.protocol == other.protocol
+                and self.seed == other.seed and np.array_equal(self.train_idx, other.train_idx)
+                and np.array_equal(self.val_idx, other.val_idx) and np.array_equal(self.test_idx, other.test_idx))
+
+    def uploaded(self) -> pd.DataFrame:
+        """Every row of the upload in its order, rows without a target included (index 0..n-1)."""
+        if self.unlabelled is None or not len(self.unlabelled):
+            return self.frame.reset_index(drop=True)
+        labelled = self.frame.set_axis(self.origin if self.origin is not None else np.arange(len(self.frame)))
+        both = pd.concat([labelled, self.unlabelled[self.frame.columns]])
+        return both.sort_index(kind="stable").reset_index(drop=True)
 
     @property
     def features(self) -> list[str]:
@@ -221,7 +283,17 @@ def load_table(source, *, name: str | None = None, max_bytes: int = DEFAULT_MAX_
     name : str, optional
         File name used to pick the format when ``source`` has none (uploads).
     max_bytes : int
-        Files larger than this are refused before parsing.
+        Files larger than this are refused before parsing. A gzipped file is unpacked in chunks
+        and refused as soon as it passes ``max_bytes`` unpacked; an Excel file whose XML would
+        unpack to more than 5 x ``max_bytes`` (at least 1 MB), and a Parquet file that declares
+        more than ``max_bytes`` cells (rows x columns), are refused before they are read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame.attrs["missing_tokens"]`` maps each column where text in :data:`MISSING_TOKENS`
+        (other than the empty cell) was read as missing to ``{token: number of cells}``; it is
+        ``{}`` when there were none, and always ``{}`` for Parquet.
 
     Raises
     ------
@@ -232,21 +304,20 @@ def load_table(source, *, name: str | None = None, max_bytes: int = DEFAULT_MAX_
         raise DataError(f"{name or 'the file'} is empty: choose a file with a header row and data rows.")
     lower = (name or "").lower()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{name or 'the file'} looks gzipped but cannot be decompressed ({exc}).") from exc
-        if len(raw) > max_bytes * 5:
-            raise FileTooLargeError(f"{name} unpacks to {len(raw) / 2**20:.0f} MB; the limit is "
-                                    f"{max_bytes * 5 / 2**20:.0f} MB unpacked. Use a sample of the table.")
+        raw = _gunzip(raw, name, max_bytes)
         lower = lower.removesuffix(".gz")
+        if not raw:
+            raise DataError(f"{name or 'the file'} is empty: choose a file with a header row and data rows.")
+    tokens: dict = {}
     if raw[:4] == b"PAR1" or lower.endswith(".parquet"):
-        frame = _read_parquet(raw, name)
+        frame = _read_parquet(raw, name, max_bytes)
     elif raw[:2] == b"PK" or lower.endswith((".xlsx", ".xls", ".xlsm")):
-        frame = _read_excel(raw, name)
+        frame, tokens = _read_excel(raw, name, max_bytes)
     else:
-        frame = _read_text(raw, name, tab=lower.endswith(".tsv"))
-    return _check_frame(frame, name)
+        frame, tokens = _read_text(raw, name, tab=lower.endswith(".tsv"))
+    frame = _check_frame(frame, name)
+    frame.attrs["missing_tokens"] = tokens
+    return frame
 
 
 def _read_bytes(source, name, max_bytes) -> tuple[bytes, str | None]:
@@ -273,8 +344,57 @@ def _read_bytes(source, name, max_bytes) -> tuple[bytes, str | None]:
 
 
 def _too_large(name, size, limit) -> str:
-    return (f"{name} is {size / 2**20:.0f} MB; the limit is {limit / 2**20:.0f} MB. "
+    return (f"{name} is {_size(size)}; the limit is {_size(limit)}. "
             "Upload a sample of the table (for example 100,000 rows) or a Parquet file.")
+
+
+def _size(n: int) -> str:
+    """``100 MB``, ``1.5 MB`` or ``977 KB``: a byte count as a person reads it."""
+    if n >= 10 * 2**20:
+        return f"{n / 2**20:.0f} MB"
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MB".replace(".0 MB", " MB")
+    return f"{max(n / 2**10, 1):.0f} KB"
+
+
+def _gunzip(raw: bytes, name, limit: int) -> bytearray:
+    """Unpack gzip ``raw`` a chunk at a time, refused as soon as it passes ``limit`` bytes.
+
+    Memory stays about ``limit`` whatever the file unpacks to (a gzip bomb of a few KB can
+    unpack to gigabytes). Concatenated gzip members are read as one stream, like ``gunzip``.
+    """
+    label = name or "the file"
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+            while chunk := gz.read(_CHUNK):
+                if len(out) + len(chunk) > limit:
+                    raise FileTooLargeError(
+                        f"{label} unpacks to more than {_size(limit)}; the limit is {_size(limit)} unpacked. "
+                        "Upload a sample of the table (for example 100,000 rows) or a Parquet file.")
+                out += chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{label} looks gzipped but cannot be decompressed ({exc}); "
+                        "upload the file unpacked or gzip it again.") from exc
+    return out
+
+
+def _check_zip(raw, name, limit: int) -> None:
+    """Refuse a zip (an .xlsx) whose members would unpack to more than ``limit`` bytes.
+
+    The sizes are the ones the zip declares; :mod:`zipfile` never unpacks a member past its
+    declared size, so they bound what the Excel reader can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip (an old .xls, or damaged): the Excel reader explains
+    if unpacked > limit:
+        raise FileTooLargeError(
+            f"{name or 'the file'} unpacks to {_size(unpacked)} of spreadsheet XML; the limit for Excel files "
+            f"is {_size(limit)} unpacked. Save a sample of the table (for example 100,000 rows) as CSV or "
+            "Parquet and upload that.")
 
 
 def _decode(raw: bytes, name) -> str:
@@ -297,7 +417,7 @@ def _control_share(head: bytes) -> float:
     return bad / len(head)
 
 
-def _read_text(raw: bytes, name, tab: bool) -> pd.DataFrame:
+def _read_text(raw, name, tab: bool) -> tuple[pd.DataFrame, dict]:
     text = _decode(raw, name)
     if not text.strip():
         raise DataError(f"{name or 'the file'} is empty: choose a file with a header row and data rows.")
@@ -313,11 +433,36 @@ def _read_text(raw: bytes, name, tab: bool) -> pd.DataFrame:
     header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
     _check_header(header, name)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, low_memory=False)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, low_memory=False,
+                            keep_default_na=False, na_values=list(MISSING_TOKENS))
+        tokens = _token_counts(frame, lambda cols: pd.read_csv(
+            io.StringIO(text), sep=sep, skipinitialspace=True, usecols=cols, dtype=str,
+            keep_default_na=False, na_filter=False, chunksize=200_000))
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{name or 'the file'} is not a well-formed table: {exc}. "
                         "Check that every row has the same number of fields.") from exc
-    return frame
+    return frame, tokens
+
+
+def _token_counts(frame: pd.DataFrame, read_raw) -> dict[str, dict[str, int]]:
+    """``{column: {token: cells}}`` for the text tokens read as missing in ``frame``.
+
+    ``read_raw(positions)`` reads those columns again as raw text (an iterable of frames); it is
+    called only when a column has missing cells, so tables without any are read once.
+    """
+    positions = [i for i, col in enumerate(frame.columns) if frame[col].isna().any()]
+    if not positions:
+        return {}
+    counts: dict[str, dict[str, int]] = {}
+    for chunk in read_raw(positions):
+        for col in chunk.columns:
+            values = chunk[col]
+            hits = values[values.isin(_TEXT_TOKENS)]
+            for token, n in hits.value_counts(sort=False).items():
+                per = counts.setdefault(str(col).strip(), {})
+                per[token] = per.get(token, 0) + int(n)
+    return {col: dict(sorted(per.items(), key=lambda kv: MISSING_TOKENS.index(kv[0])))
+            for col, per in counts.items()}
 
 
 def _check_header(header: list[str], name) -> None:
@@ -336,21 +481,36 @@ def _check_header(header: list[str], name) -> None:
                         "rename them so each column has its own name.")
 
 
-def _read_parquet(raw: bytes, name) -> pd.DataFrame:
+def _read_parquet(raw, name, max_bytes: int) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(raw)).metadata
+        cells = int(meta.num_rows) * int(meta.num_columns)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise DataError(f"{name or 'the file'} is not a readable Parquet file ({exc}).") from exc
+    if cells > max_bytes:  # a CSV needs at least a byte per cell: the same table would be over the limit
+        raise FileTooLargeError(
+            f"{name or 'the file'} holds {meta.num_rows:,} rows x {meta.num_columns:,} columns = {cells:,} cells; "
+            f"the limit is {max_bytes:,} cells (one per byte of the {_size(max_bytes)} limit). "
+            "Upload a sample of the table (for example 100,000 rows).")
     try:
         return pd.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise DataError(f"{name or 'the file'} is not a readable Parquet file ({exc}).") from exc
 
 
-def _read_excel(raw: bytes, name) -> pd.DataFrame:
+def _read_excel(raw, name, max_bytes: int) -> tuple[pd.DataFrame, dict]:
+    _check_zip(raw, name, max(max_bytes * _XML_FACTOR, _XML_FLOOR))
     try:
-        frame = pd.read_excel(io.BytesIO(raw))
+        frame = pd.read_excel(io.BytesIO(raw), keep_default_na=False, na_values=list(MISSING_TOKENS))
+        tokens = _token_counts(frame, lambda cols: [pd.read_excel(io.BytesIO(raw), usecols=cols, dtype=object,
+                                                                  na_filter=False)])
     except Exception as exc:  # openpyxl / zipfile raise many types for corrupt files
         raise DataError(f"{name or 'the file'} is not a readable Excel file ({exc}); "
                         "save it as .xlsx or CSV and try again.") from exc
     _check_header([str(c) if not str(c).startswith("Unnamed:") else "" for c in frame.columns], name)
-    return frame
+    return frame, tokens
 
 
 def _check_frame(frame: pd.DataFrame, name) -> pd.DataFrame:
@@ -374,24 +534,22 @@ def _check_frame(frame: pd.DataFrame, name) -> pd.DataFrame:
 
 
 def infer_schema(frame: pd.DataFrame, *, target: str | None = None,
-                 overrides: dict[str, str] | None = None) -> Schema:
+                 kinds: dict[str, str] | None = None, overrides: dict[str, str] | None = None) -> Schema:
     """Infer one :class:`ColumnSpec` per column.
 
-    ``overrides`` maps column names to a kind and wins over inference.
+    ``kinds`` maps column names to a kind (one of :data:`KINDS`) and wins over inference, as
+    ``--kind COL=KIND`` does in the CLI and the kind column does on the Data page.
+    ``overrides`` is the older name of the same argument; both may be given (``kinds`` wins).
 
     Raises
     ------
     DataError
         When a column mixes numbers and text in a way that needs a person's
-        decision; the message names the column and how to resolve it.
+        decision (the message names the column and how to resolve it), or when
+        ``kinds`` names an unknown column or kind (the message lists the valid ones).
     """
-    overrides = dict(overrides or {})
-    unknown = [c for c in overrides if c not in frame.columns]
-    if unknown:
-        raise DataError(f"overrides name unknown column(s) {unknown}; columns are {list(frame.columns)}.")
-    for col, kind in overrides.items():
-        if kind not in KINDS:
-            raise DataError(f"kind {kind!r} for {col!r} is not one of {', '.join(KINDS)}.")
+    overrides = {**(overrides or {}), **(kinds or {})}
+    check_kinds(overrides, frame.columns)
     if target is not None and target not in frame.columns:
         raise DataError(f"target {target!r} is not a column; columns are {', '.join(map(str, frame.columns))}.")
     specs = []
@@ -401,6 +559,30 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None = None,
             spec = replace(spec, role="target")
         specs.append(spec)
     return Schema(tuple(specs))
+
+
+def check_kinds(kinds: dict[str, str], columns) -> None:
+    """Raise :class:`DataError` when ``kinds`` names a column not in ``columns`` or a kind not in :data:`KINDS`.
+
+    >>> check_kinds({"x": "categorical"}, ["x", "y"])
+    >>> check_kinds({"z": "categorical"}, ["x", "y"])
+    Traceback (most recent call last):
+    ...
+    synth_core.errors.DataError: a kind is set for unknown column 'z'; the columns are 'x', 'y'.
+    """
+    columns = [str(c) for c in columns]
+    unknown = [c for c in kinds if c not in columns]
+    if unknown:
+        shown = ", ".join(map(repr, columns[:30])) + (f", ... ({len(columns)} in all)" if len(columns) > 30 else "")
+        raise DataError(f"a kind is set for unknown column{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))}; the columns are {shown}.")
+    bad = {c: k for c, k in kinds.items() if k not in KINDS}
+    if bad:
+        raise DataError("; ".join(f"kind {k!r} for column {c!r} is not a kind" for c, k in bad.items())
+                        + f": choose one of {', '.join(KINDS)}.")
+
+
+__all__.append("check_kinds")
 
 
 def _infer_column(s: pd.Series, kind: str | None) -> ColumnSpec:
@@ -427,6 +609,12 @@ def _infer_column(s: pd.Series, kind: str | None) -> ColumnSpec:
     if kind in ("id", "text", "datetime") or "constant" in flags:
         spec = replace(spec, role="ignore")
     return replace(spec, flags=flags)
+
+
+def _rekind(spec: ColumnSpec, values: pd.Series, kind: str) -> ColumnSpec:
+    """``spec`` as ``kind``: inferred again as that kind; a target or ignored column keeps its role."""
+    fresh = _infer_column(values, kind)
+    return replace(fresh, role=spec.role) if spec.role in ("target", "ignore") else fresh
 
 
 def _restat(spec: ColumnSpec, values: pd.Series) -> ColumnSpec:
@@ -462,7 +650,9 @@ def _guess_kind(s: pd.Series, values: pd.Series, n_unique: int) -> str:
         bad = strings[numeric.isna()].unique()[:3].tolist()
         raise DataError(
             f"column {s.name!r} is mostly numbers but has {n - n_num} text value(s) such as "
-            f"{', '.join(map(repr, bad))}: blank or fix them, or set the column's kind to categorical.")
+            f"{', '.join(map(repr, bad))}: blank or fix them in the file, or keep them as categories: "
+            f"on the Data page set the column's kind to categorical, or pass "
+            f"--kind {shlex.quote(f'{s.name}=categorical')} to synth.")
     if n and strings.head(200).str.match(_DATE_LIKE).all():
         return "datetime"
     if n_unique <= max(MAX_CATEGORIES, 0) and n_unique < max(2, 0.5 * n) or n_unique <= 20:
@@ -512,21 +702,30 @@ def infer_task(series: pd.Series, spec: ColumnSpec | None = None) -> str:
 
 def split_indices(y: pd.Series, task: str, seed: int = 0,
                   test_size: float = 0.2, val_share: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """60/20/20 positions: test first (stratified), then validation from the rest, one seed."""
+    """Train / validation / test positions: test first (stratified), then validation from the rest, one
+    seed (60/20/20 by default). A share of 0 leaves that part empty."""
     from sklearn.model_selection import train_test_split
 
     positions = np.arange(len(y))
+    if test_size <= 0 and val_share <= 0:
+        return positions, positions[:0], positions[:0]
     strat = y.to_numpy() if task == "classification" else None
     if strat is not None:
         counts = pd.Series(strat).value_counts()
         n_test = int(np.ceil(test_size * len(y)))
         n_val = int(np.ceil(val_share * (len(y) - n_test)))
-        if counts.min() < 3 or min(n_test, n_val) < len(counts):
+        if counts.min() < 3 or min(k for k in (n_test, n_val) if k > 0) < len(counts):
             strat = None  # a class too small (or too many classes) to stratify: plain random split
     try:
-        rest, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
+        if test_size > 0:
+            rest, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
+        else:
+            rest, test = positions, positions[:0]
         strat_rest = strat[rest] if strat is not None else None
-        train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
+        if val_share > 0:
+            train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
+        else:
+            train, val = rest, rest[:0]
     except ValueError as exc:
         raise DataError(f"cannot split {len(y)} rows into train, validation and test rows ({exc}); "
                         "use more rows or other split shares.") from exc
@@ -534,32 +733,48 @@ def split_indices(y: pd.Series, task: str, seed: int = 0,
 
 
 def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, seed: int = 0,
-                 schema: Schema | None = None, name: str = "table", test_size: float = 0.2,
-                 val_share: float = 0.25) -> Dataset:
+                 schema: Schema | None = None, name: str = "table", protocol: str = "crossfit",
+                 test_size: float | None = None, val_share: float | None = None,
+                 kinds: dict[str, str] | None = None) -> Dataset:
     """Check the table and target, infer what is missing and split the rows.
 
-    The schema's statistics (ranges, categories, missing rates) are taken from the train and
-    validation rows only, so nothing about the test rows reaches a prompt, a rule check or a
-    generator; kinds and roles (a person's choices) are kept.
+    ``kinds`` maps column names to a kind (``{"zip": "categorical"}``) that wins over inference,
+    and over ``schema`` when both are given (``--kind COL=KIND`` in the CLI).
+
+    ``protocol='crossfit'`` (default) gives every row to the product, holding out ``test_size``
+    (default 0: none) for a final report; ``protocol='paper'`` splits 60/20/20 (``test_size``
+    default 0.2, ``val_share`` default 0.25). The schema's statistics (ranges, categories,
+    missing rates) are taken from the given rows only, so nothing about the test rows reaches a
+    prompt, a rule check or a generator; kinds and roles (a person's choices) are kept.
 
     Raises
     ------
     DataError
-        Unknown target, a target that is all missing or has one value, or too few rows.
+        Unknown target, a target that is all missing or has one value, too few rows, or a
+        ``kinds`` entry with an unknown column or kind.
     """
+    if kinds:
+        check_kinds(kinds, frame.columns)
     if target not in frame.columns:
         raise DataError(f"target {target!r} is not a column; choose one of "
                         f"{', '.join(map(str, frame.columns[:30]))}.")
     y = frame[target]
     if y.isna().all():
         raise DataError(f"target {target!r} is empty in every row: choose a column with values.")
-    dropped = int(y.isna().sum())
-    if dropped:
+    unlabelled, origin = None, None
+    if y.isna().any():
+        origin = np.flatnonzero(y.notna().to_numpy())
+        unlabelled = frame[y.isna()].copy()
+        unlabelled.index = np.flatnonzero(y.isna().to_numpy())
         frame = frame[y.notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
         raise DataError(f"the table has {len(frame)} usable row(s); at least {MIN_ROWS} are needed "
                         "to split it into train, validation and test rows.")
-    schema = schema or infer_schema(frame, target=target)
+    if schema is None:
+        schema = infer_schema(frame, target=target, kinds=kinds)
+    elif kinds:
+        schema = Schema(tuple(_rekind(c, frame[c.name], kinds[c.name]) if c.name in kinds and c.name in frame.columns
+                              else c for c in schema.columns))
     if schema.target != target:
         schema = Schema(tuple(replace(c, role="target") if c.name == target else
                               (replace(c, role="feature") if c.role == "target" else c) for c in schema.columns))
@@ -576,20 +791,38 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
     if not [c for c in schema.features if c != target]:
         raise DataError("no feature columns are left (all are ignored or constant): mark at least one "
                         "column as a feature.")
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
+    if protocol == "paper":
+        test_size = 0.2 if test_size is None else test_size
+        val_share = 0.25 if val_share is None else val_share
+    else:
+        test_size = 0.0 if test_size is None else test_size
+        if val_share:
+            raise DataError("the crossfit protocol has no validation rows (its checks are cross-fitted over "
+                            "every row); use protocol 'paper' for a fixed validation split.")
+        val_share = 0.0
+    if not (0 <= test_size < 1 and 0 <= val_share < 1):
+        raise DataError(f"test and validation shares must be in [0, 1); got {test_size} and {val_share}.")
     train, val, test = split_indices(frame[target], task, seed, test_size=test_size, val_share=val_share)
     seen = frame.iloc[np.concatenate([train, val])]
     schema = Schema(tuple(_restat(spec, seen[spec.name]) for spec in schema.columns))
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return Dataset(frame=frame, schema=schema, target=target, task=task, train_idx=train, val_idx=val,
-                   test_idx=test, seed=seed, name=name, fingerprint=digest[:16])
+                   test_idx=test, seed=seed, name=name, fingerprint=digest[:16], protocol=protocol,
+                   unlabelled=unlabelled, origin=origin)
 
 
 def load_dataset(source, *, target: str, task: str | None = None, seed: int = 0,
-                 name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Dataset:
-    """:func:`load_table` then :func:`make_dataset`."""
+                 name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 kinds: dict[str, str] | None = None, **split) -> Dataset:
+    """:func:`load_table` then :func:`make_dataset` (``split``: ``protocol``, ``test_size``, ``val_share``).
+
+    ``kinds`` maps column names to a kind that wins over inference (``--kind COL=KIND``).
+    """
     frame = load_table(source, name=name, max_bytes=max_bytes)
     label = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "table")
-    return make_dataset(frame, target=target, task=task, seed=seed, name=label)
+    return make_dataset(frame, target=target, task=task, seed=seed, name=label, kinds=kinds, **split)
 
 
 __all__.append("load_dataset")

@@ -1111,7 +1111,7 @@ class DGRDiscoverer(BaseEstimator):
     >>> disc = DGRDiscoverer(model=DecisionTreeClassifier(max_depth=1), random_state=0)
     >>> disc = disc.fit(make_dataset(df, target="y", seed=0))
     >>> sorted(r.text for r in disc.rules_)
-    ['x0 <= 0.527', 'x0 > 0.527']
+    ['x0 <= 0.4987', 'x0 > 0.4987']
     """
 
     def __init__(self, *, rho=None, error="relative", max_depth=6, min_support=0.02, max_rules=20,

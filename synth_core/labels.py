@@ -22,15 +22,18 @@ and the teacher's. Rejections are counted by reason like every other one.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
 
 from .errors import InvalidParameterError, NotFittedError
-from .evaluation._encoding import label_strings, row_losses, split_columns
+from .encoding import label_strings, split_columns
+from .models import row_losses
 
 __all__ = ["Labeler", "LABEL_MODES"]
 
@@ -48,11 +51,14 @@ class _Teacher:
         self.numeric_, self.categorical_ = split_columns(self.schema, self.features)
         self.levels_ = {c: {v: i for i, v in enumerate(pd.unique(frame[c].dropna().astype(str))[:250])}
                         for c in self.categorical_}
-        if self.model is None:
+        if self.model is None or self.model == "boosting":
             cls = HistGradientBoostingClassifier if self.task == "classification" else HistGradientBoostingRegressor
             mask = [False] * len(self.numeric_) + [True] * len(self.categorical_)
             self.est_ = cls(categorical_features=mask if any(mask) else None, random_state=self.random_state,
                             max_iter=200, early_stopping=False, learning_rate=0.1)
+        elif self.model == "forest":
+            cls = RandomForestClassifier if self.task == "classification" else RandomForestRegressor
+            self.est_ = cls(n_estimators=100, random_state=self.random_state, n_jobs=1)
         else:
             self.est_ = clone(self.model)
         self.est_.fit(self._matrix(frame), y)
@@ -85,8 +91,9 @@ class Labeler(BaseEstimator):
     mode : {'auto', 'relabel', 'filter', 'score', 'none'}
         ``auto`` relabels when the teacher beats the downstream model on validation rows and
         filters with a loose threshold otherwise.
-    teacher : estimator or None
-        Default: HistGradientBoosting with native categorical splits.
+    teacher : {'boosting', 'forest'}, estimator or None
+        ``boosting`` (the default, also None): HistGradientBoosting with native categorical splits;
+        ``forest``: a random forest of 100 trees (better on small tables); or any estimator.
     downstream : estimator or None
         The user's model, compared with the teacher on validation rows (default: decision tree).
     threshold : float
@@ -118,7 +125,15 @@ class Labeler(BaseEstimator):
         self.n_bags = n_bags
         self.random_state = random_state
 
-    def fit(self, dataset):
+    def fit(self, dataset, *, scores: dict | None = None):
+        """Fit the teacher on ``dataset.train`` and settle the mode.
+
+        Under the paper protocol (the dataset has validation rows) the teacher and the downstream
+        model are scored there and ``auto`` decides by them. Under the cross-fitted protocol the
+        caller passes the out-of-fold ``scores`` (``{"teacher": ..., "downstream": ...,
+        "resid_sd": ...}``) that :class:`~synth_core.crossfit.CrossFitCheck` measured; with neither,
+        ``auto`` cannot be decided and is refused.
+        """
         if self.mode not in LABEL_MODES:
             raise InvalidParameterError(f"The 'mode' parameter of Labeler must be one of {LABEL_MODES}. "
                                         f"Got {self.mode!r} instead.")
@@ -131,41 +146,82 @@ class Labeler(BaseEstimator):
         train, val = dataset.train, dataset.val
         y = self._y(train[target])
         self.teacher_ = _Teacher(dataset.schema, feats, self.task_, self.teacher, self.random_state).fit(train, y)
-        self.teacher_score_ = self._score(self.teacher_.predict(val), val[target])
-        self.downstream_score_ = float(np.mean(row_losses(dataset.schema, feats, self.task_, train, val, target,
-                                                          model=self.downstream, random_state=self.random_state)))
-        better = self.teacher_score_ < self.downstream_score_
-        if self.mode == "auto":
-            self.effective_mode_ = "relabel" if better else "filter"
+        self.resid_sd_ = 1.0
+        where = "validation"
+        if scores is not None:
+            where = "out-of-fold"
+            self.teacher_score_ = float(scores["teacher"])
+            self.downstream_score_ = float(scores["downstream"])
+            self.resid_sd_ = float(scores.get("resid_sd") or 1.0)
+        elif len(val):
+            self.teacher_score_ = float(np.mean(self.teacher_losses(val)))
+            self.downstream_score_ = float(np.mean(row_losses(dataset.schema, feats, self.task_, train, val, target,
+                                                              model=self.downstream,
+                                                              random_state=self.random_state)))
+            if self.task_ == "regression":
+                self.resid_sd_ = float(np.sqrt(self.teacher_score_)) or 1.0
+        elif self.mode == "auto":
+            raise InvalidParameterError("Labeler mode 'auto' compares the teacher with your model on held-out "
+                                        "rows: give the dataset validation rows, or pass the cross-fitted scores.")
         else:
-            self.effective_mode_ = self.mode
+            self.teacher_score_ = self.downstream_score_ = float("nan")
+        better = self.teacher_score_ < self.downstream_score_
+        self.effective_mode_ = ("relabel" if better else "filter") if self.mode == "auto" else self.mode
         self.threshold_ = self.threshold if (better or self.mode != "auto") else min(self.threshold, 0.1)
-        name = "error" if self.task_ == "classification" else "MSE"
-        verdict = "better than" if better else "NOT better than"
-        self.message_ = (f"teacher validation {name} {self.teacher_score_:.4g} vs downstream model "
-                         f"{self.downstream_score_:.4g}: the teacher is {verdict} the downstream model")
-        if not better and self.mode == "auto":
-            self.message_ += "; falling back to 'filter' with a loose threshold"
-        if self.task_ == "regression":
-            resid = val[target].to_numpy(dtype=float) - self.teacher_.predict(val)
-            self.resid_sd_ = float(np.std(resid)) or 1.0
-        self.bags_ = []
-        if self.n_bags and self.effective_mode_ == "filter" and self.task_ == "classification":
-            rng = np.random.default_rng(self.random_state)
-            for _ in range(self.n_bags):
-                idx = rng.integers(len(train), size=len(train))
-                boot = train.iloc[idx]
-                self.bags_.append(_Teacher(dataset.schema, feats, self.task_, self.teacher,
-                                           self.random_state).fit(boot, self._y(boot[target])))
+        if np.isfinite(self.teacher_score_):
+            name = "error" if self.task_ == "classification" else "MSE"
+            verdict = "better than" if better else "NOT better than"
+            self.message_ = (f"label teacher {where} {name} {self.teacher_score_:.4g} vs your model "
+                             f"{self.downstream_score_:.4g}: the teacher is {verdict} your model")
+            if not better and self.mode == "auto":
+                self.message_ += "; so rows keep their own labels and only those the teacher firmly contradicts are dropped"
+        else:
+            self.message_ = f"labels: mode {self.mode}"
+        self.bags_ = self._bags() if self.effective_mode_ == "filter" else []
         return self
+
+    def _bags(self) -> list:
+        """Teachers on bootstrap samples of the train rows, for the filter's disagreement check."""
+        if not self.n_bags or self.task_ != "classification":
+            return []
+        ds = self.dataset_
+        train, rng, bags = ds.train, np.random.default_rng(self.random_state), []
+        for _ in range(self.n_bags):
+            boot = train.iloc[rng.integers(len(train), size=len(train))]
+            bags.append(_Teacher(ds.schema, ds.features, self.task_, self.teacher,
+                                 self.random_state).fit(boot, self._y(boot[ds.target])))
+        return bags
+
+    def teacher_losses(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per-row loss of the teacher on real rows (0/1 error, or squared error for regression)."""
+        if not hasattr(self, "teacher_"):
+            raise NotFittedError("Labeler is not fitted yet. Call 'fit' with the dataset first.")
+        truth = frame[self.dataset_.target]
+        pred = self.teacher_.predict(frame)
+        if self.task_ == "classification":
+            return (label_strings(pred) != label_strings(truth)).astype(float)
+        return (truth.to_numpy(dtype=float) - pred) ** 2
+
+    def with_mode(self, mode: str, *, loose: bool = False, resid_sd: float | None = None) -> "Labeler":
+        """The same fitted teacher under another mode (no refit of the teacher).
+
+        ``loose``: a filter that drops only rows the teacher firmly contradicts (what ``auto`` does
+        when the teacher is not better than your model). ``resid_sd``: the regression filter's
+        residual scale.
+        """
+        if mode not in LABEL_MODES or mode == "auto":
+            raise InvalidParameterError(f"with_mode needs one of {LABEL_MODES[1:]}, not {mode!r}.")
+        out = copy.copy(self)
+        out.effective_mode_ = mode
+        out.threshold_ = min(self.threshold, 0.1) if loose else self.threshold
+        if resid_sd:
+            out.resid_sd_ = float(resid_sd)
+        if mode == "filter" and not self.bags_:
+            out.bags_ = self._bags()
+        return out
 
     def _y(self, s):
         return label_strings(s).astype(str) if self.task_ == "classification" else s.to_numpy(dtype=float)
-
-    def _score(self, pred, truth) -> float:
-        if self.task_ == "classification":
-            return float(np.mean(label_strings(pred) != label_strings(truth)))
-        return float(np.mean((truth.to_numpy(dtype=float) - pred) ** 2))
 
     def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Labelled rows; ``_status`` / ``_reason`` mark rows the filter drops (they are kept, not deleted)."""

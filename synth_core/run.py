@@ -7,6 +7,16 @@ provenance (and which were selected), LLM usage, metrics and messages. It
 saves and loads as one zip: ``run.json`` plus ``rows.csv`` and, unless left
 out, ``data.csv`` with the split positions so ``synth evaluate`` and the app
 can restore the whole session.
+
+Bundle format 2 (this version) writes both CSVs the way exports are written
+(:func:`synth_core.export.safe_frame`), so a cell such as ``=HYPERLINK(...)``
+is not run as a formula when a person opens the CSV in a spreadsheet, but in
+the reversible form (``reversible=True``: a cell that starts with an apostrophe
+gets one more, the empty string is written as ``'``), which :meth:`Run.load`
+undoes exactly. ``run.json`` says so in ``"csv": {"neutralised": true, ...}``
+and lists the text columns, read back as text so a text column of digits stays
+text. Only the empty cell is read as missing. Format 1 bundles (raw CSVs) are
+still read as they were written.
 """
 
 from __future__ import annotations
@@ -24,11 +34,13 @@ import pandas as pd
 
 from .data import Dataset, Schema
 from .errors import BundleError
+from .export import escape_cell, safe_frame, unescape_frame
 from .rules import Rule
 
 __all__ = ["Run", "BUNDLE_VERSION"]
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # 1: raw CSVs (read with pandas' missing-value defaults); 2: neutralised CSVs
 _SECRET_ENV = ("OPENAI_API_KEY",)
 _TEXT_PROVENANCE = {c: str for c in ("_row_id", "_generator", "_rule_id", "_arm", "_call_id", "_status", "_reason")}
 
@@ -58,19 +70,57 @@ class Run:
             return self.rows[self.rows["_status"] == "accepted"].reset_index(drop=True)
         return self.rows
 
+    def filled_columns(self) -> dict[str, str]:
+        """The upload's columns no generator writes, and how synthetic rows fill them (for the Export page)."""
+        ds = self.dataset
+        written = set(ds.features + [ds.target])
+        out = {}
+        for col in ds.frame.columns:
+            if col in written:
+                continue
+            spec = ds.schema[col] if col in ds.schema else None
+            present = ds.frame[col].dropna()
+            if spec is not None and "constant" in spec.flags and len(present):
+                out[col] = f"the same value in every uploaded row: synthetic rows carry it too ({present.iloc[0]!r})"
+            elif spec is not None and spec.kind == "id":
+                out[col] = "an identifier: left empty (a synthetic row is no real record)"
+            elif spec is not None and spec.kind == "text":
+                out[col] = "free text, which the generators do not write: left empty"
+            elif spec is not None and spec.kind == "datetime":
+                out[col] = "a date or time, which the generators do not model: left empty"
+            else:
+                out[col] = "ignored on the Data page: left empty"
+        return out
+
     def synthetic_frame(self, *, provenance: bool = False) -> pd.DataFrame:
-        """Selected rows with the real table's columns (and provenance columns if asked)."""
+        """Selected rows with exactly the upload's columns, order and types (and provenance columns if asked).
+
+        Columns the generators do not write are filled as :meth:`filled_columns` says.
+        """
         sel = self.selected
-        cols = [c for c in self.dataset.features + [self.dataset.target] if c in sel]
+        upload = self.dataset.frame
+        fill = self.filled_columns()
+        out = {}
+        for col in upload.columns:
+            if col in sel and col not in fill:
+                values = sel[col].reset_index(drop=True)
+            elif "same value" in fill.get(col, ""):
+                values = pd.Series([upload[col].dropna().iloc[0]] * len(sel), dtype=object)
+            else:
+                values = pd.Series([np.nan] * len(sel), dtype=object)
+            out[col] = _like(values, upload[col])
+        frame = pd.DataFrame(out, index=range(len(sel)))
         if provenance:
-            cols += [c for c in sel.columns if c.startswith("_")]
-        return sel[cols]
+            for col in sel.columns:
+                if col.startswith("_"):
+                    frame[col] = sel[col].to_numpy()
+        return frame
 
     def augmented_frame(self) -> pd.DataFrame:
-        """Real train rows plus the selected synthetic rows, with a ``source`` column."""
-        cols = self.dataset.features + [self.dataset.target]
-        real = self.dataset.train[cols].assign(source="real")
-        syn = self.synthetic_frame()[cols].assign(source="synthetic")
+        """Every uploaded row (rows without a target and any test share included) plus the selected
+        synthetic rows, with a ``source`` column: ``real`` or ``synthetic``."""
+        real = self.dataset.uploaded().assign(source="real")
+        syn = self.synthetic_frame().assign(source="synthetic")
         return pd.concat([real, syn], ignore_index=True)
 
     # ------------------------------------------------------------------ bundle
@@ -82,7 +132,9 @@ class Run:
             "created": self.created,
             "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "target": ds.target, "task": ds.task,
                         "seed": ds.seed, "rows": int(len(ds.frame)), "train_idx": ds.train_idx.tolist(),
-                        "val_idx": ds.val_idx.tolist(), "test_idx": ds.test_idx.tolist()},
+                        "val_idx": ds.val_idx.tolist(), "test_idx": ds.test_idx.tolist(), "protocol": ds.protocol,
+                        "origin": None if ds.origin is None else np.asarray(ds.origin).tolist(),
+                        "unlabelled_rows": [] if ds.unlabelled is None else np.asarray(ds.unlabelled.index).tolist()},
             "schema": ds.schema.to_dict(),
             "rules": [r.to_dict() for r in self.rules],
             "params": self.params,
@@ -104,16 +156,24 @@ class Run:
         BundleError
             If a secret (from the environment or ``secrets``) would end up in the bundle.
         """
-        meta = json.dumps(self.to_dict(), indent=1, default=_json_default)
-        rows_csv = self.rows.to_csv(index=False)
-        data_csv = self.dataset.frame.to_csv(index=False) if include_data else ""
-        _refuse_secrets(meta, rows_csv, data_csv, extra=secrets)
+        doc = self.to_dict()
+        rows_csv, rows_text = _bundle_csv(self.rows)
+        data_csv, data_text = _bundle_csv(self.dataset.frame) if include_data else ("", [])
+        unlabelled = self.dataset.unlabelled
+        extra_csv, extra_text = _bundle_csv(unlabelled) if include_data and unlabelled is not None and \
+            len(unlabelled) else ("", [])
+        doc["csv"] = {"neutralised": True, "text_columns": {"rows.csv": rows_text, "data.csv": data_text,
+                                                            "unlabelled.csv": extra_text}}
+        meta = json.dumps(doc, indent=1, default=_json_default)
+        _refuse_secrets(meta, rows_csv, data_csv, extra_csv, extra=secrets)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("run.json", meta)
             zf.writestr("rows.csv", rows_csv)
             if include_data:
                 zf.writestr("data.csv", data_csv)
+            if extra_csv:
+                zf.writestr("unlabelled.csv", extra_csv)
         raw = buf.getvalue()
         if path is not None:
             Path(path).write_bytes(raw)
@@ -127,15 +187,20 @@ class Run:
                 (bytes(source) if isinstance(source, (bytes, bytearray)) else source.read())
             zf = zipfile.ZipFile(io.BytesIO(raw))
             meta = json.loads(zf.read("run.json"))
+            if meta.get("version") not in _READABLE_VERSIONS:
+                raise BundleError(f"bundle version {meta.get('version')} is not supported (this version of "
+                                  f"synth_core reads {' and '.join(map(str, _READABLE_VERSIONS))}); "
+                                  "open it with the version of synth_core that wrote it, or upgrade.")
+            csv_meta = meta.get("csv", {}) if meta["version"] >= 2 else {}
+            text = csv_meta.get("text_columns", {})
             raw_rows = zf.read("rows.csv") if "rows.csv" in zf.namelist() else b""
-            rows = pd.read_csv(io.BytesIO(raw_rows), low_memory=False, dtype=_TEXT_PROVENANCE) \
+            rows = _read_bundle_csv(raw_rows, csv_meta, text.get("rows.csv", []), _TEXT_PROVENANCE) \
                 if raw_rows.strip() else pd.DataFrame()
-            data = pd.read_csv(io.BytesIO(zf.read("data.csv")), low_memory=False) \
+            data = _read_bundle_csv(zf.read("data.csv"), csv_meta, text.get("data.csv", [])) \
                 if "data.csv" in zf.namelist() else None
-            if meta.get("version") != BUNDLE_VERSION:
-                raise BundleError(f"bundle version {meta.get('version')} is not supported "
-                                  f"(expected {BUNDLE_VERSION}).")
-            dataset = _bundle_dataset(meta, data, dataset)
+            unlabelled = _read_bundle_csv(zf.read("unlabelled.csv"), csv_meta, text.get("unlabelled.csv", [])) \
+                if "unlabelled.csv" in zf.namelist() else None
+            dataset = _bundle_dataset(meta, data, dataset, unlabelled)
             rules = [Rule.from_dict(r) for r in meta.get("rules", [])]
         except FileNotFoundError as exc:
             raise BundleError(f"{source} does not exist.") from exc
@@ -157,8 +222,41 @@ class Run:
                    per_rule=pd.DataFrame(meta.get("per_rule", [])), created=meta.get("created", time.time()))
 
 
-def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | None) -> Dataset:
-    """The bundle's Dataset (or the given one), with split positions checked against the table."""
+def _bundle_csv(frame: pd.DataFrame) -> tuple[str, list[str]]:
+    """CSV text of ``frame`` with text cells neutralised reversibly, and the names of its text columns.
+
+    A text column is one whose non-missing cells are all strings; :func:`_read_bundle_csv` reads
+    it back as text. Rows end in CRLF so a carriage return inside a cell is quoted.
+    """
+    text_columns = [str(c) for c in frame.columns if _all_text(frame[c])]
+    return safe_frame(frame, reversible=True).to_csv(index=False, lineterminator="\r\n"), text_columns
+
+
+def _all_text(s: pd.Series) -> bool:
+    """Whether ``s`` has cells and every one that is not missing is a string."""
+    if not s.notna().any():
+        return False
+    if isinstance(s.dtype, pd.StringDtype):
+        return True
+    if not (pd.api.types.is_object_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)):
+        return False
+    return bool(s.dropna().map(lambda v: isinstance(v, str)).all())
+
+
+def _read_bundle_csv(raw: bytes, csv_meta: dict, text_columns: list[str], dtype: dict | None = None) -> pd.DataFrame:
+    """A bundle CSV as written by :func:`_bundle_csv` (format 2), or as format 1 wrote it (``csv_meta`` empty)."""
+    if not csv_meta.get("neutralised"):  # format 1: raw cells, pandas' missing-value defaults
+        return pd.read_csv(io.BytesIO(raw), low_memory=False, dtype=dtype)
+    dtype = {escape_cell(c): str for c in [*(dtype or {}), *text_columns]}
+    frame = pd.read_csv(io.BytesIO(raw), low_memory=False, dtype=dtype, keep_default_na=False, na_values=[""])
+    return unescape_frame(frame)
+
+
+def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | None,
+                    unlabelled: pd.DataFrame | None = None) -> Dataset:
+    """The bundle's Dataset (or the given one), with split positions checked against the table.
+
+    Bundles of format 1 predate the cross-fitted protocol: their runs used the paper split."""
     if dataset is not None:
         return dataset
     d = meta["dataset"]
@@ -169,9 +267,17 @@ def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | No
     idx = [np.asarray(d[k], dtype=int) for k in ("train_idx", "val_idx", "test_idx")]
     if any(len(i) and (i.min() < 0 or i.max() >= len(data)) for i in idx):
         raise BundleError("the bundle's split positions do not fit its table; it is damaged.")
+    origin = None if d.get("origin") is None else np.asarray(d["origin"], dtype=int)
+    if unlabelled is not None:
+        unlabelled = _restore_types(unlabelled, schema)
+        positions = np.asarray(d.get("unlabelled_rows", []), dtype=int)
+        if len(positions) != len(unlabelled) or origin is None or len(origin) != len(data):
+            raise BundleError("the bundle's rows without a target do not fit its table; it is damaged.")
+        unlabelled.index = positions
     return Dataset(frame=data, schema=schema, target=d["target"], task=d["task"], train_idx=idx[0], val_idx=idx[1],
                    test_idx=idx[2], seed=d.get("seed", 0), name=d.get("name", "table"),
-                   fingerprint=d.get("fingerprint", ""))
+                   fingerprint=d.get("fingerprint", ""), protocol=d.get("protocol", "paper"),
+                   unlabelled=unlabelled, origin=origin if unlabelled is not None else None)
 
 
 def _restore_types(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -186,6 +292,30 @@ def _restore_types(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             frame[spec.name] = frame[spec.name].astype(object).where(frame[spec.name].notna(), np.nan)
             frame[spec.name] = frame[spec.name].map(lambda v: v if pd.isna(v) else str(v))
     return frame
+
+
+def _like(values: pd.Series, upload: pd.Series) -> pd.Series:
+    """``values`` in the upload column's type: integers stay integers (nullable when a cell is empty),
+    booleans booleans, numbers numbers, text text."""
+    dtype = upload.dtype
+    try:
+        if pd.api.types.is_bool_dtype(dtype):
+            mapped = values.map(lambda v: v if pd.isna(v) or isinstance(v, (bool, np.bool_))
+                                else str(v).strip().lower() in ("true", "1", "yes"))
+            return mapped.astype(bool) if mapped.notna().all() else mapped.astype("boolean")
+        if pd.api.types.is_integer_dtype(dtype):
+            num = pd.to_numeric(values, errors="coerce")
+            if (num.dropna() % 1 == 0).all():
+                return num.astype(dtype) if num.notna().all() and not isinstance(dtype, pd.api.extensions.ExtensionDtype) \
+                    else num.astype("Int64")
+            return num
+        if pd.api.types.is_numeric_dtype(dtype):
+            return pd.to_numeric(values, errors="coerce").astype(float)
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            return pd.to_datetime(values, errors="coerce")
+    except (TypeError, ValueError):  # pragma: no cover - a value the type cannot hold: keep it as it is
+        return values
+    return values.astype(object).where(values.notna(), np.nan)
 
 
 def _json_default(o):

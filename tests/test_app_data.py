@@ -30,7 +30,8 @@ def test_sample_load_and_use():
     ds = at.session_state["dataset"]
     assert ds.target == "income" and ds.task == "classification"
     assert any("Loaded adult_3k.csv" in s for s in texts(at.success))
-    assert {m.label: m.value for m in at.metric}["Train rows"] == f"{len(ds.train_idx):,}"
+    assert ds.protocol == "crossfit" and len(ds.train_idx) == len(ds.frame) and not len(ds.test_idx)
+    assert {m.label: m.value for m in at.metric}["Rows used"] == f"{len(ds.train_idx):,}"
 
 
 def test_upload_csv_choose_target_and_split():
@@ -39,11 +40,15 @@ def test_upload_csv_choose_target_and_split():
     at.file_uploader(key="data.upload").upload("people.csv", small_csv(), "text/csv").run(timeout=TIMEOUT)
     assert not at.exception
     assert at.selectbox(key="data.target").value == "label"  # last column by default
-    at.slider(key="data.test_size").set_value(0.3).run(timeout=TIMEOUT)
+    at.slider(key="data.test_share").set_value(0.3).run(timeout=TIMEOUT)
     at.button(key="data.apply").click().run(timeout=TIMEOUT)
     assert not at.exception
     ds = at.session_state["dataset"]
-    assert ds.name == "people.csv" and len(ds.test_idx) == 36
+    assert ds.name == "people.csv" and len(ds.test_idx) == 36 and len(ds.train_idx) == 84 and not len(ds.val_idx)
+    at.radio(key="data.protocol").set_value("paper").run(timeout=TIMEOUT)
+    at.button(key="data.apply").click().run(timeout=TIMEOUT)
+    ds = at.session_state["dataset"]
+    assert ds.protocol == "paper" and (len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)) == (72, 24, 24)
 
 
 def test_schema_edit_marks_a_column_ignored():

@@ -55,11 +55,14 @@ def test_downloads(seeded):
     run = seeded["run"]
     cards = {m.label: m.value for m in at.metric}
     assert cards["Synthetic rows"] == f"{len(run.selected):,}"
-    assert cards["Augmented rows (real train + synthetic)"] == f"{len(run.selected) + len(run.dataset.train_idx):,}"
+    assert cards["Augmented rows (every uploaded row + synthetic)"] == f"{len(run.selected) + len(run.dataset.frame):,}"
     at.button(key="export.build_report").click().run(timeout=TIMEOUT)
     assert not at.exception
     assert "export.report" in {b.key for b in at.download_button}
-    assert at.session_state["compare.report_md"].startswith("# Evaluation report")
+    report = at.session_state["compare.report_md"]
+    assert report.startswith(f"# Synthetic rows for {run.dataset.name}")
+    assert "## Verdict (cross-fitted)" in report and "## Metrics of the kept rows" in report
+    assert f"{len(run.selected):,} synthetic rows kept" in report
 
 
 def test_restore_bundle(seeded):

@@ -30,8 +30,9 @@ def test_offline_generation(ds, method, labels):
     at = app_at(PAGE, dataset=ds, rules=rules_for(ds))
     assert at.selectbox(key="gen.method").value == "statistical"  # the offline default
     at.selectbox(key="gen.method").set_value(method)
-    assert at.number_input(key="gen.budget").value == max(3000, len(ds.train_idx))
-    assert at.checkbox(key="gen.check").value  # the validation check is on by default
+    assert at.number_input(key="gen.budget").value == min(max(3000, 20 * len(ds.train_idx)), 60_000)
+    assert at.checkbox(key="gen.check").value  # the cross-fitted check is on by default
+    assert at.selectbox(key="gen.for_model").value == "tree"
     at.number_input(key="gen.budget").set_value(60)
     at.radio(key="gen.labels").set_value(labels)
     at.checkbox(key="gen.check").uncheck()  # keep every row, so the page shows some

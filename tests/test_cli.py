@@ -11,8 +11,10 @@ def test_inspect_adult(capsys):
     code = main(["inspect", str(shared_dataset("adult.csv.gz")), "--target", "income"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "48,842 rows" in out and "train 29,304 / validation 9,769 / test 9,769" in out
+    assert "48,842 rows" in out and "cross-fitted: every one of 48,842 rows is used" in out
     assert "workclass" in out and "categorical" in out
+    assert main(["inspect", str(shared_dataset("adult.csv.gz")), "--target", "income", "--protocol", "paper"]) == 0
+    assert "train 29,304 / validation 9,769 / test 9,769" in capsys.readouterr().out
 
 
 def test_inspect_bad_target_exits_2(capsys):
@@ -36,17 +38,49 @@ def test_generate_then_evaluate(tmp_path, capsys):
     import pandas as pd
 
     rows = pd.read_csv(csv)
-    assert 0 < len(rows) <= 60 and "Class" in rows
+    assert 0 < len(rows) <= 60 and list(rows.columns) == list(pd.read_csv(sample_path("bank_marketing_3k.csv")).columns)
     assert main(["evaluate", str(out), "--report", str(report), "--no-utility"]) == 0
-    checked = tmp_path / "checked.zip"
-    assert main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--out", str(checked)]) == 0
-    from synth_core.run import Run
-
-    run = Run.load(checked)
-    assert run.params["n"] == 3000 and run.params["selection"] == "none" and run.params["guard"]
-    assert [a["fraction"] for a in run.labels["amount"]][0] == 0.0
     text = report.read_text()
     assert "fidelity" in text and "detection_auc" in text and "rule_compliance" in text
+
+
+def test_generate_for_another_model_prints_every_verdict(tmp_path, capsys):
+    from synth_core.run import Run
+
+    checked = tmp_path / "checked.zip"
+    code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--for-model", "hgb",
+                 "--also-check", "tree", "--n", "3000", "--out", str(checked)])
+    out = capsys.readouterr().out
+    assert code == 0
+    run = Run.load(checked)
+    check = run.metrics["check"]
+    assert run.params["model"] == "boosting" and run.params["check_models"] == ["tree"]
+    assert run.params["protocol"] == "crossfit" and check["folds"] == 5 and set(check["verdicts"]) == {"boosting", "tree"}
+    assert "verdict for your gradient boosting:" in out and "verdict for your decision tree:" in out
+    assert check["kept_rows"] == len(run.selected)
+    assert f"{len(run.selected):,} kept" in out
+
+
+def test_generate_refuses_rules_that_do_not_fit_the_table(tmp_path, capsys):
+    from synth_core.rules import parse_rule, rules_to_json
+
+    path = tmp_path / "rules.json"
+    path.write_text(rules_to_json([parse_rule("nope > 3", id="r1", status="approved"),
+                                   parse_rule("Class == 1", id="r2", status="approved")]))
+    code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--rules", str(path),
+                 "--out", str(tmp_path / "x.zip")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "nope" in err and "r2" in err and not (tmp_path / "x.zip").exists()
+
+
+def test_kind_option_sets_a_column_kind(capsys):
+    assert main(["inspect", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--kind",
+                 "V13=categorical"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("V13"))
+    assert "categorical" in line
+    assert main(["inspect", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--kind", "V13"]) == 2
+    assert "--kind expects COL=KIND" in capsys.readouterr().err
 
 
 def test_discover_writes_json_that_reads_back(tmp_path, capsys):

@@ -108,16 +108,28 @@ def test_infer_schema_kinds_roles_flags(mixed_frame):
 
 
 def test_split_is_deterministic_stratified_60_20_20(mixed_frame):
-    ds = make_dataset(mixed_frame, target="y", seed=3)
-    again = make_dataset(mixed_frame, target="y", seed=3)
+    ds = make_dataset(mixed_frame, target="y", seed=3, protocol="paper")
+    again = make_dataset(mixed_frame, target="y", seed=3, protocol="paper")
     assert (ds.train_idx == again.train_idx).all() and (ds.test_idx == again.test_idx).all()
     assert (len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)) == (180, 60, 60)
     assert not set(ds.train_idx) & set(ds.test_idx) and not set(ds.val_idx) & set(ds.test_idx)
     share = (mixed_frame["y"] == "yes").mean()
     for part in (ds.train, ds.val, ds.test):
         assert (part["y"] == "yes").mean() == pytest.approx(share, abs=0.03)
-    other = make_dataset(mixed_frame, target="y", seed=4)
+    other = make_dataset(mixed_frame, target="y", seed=4, protocol="paper")
     assert set(other.test_idx) != set(ds.test_idx)
+
+
+def test_crossfit_uses_every_row_unless_a_test_share_is_held_out(mixed_frame):
+    ds = make_dataset(mixed_frame, target="y", seed=3)
+    assert ds.protocol == "crossfit" and (len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)) == (300, 0, 0)
+    held = make_dataset(mixed_frame, target="y", seed=3, test_size=0.2)
+    assert (len(held.train_idx), len(held.val_idx), len(held.test_idx)) == (240, 0, 60)
+    assert (held.test["y"] == "yes").mean() == pytest.approx((mixed_frame["y"] == "yes").mean(), abs=0.03)
+    with pytest.raises(DataError, match="no validation rows"):
+        make_dataset(mixed_frame, target="y", val_share=0.25)
+    with pytest.raises(DataError, match="protocol must be one of crossfit, paper"):
+        make_dataset(mixed_frame, target="y", protocol="kfold")
 
 
 def test_task_inference_and_override(mixed_frame):
@@ -183,14 +195,15 @@ def test_schema_statistics_never_see_test_rows():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200),
                           "y": rng.integers(0, 2, 200)})
-    ds = make_dataset(frame, target="y", seed=0)
-    poisoned = frame.copy()
-    poisoned.loc[ds.test_idx[0], "x"] = 1e6
-    poisoned.loc[ds.test_idx[1], "c"] = "only-in-test"
-    ds2 = make_dataset(poisoned, target="y", seed=0)
-    assert (ds2.test_idx == ds.test_idx).all()
-    assert ds2.schema["x"].max < 1e6 and "only-in-test" not in ds2.schema["c"].categories
-    assert ds2.schema == ds.schema
+    for split in ({"protocol": "paper"}, {"test_size": 0.2}):
+        ds = make_dataset(frame, target="y", seed=0, **split)
+        poisoned = frame.copy()
+        poisoned.loc[ds.test_idx[0], "x"] = 1e6
+        poisoned.loc[ds.test_idx[1], "c"] = "only-in-test"
+        ds2 = make_dataset(poisoned, target="y", seed=0, **split)
+        assert (ds2.test_idx == ds.test_idx).all()
+        assert ds2.schema["x"].max < 1e6 and "only-in-test" not in ds2.schema["c"].categories
+        assert ds2.schema == ds.schema
 
 
 def test_many_classes_in_a_small_table_split_without_crashing():
@@ -201,5 +214,5 @@ def test_many_classes_in_a_small_table_split_without_crashing():
 
 def test_custom_split_shares():
     frame = pd.DataFrame({"x": range(100), "y": [0, 1] * 50})
-    ds = make_dataset(frame, target="y", seed=0, test_size=0.3, val_share=0.5)
+    ds = make_dataset(frame, target="y", seed=0, protocol="paper", test_size=0.3, val_share=0.5)
     assert (len(ds.train_idx), len(ds.val_idx), len(ds.test_idx)) == (35, 35, 30)

@@ -28,7 +28,7 @@ def dataset():
     frame = pd.DataFrame({"x": np.round(rng.uniform(0, 10, n), 2), "age": rng.integers(18, 80, n),
                           "color": rng.choice(["red", "green", "blue"], n)})
     frame["y"] = np.where((frame["x"] > 5) & (frame["color"] != "blue"), "yes", "no")
-    return make_dataset(frame, target="y", seed=0)
+    return make_dataset(frame, target="y", seed=0, protocol="paper")
 
 
 @pytest.fixture

@@ -464,7 +464,7 @@ def test_report_with_missing_values(table, schema):
 
 
 def test_report_utility_needs_a_dataset_and_uses_it(table):
-    ds = make_dataset(table, target="y", seed=0)
+    ds = make_dataset(table, target="y", seed=0, protocol="paper")
     syn = ds.train.sample(40, random_state=0)
 
     with_ds = Report(metrics=["column_shapes"], utility_seeds=(0,)).generate(synthetic=syn, dataset=ds)

@@ -46,7 +46,7 @@ EDGES = {"edges": [["V12", "Class"], ["V1", "V6"], ["V6", "V1"], ["V14", "V15"]]
 
 @pytest.fixture(scope="module")
 def bank():
-    return load_dataset(sample_path("bank_marketing_3k.csv"), target="Class", seed=0)
+    return load_dataset(sample_path("bank_marketing_3k.csv"), target="Class", seed=0, protocol="paper")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ def dataset():
     c = rng.choice(["a", "b"], n)
     y = np.where(x[:, 0] + 0.5 * x[:, 1] + (c == "a") * 0.3 > 0.1, "pos", "neg")
     return make_dataset(pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "c": c, "y": y}),
-                        target="y", seed=0)
+                        target="y", seed=0, protocol="paper")
 
 
 def _rows(ds, frame):
@@ -74,7 +74,7 @@ def test_fallback_message_when_teacher_is_weaker(dataset):
 
     lab = Labeler(mode="auto", teacher=DummyClassifier(strategy="most_frequent")).fit(dataset)
     assert lab.effective_mode_ == "filter"
-    assert "NOT better" in lab.message_ and "falling back to 'filter'" in lab.message_
+    assert "NOT better" in lab.message_ and "only those the teacher firmly contradicts are dropped" in lab.message_
 
 
 def test_auto_relabels_when_teacher_is_better(dataset):
@@ -84,7 +84,7 @@ def test_auto_relabels_when_teacher_is_better(dataset):
 
 
 def test_regression_filter(mixed_frame):
-    ds = make_dataset(mixed_frame.assign(t=mixed_frame["age"] * 2.0 + 1), target="t", seed=0)
+    ds = make_dataset(mixed_frame.assign(t=mixed_frame["age"] * 2.0 + 1), target="t", seed=0, protocol="paper")
     lab = Labeler(mode="filter").fit(ds)
     rows = _rows(ds, ds.train.head(20))
     rows.loc[0, "t"] = 10_000.0
@@ -107,7 +107,7 @@ def test_labelling_is_fast_enough_for_10k_rows(dataset):
 def test_relabel_keeps_integer_classes_integer_beside_empty_cells():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=200), "y": (rng.normal(size=200) > 0).astype(int)})
-    ds = make_dataset(frame, target="y", seed=0)
+    ds = make_dataset(frame, target="y", seed=0, protocol="paper")
     rows = _rows(ds, ds.train.head(10))
     rows.loc[0, ["x", "y"]] = np.nan
     rows.loc[0, "_status"] = "rejected"  # an unparsed LLM row: no values at all
@@ -120,6 +120,6 @@ def test_relabel_keeps_integer_classes_integer_beside_empty_cells():
 def test_boolean_target_relabels_to_booleans():
     rng = np.random.default_rng(0)
     x = rng.normal(size=300)
-    ds = make_dataset(pd.DataFrame({"x": x, "y": x > 0}), target="y", seed=0)
+    ds = make_dataset(pd.DataFrame({"x": x, "y": x > 0}), target="y", seed=0, protocol="paper")
     out = Labeler(mode="relabel").fit(ds).transform(_rows(ds, ds.train.head(20)))
     assert out["y"].notna().all() and set(out["y"]) <= {True, False}

@@ -11,6 +11,10 @@ from synth_core.rules import parse_rule
 from synth_core.run import Run
 
 
+#: A quick cross-fitted check for tests that are not about the check itself.
+FAST = {"folds": 3, "repeats": 1}
+
+
 @pytest.fixture
 def dataset(mixed_frame):
     return make_dataset(mixed_frame, target="y", seed=0)
@@ -25,7 +29,7 @@ def rules():
 
 @pytest.mark.parametrize("labels", ["relabel", "filter", "score", "none"])
 def test_pipeline_and_bundle_round_trip(dataset, rules, labels, tmp_path):
-    run = run_pipeline(dataset, rules, method="jitter", n=40, labels=labels, selection="mds")
+    run = run_pipeline(dataset, rules, method="jitter", n=40, labels=labels, selection="mds", **FAST)
     assert len(run.selected) <= 40
     assert run.params["labels"] == labels
     path = tmp_path / "run.zip"
@@ -46,13 +50,13 @@ def test_pipeline_and_bundle_round_trip(dataset, rules, labels, tmp_path):
 
 def test_pipeline_zero_approved_rules(dataset):
     with pytest.raises(GenerationError, match="no approved rules"):
-        run_pipeline(dataset, [parse_rule("x0 > 0", id="R1")], method="jitter", n=10)
+        run_pipeline(dataset, [parse_rule("x0 > 0", id="R1")], method="jitter", n=10, **FAST)
 
 
 def test_n_larger_than_possible_stops_at_what_exists(dataset):
     rules = [parse_rule("age > 200", id="R1", status="approved"), parse_rule("age > 70", id="R2", status="approved")]
     run = run_pipeline(dataset, rules, method="jitter", n=500, labels="none", selection="none", oversample=1,
-                       guard=False)
+                       guard=False, **FAST)
     assert 0 < len(run.selected) < 500
     assert any("rule R1: no rows" in m for m in run.messages)
 
@@ -62,7 +66,7 @@ def test_bundle_errors(tmp_path, dataset, rules):
         Run.load(b"not a zip")
     with pytest.raises(BundleError, match="does not exist"):
         Run.load(tmp_path / "nope.zip")
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none")
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", **FAST)
     raw = run.save(include_data=False)
     with pytest.raises(BundleError, match="without its data"):
         Run.load(raw)
@@ -72,7 +76,7 @@ def test_bundle_errors(tmp_path, dataset, rules):
 def test_api_key_never_written(dataset, rules, monkeypatch, tmp_path):
     key = "sk-test-SECRET-1234567890"
     monkeypatch.setenv("OPENAI_API_KEY", key)
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none")
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", **FAST)
     path = tmp_path / "run.zip"
     run.save(path)
     with zipfile.ZipFile(path) as zf:
@@ -96,8 +100,10 @@ def test_estimate_calls(rules):
     assert estimate_calls("structsynth", rules, 100, {"edges": "a -> b"}) == 0
 
 
-def test_guard_keeps_no_rows_when_they_hurt_validation(dataset, rules):
+def test_guard_keeps_no_rows_when_they_hurt_validation(mixed_frame, rules):
     from synth_core.labels import Labeler
+
+    dataset = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
 
     class Flip(Labeler):
         """A label step that writes the wrong class on every row."""
@@ -118,7 +124,7 @@ def test_guard_keeps_no_rows_when_they_hurt_validation(dataset, rules):
 def test_damaged_bundles_give_bundle_errors(dataset, rules):
     import io
 
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False)
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST)
     raw = run.save()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
@@ -135,7 +141,7 @@ def test_damaged_bundles_give_bundle_errors(dataset, rules):
 def test_typed_key_is_refused_and_urls_lose_credentials(dataset, rules):
     from synth_core.pipeline import _public_url
 
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False)
+    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST)
     run.params["note"] = "key typed-in-the-app-123456"
     with pytest.raises(BundleError, match="the API key"):
         run.save(secrets=["typed-in-the-app-123456"])

@@ -13,7 +13,7 @@ from synth_core.rules import parse_rule
 
 @pytest.fixture
 def setup(mixed_frame):
-    ds = make_dataset(mixed_frame, target="y", seed=0)
+    ds = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
     rules = [parse_rule("x0 > 0.5", id="A", status="approved"),
              parse_rule("x0 <= 0.5 AND age < 50", id="B", status="approved"),
              parse_rule("x0 <= 0.5 AND age >= 50", id="C", status="approved")]
@@ -54,7 +54,7 @@ def test_alpha_one_ranks_by_quality_alpha_zero_by_diversity(setup):
 def test_overlapping_rules_are_less_diverse(mixed_frame):
     from synth_core.generators.selection import _diversity, _others
 
-    ds = make_dataset(mixed_frame, target="y", seed=0)
+    ds = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
     a, b, c = (parse_rule(t, id=i, status="approved") for t, i in
                (("x0 > 0.5", "A"), ("x0 > 0.3", "B"), ("x0 <= 0.2", "C")))
     pool = [(a, 1), (b, 1), (c, 1)]

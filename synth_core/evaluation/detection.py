@@ -2,7 +2,7 @@
 
 :class:`DetectionAUC` draws the same number of real and synthetic rows
 (balanced, at most ``max_rows_per_side`` each, fixed seed), encodes them with the
-shared :class:`~synth_core.evaluation._encoding.RowEncoder` fitted on the real
+shared :class:`~synth_core.encoding.RowEncoder` fitted on the real
 rows, and reports the mean ROC AUC of a classifier over stratified
 cross-validation folds. 0.5 means the rows cannot be told apart; 1.0 means every
 synthetic row is spotted. The classifier and ``random_state`` are arguments and
@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
-from ._encoding import RowEncoder
+from ..encoding import RowEncoder
 from .fidelity import Goal, Metric, resolve_columns
 
 __all__ = ["DetectionAUC", "default_detector"]

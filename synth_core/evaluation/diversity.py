@@ -15,7 +15,7 @@
   ``distinctness`` is ``1 - score``. Its goal is therefore ``ignore``: MDS uses
   it as a reward, a person reading a report may want it low.
 - :class:`RowCoverage` — real rows are cut into ``n_cells`` k-means cells (in
-  the shared :class:`~synth_core.evaluation._encoding.RowEncoder` space, fixed
+  the shared :class:`~synth_core.encoding.RowEncoder` space, fixed
   seed); the score is the share of cells that hold at least one synthetic row,
   and ``mass_covered`` the share of real rows in those cells.
 """
@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
 from ..rules import Rule, overlap
-from ._encoding import RowEncoder
+from ..encoding import RowEncoder
 from .compliance import _real_support, rule_label
 from .fidelity import RULE_COLUMNS, Goal, Metric, _check_rows, find_column, resolve_columns
 

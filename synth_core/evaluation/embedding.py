@@ -5,7 +5,7 @@ Steps, each fixed so the same input gives the same map:
 1. Subsample to at most ``max_points`` rows (5,000 by default), keeping up to
    half the budget for synthetic rows and the rest for real rows, drawn with
    ``random_state``.
-2. Encode with the shared :class:`~synth_core.evaluation._encoding.RowEncoder`
+2. Encode with the shared :class:`~synth_core.encoding.RowEncoder`
    fitted on the real sample: numerics centred and scaled by their robust
    range, categories one-hot, missing numbers flagged.
 3. Reduce to at most 50 dimensions with PCA, then run scikit-learn's
@@ -36,7 +36,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
-from ._encoding import RowEncoder
+from ..encoding import RowEncoder
 from .fidelity import resolve_columns
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Privacy: are synthetic rows too close to the real rows they were made from?
 
 Rows are encoded with the shared
-:class:`~synth_core.evaluation._encoding.RowEncoder` fitted on the real
+:class:`~synth_core.encoding.RowEncoder` fitted on the real
 (training) rows, and distances are Euclidean in that space.
 
 - :class:`DistanceToClosestRecord` (DCR) — each synthetic row's distance to its
@@ -32,7 +32,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
-from ._encoding import RowEncoder
+from ..encoding import RowEncoder
 from .fidelity import Goal, Metric, _categories, _check_rows, resolve_columns
 
 __all__ = ["DistanceToClosestRecord", "ExactCopies", "NearestNeighbourDistanceRatio", "row_keys"]

@@ -1,7 +1,8 @@
 """Augmentation utility and TSTR.
 
-Augmentation utility trains the same model on real train rows and on real
-train rows plus synthetic rows, scores both on the test split (error rate for
+Augmentation utility trains the same model on the real rows given to the
+product (the train split; under cross-fitting every row not held out for test)
+and on them plus synthetic rows, scores both on the test split (error rate for
 classification, MSE for regression) over several model seeds, and reports mean,
 std and the relative change (negative = the synthetic rows helped). The layout
 follows SDMetrics' data-augmentation metric: ``baseline``, ``augmented``,
@@ -18,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ._encoding import align_frame, row_losses
+from ..encoding import align_frame
+from ..models import resolve_model, row_losses
 
 __all__ = ["augmentation_utility", "tstr", "prepare_synthetic"]
 
@@ -101,7 +103,7 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
         "baseline": base,
         "augmented": aug,
         "relative_change": float(rel),
-        "parameters": {"model": type(model).__name__ if model is not None else "DecisionTree",
+        "parameters": {"model": resolve_model(model).name,
                        "seeds": list(seeds), "n_real": int(len(real)), "n_synthetic": int(len(syn)),
                        "scored_on": "validation" if on == "val" else "test"},
     }

@@ -13,7 +13,6 @@ one frame carries both through selection, labelling, the bundle and export.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import Counter
@@ -40,7 +39,8 @@ __all__ = [
 
 PROVENANCE = ["_row_id", "_generator", "_rule_id", "_iteration", "_arm", "_call_id", "_status", "_reason"]
 ProgressFn = Callable[[int, int, str], None]
-_ids = itertools.count()
+_ids = [0]
+_ids_lock = threading.Lock()
 
 
 def is_cancelled(cancel) -> bool:
@@ -102,19 +102,29 @@ def coerce_like(rows: pd.DataFrame, like: pd.DataFrame, schema) -> pd.DataFrame:
     return out
 
 
-def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id: str, iteration: int,
-                     status: str = "accepted", reason: str = "", call_id: str = "") -> pd.DataFrame:
-    """``rows`` with provenance columns added (fresh row ids)."""
-    out = rows.copy()
-    out["_row_id"] = [f"s{next(_ids)}" for _ in range(len(out))]
+def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id, iteration, status: str = "accepted",
+                     reason: str = "", call_id: str = "") -> pd.DataFrame:
+    """``rows`` with provenance columns added. ``rule_id`` and ``iteration`` are one value or one per row.
+
+    Row ids are provisional (unique in this process); :func:`synth_core.pipeline.finalize_row_ids`
+    gives a run's rows deterministic ones.
+    """
+    out = rows.reset_index(drop=True).copy()
+    n = len(out)
+    with _ids_lock:
+        start = _ids[0]
+        _ids[0] += n
+    rule_ids = pd.Series(rule_id, index=out.index, dtype=object).astype(str) if n else pd.Series(dtype=object)
+    iters = pd.Series(iteration, index=out.index).astype(int) if n else pd.Series(dtype=int)
+    out["_row_id"] = [f"s{i}" for i in range(start, start + n)]
     out["_generator"] = generator
-    out["_rule_id"] = rule_id
-    out["_iteration"] = int(iteration)
-    out["_arm"] = f"{rule_id}:{iteration}"
+    out["_rule_id"] = rule_ids
+    out["_iteration"] = iters
+    out["_arm"] = rule_ids + ":" + iters.astype(str)
     out["_call_id"] = call_id
     out["_status"] = status
     out["_reason"] = reason
-    return out.reset_index(drop=True)
+    return out
 
 
 @dataclass
@@ -135,6 +145,9 @@ class Generation:
         Rules a generator proposes (DATE refinement, H-TDBU skeleton); never applied silently.
     cancelled : bool
     seconds : float
+    error : Exception or None
+        The LLM failure that ended the work early (an endpoint down or hung, a passed deadline); the
+        rows made before it are kept.
     """
 
     rows: pd.DataFrame
@@ -144,6 +157,7 @@ class Generation:
     proposals: list = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
+    error: Exception | None = None
 
     @property
     def accepted(self) -> pd.DataFrame:
@@ -171,6 +185,12 @@ class Generator(BaseEstimator):
 
     name: ClassVar[str] = "base"
     needs_llm: ClassVar[bool] = False
+    #: Every row costs an LLM call: the cross-fitted check splits the row budget over its folds
+    #: (each fold's rows become part of the result) instead of generating again per fold.
+    llm_rows: ClassVar[bool] = False
+    #: Scores rows on ``dataset.val`` while fitting or generating (DATE's Delta, H-TDBU's TSTR):
+    #: under cross-fitting it is given an inner split of the fold's training rows.
+    uses_validation: ClassVar[bool] = False
     iterations: int = 1
 
     def fit(self, dataset, rules):
@@ -189,6 +209,11 @@ class Generator(BaseEstimator):
 
     def structure(self) -> dict:
         """The structure a fitted generator wrote rows from, for a person to see and edit (JSON-ready)."""
+        return {}
+
+    def pinned_params(self) -> dict:
+        """Constructor parameters that pin the structure this fitted generator found (an LLM's skeleton or
+        DAG), so copies fitted on other rows reuse it without another LLM call."""
         return {}
 
     def planned_calls(self, n: int, n_rules: int) -> int:
@@ -211,6 +236,7 @@ class Generator(BaseEstimator):
         quotas = allocate(n, supports)
         total, step = len(self.rules_) * iterations, 0
         parts, summary, messages, cancelled = [], [], [], False
+        made_total = 0
         for rule, quota in zip(self.rules_, quotas):
             made = 0
             per_batch = allocate(quota, [1] * iterations)
@@ -223,24 +249,50 @@ class Generator(BaseEstimator):
                 if k > 0:
                     rows = self._generate_rule(rule, k, it, rng)
                     if len(rows):
-                        rows = coerce_like(rows[self.columns_], self.train_, self.dataset_.schema)
-                        parts.append(provenance_frame(rows, generator=self.name,
-                                                      rule_id=rule.id, iteration=it))
+                        parts.append((rule, it, rows[self.columns_]))
                         made += len(rows)
                 step += 1
+            made_total += made
             summary.append({"rule_id": rule.id, "rule": rule.text, "requested": quota, "accepted": made,
                             "rejected": 0})
             if made == 0 and quota > 0 and not cancelled:
                 messages.append(f"rule {rule.id}: no rows could be made inside the rule's region "
                                 f"({rule.count(self.train_)} real rows match it).")
             if cancelled:
-                messages.append(f"cancelled at rule {rule.id}; {sum(len(p) for p in parts)} rows kept.")
+                messages.append(f"cancelled at rule {rule.id}; {made_total} rows kept.")
                 break
         if progress:
             progress(total, total, f"{self.name}: done")
-        rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
+        rows = self._typed_rows(parts, summary)
         return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages, cancelled=cancelled,
                           seconds=time.perf_counter() - start)
+
+    def _typed_rows(self, parts, summary) -> pd.DataFrame:
+        """One frame of every part, cast to the real columns' types, then checked against its rule again:
+        rounding an integer can carry a row over a rule's bound (``x <= 3.7`` and 3.8 -> 4), and such a row
+        is rejected, never returned as accepted."""
+        if not parts:
+            return self._empty()
+        data = coerce_like(pd.concat([p for _, _, p in parts], ignore_index=True), self.train_,
+                           self.dataset_.schema)
+        rows = provenance_frame(data, generator=self.name,
+                                rule_id=np.repeat([r.id for r, _, _ in parts], [len(p) for _, _, p in parts]),
+                                iteration=np.repeat([it for _, it, _ in parts], [len(p) for _, _, p in parts]))
+        broken = np.zeros(len(rows), dtype=bool)
+        offset = 0
+        for rule, _, part in parts:
+            span = slice(offset, offset + len(part))
+            broken[span] = ~rule.mask(data.iloc[span])
+            offset += len(part)
+        if broken.any():
+            rows.loc[broken, "_status"] = "rejected"
+            rows.loc[broken, "_reason"] = "breaks its rule after rounding to the column's type"
+            counts = rows.loc[broken, "_rule_id"].value_counts()
+            for entry in summary:
+                lost = int(counts.get(entry["rule_id"], 0))
+                entry["accepted"] -= lost
+                entry["rejected"] += lost
+        return rows
 
     def _empty(self) -> pd.DataFrame:
         return pd.DataFrame(columns=self.columns_ + PROVENANCE)

@@ -110,7 +110,7 @@ import numpy as np
 import pandas as pd
 
 from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, SharedModel
-from ..errors import DataError, GenerationError, InvalidParameterError, LLMError
+from ..errors import DataError, GenerationError, InvalidParameterError, LLMError, LLMUnavailableError
 from ..rules import Rule
 from .base import (PROVENANCE, Generation, Generator, allocate, approved_rules, coerce_like, is_cancelled,
                    provenance_frame)
@@ -204,6 +204,8 @@ class DATEGenerator(Generator):
 
     name = "date"
     needs_llm = True
+    llm_rows = True
+    uses_validation = True
 
     def __init__(self, *, client=None, iterations: int = 1, rho: float | None = None, rows_per_call: int = 5,
                  n_examples: int = 10, refine: bool = True, max_calls: int | None = None, random_state=None):
@@ -375,7 +377,12 @@ class DATEGenerator(Generator):
         cancelled = False
         total = len(self.groups_) * iterations
         step = 0
+        fatal = None
         for gi, group in enumerate(self.groups_):
+            if fatal is not None:
+                messages.append(f"stopped before rule {group.leader.id}: the LLM cannot be reached; the rows made "
+                                "so far are kept.")
+                break
             lead = group.leader
             for r in group.rules:
                 tallies[r.id] = _Tally(r, lead.id, "leader" if r is lead else "example",
@@ -410,6 +417,8 @@ class DATEGenerator(Generator):
                     if isinstance(error, LLMError):
                         messages.append(f"rule {src.id}: the LLM failed: {error}")
                         failed = tally.failed = True
+                        if isinstance(error, LLMUnavailableError):  # down, hung or out of time: stop the run
+                            fatal = error
                     elif error is not None:
                         messages.append(f"rule {src.id}: no rows could be asked for: {error}")
                         failed = src is lead
@@ -447,7 +456,7 @@ class DATEGenerator(Generator):
         usage, by_tag = self._usage(client, n_records, tallies)
         per_rule = self._per_rule(tallies, by_tag)
         return Generation(rows=rows, per_rule=per_rule, messages=messages, usage=usage, proposals=proposals,
-                          cancelled=cancelled, seconds=time.perf_counter() - start)
+                          cancelled=cancelled, seconds=time.perf_counter() - start, error=fatal)
 
     # ------------------------------------------------------------------ one source rule, one iteration
 

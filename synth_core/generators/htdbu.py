@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
-from ..evaluation._encoding import row_losses
+from ..models import row_losses
 from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
 from ._region import clip_to_rule, keep_inside
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
@@ -324,6 +324,7 @@ class HTDBUGenerator(Generator):
 
     name = "htdbu"
     needs_llm = True
+    uses_validation = True
 
     def __init__(self, *, client=None, rounds: int = 2, skeleton=None, max_conditions: int = 2,
                  min_coverage: float = 0.9, max_tvd: float = 0.3, max_tstr_gap: float = 0.1, random_state=None):
@@ -340,6 +341,10 @@ class HTDBUGenerator(Generator):
         """``{'skeleton': [rule text, ...]}``: the skeleton the rows were drawn in, after the feedback rounds."""
         skeleton = getattr(self, "skeleton_", None)
         return {"skeleton": [r.text for r in skeleton]} if skeleton else {}
+
+    def pinned_params(self) -> dict:
+        """``{'skeleton': [...]}`` once a skeleton is known: copies use it instead of asking the LLM."""
+        return {"skeleton": self.structure()["skeleton"]} if self.structure() else {}
 
     def planned_calls(self, n: int, n_rules: int) -> int:
         """One call for the skeleton (none with a person's skeleton); rows come from the copulas."""
@@ -543,7 +548,7 @@ class HTDBUGenerator(Generator):
         rng = np.random.default_rng(self.random_state)
         rounds = int(self.rounds)
         total = rounds + 3
-        messages, cancelled = [], False
+        messages, cancelled, llm_error = [], False, None
         before = usage_before(self.client) if self.client is not None else {}
         if progress:
             progress(0, total, "htdbu: asking the LLM for a rule skeleton")
@@ -551,6 +556,7 @@ class HTDBUGenerator(Generator):
             try:
                 self.ask_skeleton()
             except LLMError as exc:
+                llm_error = exc
                 self.skeleton_ = []
                 messages.append(f"H-TDBU: the LLM skeleton call failed ({exc}); falling back to the approved "
                                 "rules alone as the skeleton.")
@@ -643,4 +649,5 @@ class HTDBUGenerator(Generator):
         rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
         return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
                           usage=usage_delta(self.client, before) if self.client is not None else {},
-                          proposals=list(skeleton), cancelled=cancelled, seconds=time.perf_counter() - started)
+                          proposals=list(skeleton), cancelled=cancelled, seconds=time.perf_counter() - started,
+                          error=llm_error)

@@ -4,7 +4,7 @@ What follows the paper (Gao et al., *SampleLLM*, Alg. 1):
 
 - **Exemplar selection by clustering** (Sec. 2.4, Eq. 5): the train rows of each
   approved rule are clustered (K-medoids from scikit-learn-extra over the
-  :class:`~synth_core.evaluation._encoding.RowEncoder` encoding, ``n_clusters``
+  :class:`~synth_core.encoding.RowEncoder` encoding, ``n_clusters``
   = the paper's ``a``) and every prompt shows one randomly drawn row per
   cluster, so each prompt spans the region's distribution. For
   classification every class of the region appears at least once.
@@ -62,7 +62,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import normalized_mutual_info_score
 
 from ..errors import GenerationError, InvalidParameterError, LLMError
-from ..evaluation._encoding import RowEncoder
+from ..encoding import RowEncoder
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
 
 __all__ = ["SampleLLMGenerator", "interaction_map", "feature_groups", "importance_weights"]
@@ -286,6 +286,7 @@ class SampleLLMGenerator(Generator):
 
     name = "samplellm"
     needs_llm = True
+    llm_rows = True
 
     def __init__(self, *, client=None, n_clusters: int = 8, rows_per_call: int = 5, gamma: float = 0.5,
                  pool_factor: float = 1.5, max_calls: int | None = None, random_state=None):
@@ -457,7 +458,7 @@ class SampleLLMGenerator(Generator):
             row["rejected_by_reason"] = ", ".join(f"{k}: {v}" for k, v in row["rejected_by_reason"].items())
         return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
                           usage=usage_delta(client, before), cancelled=cancelled,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, error=failure)
 
     def _align(self, pools, summary, messages, rng) -> list[pd.DataFrame]:
         """Importance weights over the whole pool, then per rule a weighted draw of its quota."""

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidParameterError
-from ..evaluation._encoding import row_losses
+from ..models import row_losses
 from ..rules import overlap
 
 __all__ = ["select_rows", "Selection", "METHODS", "choose_amount"]

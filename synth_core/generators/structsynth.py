@@ -368,6 +368,13 @@ class StructSynthGenerator(Generator):
             return {}
         return {"dag": [[a, b] for a, b in self.dag_], "dag_source": self.dag_source_}
 
+    def pinned_params(self) -> dict:
+        """``{'edges': [[cause, effect], ...]}`` once a DAG is known (possibly empty): copies use it instead
+        of asking the LLM."""
+        if getattr(self, "dag_", None) is None:
+            return {}
+        return {"edges": [[a, b] for a, b in self.dag_]}
+
     def planned_calls(self, n: int, n_rules: int) -> int:
         """One call for the DAG (none with a person's edges); rows come from the tree samplers."""
         return 0 if self.edges is not None and str(self.edges).strip() else 1
@@ -458,6 +465,7 @@ class StructSynthGenerator(Generator):
                     proposed.append((a, b))
         except LLMError as exc:
             error = exc
+        self.llm_error_ = error
         self.proposed_edges_ = proposed
         rng = np.random.default_rng(self.random_state if self.random_state is not None else 0)
         scored = []
@@ -504,6 +512,7 @@ class StructSynthGenerator(Generator):
                                                 + f"; sampling order {', '.join(self.order_)}."]
         self.notes_ = []
         out.usage = usage_delta(self.client, before) if self.client is not None else {}
+        out.error = getattr(self, "llm_error_", None)
         return out
 
     def _generate_rule(self, rule, n, iteration, rng):

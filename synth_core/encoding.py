@@ -1,28 +1,22 @@
-"""One encoding of mixed-type rows, shared by every metric and by utility.
+"""How mixed-type rows become numbers, shared by every metric, model and generator.
 
-Two forms:
-
-- :func:`model_pipeline` — what a downstream model sees, as in the benchmark
-  protocol: categorical columns imputed with a constant and ordinal-encoded
-  (unknown values -> -1), numeric columns median-imputed, inside a scikit-learn
-  ``Pipeline`` fitted on the training frame.
+- :func:`label_strings` — class labels as text, so 1, 1.0 and "1" are one class.
+- :func:`split_columns` — numeric and categorical columns by the Schema's kinds.
+- :func:`align_frame` — a frame's columns in the types of another's (numbers as floats,
+  categories as objects), before a model sees them.
 - :class:`RowEncoder` — a dense numeric matrix for distances, detection and
   t-SNE: numerics scaled by the real rows' robust range, categories one-hot,
   missing flagged; fitted on real rows only.
+
+What a downstream model sees (its pipeline and per-row losses) is in :mod:`synth_core.models`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-__all__ = ["split_columns", "model_pipeline", "default_model", "RowEncoder", "align_frame", "label_strings",
-           "row_losses"]
+__all__ = ["split_columns", "RowEncoder", "align_frame", "label_strings"]
 
 
 def label_strings(values) -> np.ndarray:
@@ -48,36 +42,6 @@ def split_columns(schema, columns) -> tuple[list[str], list[str]]:
         else:
             categorical.append(col)
     return numeric, categorical
-
-
-def default_model(task: str, random_state: int | None = 0):
-    """DATE's evaluation model: a default decision tree."""
-    if task == "classification":
-        return DecisionTreeClassifier(random_state=random_state)
-    return DecisionTreeRegressor(random_state=random_state)
-
-
-def model_pipeline(schema, features, task: str, model=None, random_state: int | None = 0) -> Pipeline:
-    """Encoding + model, fitted later on the training frame (real + added rows)."""
-    numeric, categorical = split_columns(schema, features)
-    transformers = []
-    if numeric:
-        transformers.append(("num", SimpleImputer(strategy="median"), numeric))
-    if categorical:
-        transformers.append(("cat", Pipeline([
-            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)),
-        ]), categorical))
-    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
-    if model is None:
-        model = default_model(task, random_state)
-    else:
-        from sklearn.base import clone
-
-        model = clone(model)
-        if "random_state" in model.get_params():
-            model.set_params(random_state=random_state)
-    return Pipeline([("encode", pre), ("model", model)])
 
 
 def align_frame(frame: pd.DataFrame, like: pd.DataFrame, columns) -> pd.DataFrame:
@@ -134,21 +98,3 @@ class RowEncoder:
 
     def fit_transform(self, real: pd.DataFrame) -> np.ndarray:
         return self.fit(real).transform(real)
-
-
-def row_losses(schema, features, task: str, train: pd.DataFrame, evaluate: pd.DataFrame, target: str, *,
-               model=None, random_state: int | None = 0, like: pd.DataFrame | None = None) -> np.ndarray:
-    """Fit the downstream pipeline on ``train``; per-row loss on ``evaluate``.
-
-    0/1 error for classification (labels compared as :func:`label_strings`), squared error for
-    regression. ``like`` gives the column types to align to (default ``train``). Every place that
-    scores "real rows plus some rows" on held-out rows goes through here.
-    """
-    like = train if like is None else like
-    pipe = model_pipeline(schema, features, task, model, random_state=random_state)
-    X, X_eval = align_frame(train, like, features), align_frame(evaluate, like, features)
-    if task == "classification":
-        pipe.fit(X, label_strings(train[target]))
-        return (pipe.predict(X_eval) != label_strings(evaluate[target])).astype(float)
-    pipe.fit(X, pd.to_numeric(train[target], errors="coerce").to_numpy(dtype=float))
-    return (pd.to_numeric(evaluate[target], errors="coerce").to_numpy(dtype=float) - pipe.predict(X_eval)) ** 2

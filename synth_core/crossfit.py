@@ -1,0 +1,471 @@
+"""Cross-fitted checks: which synthetic rows help the analyst's model, judged on every real row.
+
+An analyst's table is not a benchmark: a method that spends a validation split
+must beat a model trained on those rows too (``../shared/DESIGN.md``, "Every real
+row counts"). So instead of a fixed split, the given rows are cut into ``folds``
+folds (stratified for classification, repeated for small tables). For each fold
+
+1. a producer (the pipeline: generator, row selection) makes candidate rows from
+   the *other* folds only;
+2. label teachers (gradient boosting, and a random forest for small tables) are
+   fitted on the other folds; the one with the lower out-of-fold loss labels them;
+3. the analyst's model (and any model to check beside it) is trained on the other
+   folds' real rows alone and with a growing share of the candidates, and every
+   row of the held-out fold gets a loss for each amount.
+
+Each real row is held out once per repeat, so each row gives a paired loss
+difference for every amount. Pooled over all rows these decide
+
+- the label mode, when it is ``auto``: ``relabel`` when the teacher's
+  out-of-fold loss is below the model's, else ``filter`` with a strict threshold;
+- the amount kept: the share of candidates with the largest mean gain among
+  those whose paired z-score is at least ``z_min`` and that make no checked
+  model worse with a z-score beyond ``z_harm``; none when no share qualifies;
+- the verdict: for each fold the decision is made again from the *other* folds
+  only and applied to it, so the change reported, with its 95% interval, never
+  uses rows that chose the rows.
+
+The final teacher and generator are fitted on every row afterwards
+(:mod:`synth_core.pipeline`); this module only decides and judges.
+
+Why not scikit-learn's ``cross_val_score``: the training set of each fold grows
+with rows made from that fold's own training rows, and the decision needs the
+per-row paired losses of several amounts, which it does not return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from .encoding import label_strings
+from .errors import InvalidParameterError
+from .generators.base import is_cancelled
+from .models import ModelSpec, resolve_model, row_losses
+
+__all__ = ["Fold", "make_folds", "auto_repeats", "CrossFitCheck", "ModelVerdict", "DEFAULT_FRACTIONS",
+           "verdict_sentence"]
+
+DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+_Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold of one repeat: ``fit_idx`` trains, ``held_idx`` is scored (positions in the frame)."""
+
+    repeat: int
+    index: int
+    fit_idx: np.ndarray
+    held_idx: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return f"{self.repeat + 1}.{self.index + 1}"
+
+
+def auto_repeats(n_rows: int) -> int:
+    """Repeats of the K-fold split: more for small tables, where one split's luck decides too much."""
+    return int(min(5, max(1, math.ceil(2000 / max(n_rows, 1)))))
+
+
+def make_folds(dataset, *, folds: int = 5, repeats: int = 1, random_state: int = 0) -> list[Fold]:
+    """K folds of the dataset's given rows, ``repeats`` times with other shuffles.
+
+    Classification folds are stratified when every class has at least ``folds`` rows.
+    """
+    given = np.asarray(dataset.train_idx, dtype=int)
+    if folds < 2 or folds > len(given):
+        raise InvalidParameterError(f"folds must be between 2 and the number of rows ({len(given)}); got {folds}.")
+    y = dataset.frame[dataset.target].iloc[given]
+    out = []
+    for r in range(repeats):
+        strat = None
+        if dataset.task == "classification":
+            labels = label_strings(y)
+            if pd.Series(labels).value_counts().min() >= folds:
+                strat = labels
+        splitter = (StratifiedKFold if strat is not None else KFold)(n_splits=folds, shuffle=True,
+                                                                     random_state=random_state + 7919 * r)
+        parts = splitter.split(given, strat) if strat is not None else splitter.split(given)
+        for k, (fit, held) in enumerate(parts):
+            out.append(Fold(r, k, given[fit], given[held]))
+    return out
+
+
+@dataclass
+class _FoldState:
+    fold: Fold
+    candidates: pd.DataFrame            # accepted candidate rows, shuffled, provenance kept
+    labelers: dict                      # teacher name -> Labeler fitted on the fold's training rows
+    labelled: dict = field(default_factory=dict)   # (teacher, mode) -> accepted labelled rows, order kept
+
+
+@dataclass
+class ModelVerdict:
+    """What the check found for one model.
+
+    Attributes
+    ----------
+    model : str
+        Preset or class name.
+    label : str
+    metric : {'error rate', 'MSE'}
+    base : float
+        Out-of-fold error of the model trained on the real rows alone.
+    table : DataFrame
+        One row per share of candidates: ``fraction``, ``rows`` (of the final candidates),
+        ``loss``, ``change`` (relative, negative is better), ``z``.
+    change, low, high : float
+        Cross-fitted relative change of the error from adding the rows the decision keeps,
+        with its 95% interval (each fold judged by a decision made on the other folds).
+    augmented : float
+        Out-of-fold error with those rows.
+    """
+
+    model: str
+    label: str
+    metric: str
+    base: float
+    augmented: float
+    change: float
+    low: float
+    high: float
+    table: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("model", "label", "metric", "base", "augmented", "change", "low",
+                                           "high")}
+        d["table"] = self.table.to_dict(orient="records")
+        return d
+
+
+class CrossFitCheck:
+    """Decide the label mode and the amount of synthetic rows kept, and judge them, out of fold.
+
+    Parameters
+    ----------
+    folds : int
+        K of the K-fold split (default 5).
+    repeats : int or 'auto'
+        Repeats of the split with other shuffles; ``'auto'`` repeats small tables
+        (:func:`auto_repeats`).
+    fractions : tuple of float
+        Shares of the candidate rows tried (each fold adds that share of its own candidates).
+    z_min : float
+        Paired z-score a share must reach for the analyst's model to be kept.
+    z_harm : float
+        A share that makes any checked model worse with a z-score beyond this is refused.
+    random_state : int
+
+    Attributes
+    ----------
+    folds_ : list of Fold
+    teacher_name_ : str
+        The label teacher chosen (lowest out-of-fold loss).
+    mode_ : str
+        The label mode decided (``relabel``, ``filter``, ``score`` or ``none``).
+    fraction_ : float
+        The share of candidates kept (0: none).
+    verdicts_ : dict of str -> ModelVerdict
+        The analyst's model first, then the checked ones.
+    teacher_loss_, model_loss_ : float
+        Out-of-fold mean loss of the chosen label teacher and of the analyst's model on real rows.
+    teacher_losses_ : dict of str -> float
+        Out-of-fold mean loss of every teacher tried.
+    reason_ : str
+        One sentence on what was kept and why, in the analyst's words.
+    """
+
+    def __init__(self, *, folds: int = 5, repeats="auto", fractions=DEFAULT_FRACTIONS, z_min: float = 2.0,
+                 z_harm: float = 1.0, random_state: int = 0):
+        self.folds = folds
+        self.repeats = repeats
+        self.fractions = fractions
+        self.z_min = z_min
+        self.z_harm = z_harm
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ public
+
+    def plan(self, dataset, *, repeatable: bool = True) -> list[Fold]:
+        """The folds this check will use (``repeatable=False``: one repeat, for producers that cost LLM calls)."""
+        if not 2 <= int(self.folds) <= 20:
+            raise InvalidParameterError(f"The 'folds' parameter of CrossFitCheck must be in [2, 20]. "
+                                        f"Got {self.folds!r} instead.")
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
+            raise InvalidParameterError(f"The 'fractions' parameter of CrossFitCheck must hold shares in (0, 1]. "
+                                        f"Got {self.fractions!r} instead.")
+        n = len(dataset.train_idx)
+        repeats = auto_repeats(n) if self.repeats == "auto" else int(self.repeats)
+        if not repeatable:
+            repeats = 1
+        return make_folds(dataset, folds=min(int(self.folds), n), repeats=max(repeats, 1),
+                          random_state=self.random_state)
+
+    def fit(self, dataset, folds: list[Fold], produce: Callable, label: Callable, *, labels: str = "auto",
+            model=None, check_models=(), progress=None, cancel=None) -> "CrossFitCheck":
+        """Run the check.
+
+        Parameters
+        ----------
+        dataset : Dataset
+            Its ``train_idx`` are the given rows the folds cut.
+        folds : list of Fold
+            From :meth:`plan`.
+        produce : callable
+            ``produce(fold_dataset, fold) -> DataFrame`` of candidate rows (provenance columns
+            included, ``_status`` accepted or rejected), made from ``fold_dataset.train`` only
+            (the held-out rows are not in it).
+        label : callable
+            ``label(fold_dataset) -> {teacher name: Labeler}`` fitted on ``fold_dataset.train``;
+            a labeler's ``teacher_losses(frame)`` scores held-out rows and ``with_mode(mode, ...)``
+            gives the same teacher under another mode.
+        labels : {'auto', 'relabel', 'filter', 'score', 'none'}
+        model : model preset, ModelSpec or estimator
+            The analyst's model (default: decision tree).
+        check_models : iterable
+            Models that must not get worse (``check several``).
+        progress : callable(step, total, message), optional
+        cancel : Event or callable, optional
+            Checked between folds; a cancelled check leaves ``cancelled_`` True and decides nothing.
+        """
+        self.dataset_ = dataset
+        self.labels_ = labels
+        self.models_: list[ModelSpec] = [resolve_model(model)]
+        for m in check_models:
+            spec = resolve_model(m)
+            if spec.name not in {s.name for s in self.models_}:
+                self.models_.append(spec)
+        self.folds_ = list(folds)
+        self.cancelled_ = False
+        self.states_: list[_FoldState] = []
+        rows = np.asarray(dataset.train_idx, dtype=int)
+        self.rows_ = rows
+        self.pos_ = {int(p): i for i, p in enumerate(rows)}
+        self.n_repeats_ = max(f.repeat for f in self.folds_) + 1
+        shape = (self.n_repeats_, len(rows))
+        self.teacher_: dict[str, np.ndarray] = {}
+        self.base_ = {m.name: np.full(shape, np.nan) for m in self.models_}
+        self.losses_: dict[tuple[str, str], np.ndarray] = {}
+        total = len(self.folds_) + 1
+        for i, fold in enumerate(self.folds_):
+            if is_cancelled(cancel):
+                self.cancelled_ = True
+                return self
+            if progress:
+                progress(i, total, f"check: fold {fold.label} of {len(self.folds_)} (generate, label, score)")
+            fold_ds = dataset.with_train(fold.fit_idx, val_idx=fold.fit_idx[:0])
+            candidates = produce(fold_ds, fold)
+            if "_status" in candidates:
+                candidates = candidates[candidates["_status"] == "accepted"]
+            candidates = candidates.sample(frac=1.0, random_state=self.random_state + i).reset_index(drop=True)
+            labelers = label(fold_ds)
+            held = dataset.frame.iloc[fold.held_idx]
+            at = [self.pos_[int(p)] for p in fold.held_idx]
+            for name, labeler in labelers.items():
+                self.teacher_.setdefault(name, np.full(shape, np.nan))[fold.repeat, at] = labeler.teacher_losses(held)
+            for spec in self.models_:
+                self.base_[spec.name][fold.repeat, at] = self._losses(fold_ds, held, None, spec)
+            self.states_.append(_FoldState(fold, candidates, labelers))
+        if is_cancelled(cancel):
+            self.cancelled_ = True
+            return self
+        if progress:
+            progress(len(self.folds_), total, "check: choosing the label mode and the amount")
+        everyone = np.ones(len(rows), dtype=bool)
+        self.teacher_losses_ = {k: float(np.nanmean(v)) for k, v in self.teacher_.items()}
+        self.teacher_name_, self.mode_, self.fraction_, self.tables_ = self._decide(everyone)
+        self.teacher_loss_ = self.teacher_losses_[self.teacher_name_]
+        self.model_loss_ = float(np.nanmean(self.base_[self.models_[0].name]))
+        self.verdicts_ = self._verdicts()
+        self.reason_ = self._reason()
+        if progress:
+            progress(total, total, "check: done")
+        return self
+
+    @property
+    def primary(self) -> ModelVerdict:
+        return self.verdicts_[self.models_[0].name]
+
+    def summary(self) -> dict:
+        """JSON-ready: folds, repeats, mode, fraction kept, the reason and every model's verdict."""
+        return {"folds": int(max(f.index for f in self.folds_) + 1), "repeats": int(self.n_repeats_),
+                "rows": int(len(self.rows_)), "labels": self.labels_, "mode": self.mode_,
+                "teacher": self.teacher_name_, "teacher_losses": self.teacher_losses_,
+                "fraction": float(self.fraction_), "z_min": self.z_min, "z_harm": self.z_harm,
+                "teacher_loss": self.teacher_loss_, "model_loss": self.model_loss_,
+                "model": self.models_[0].name, "checked": [m.name for m in self.models_[1:]],
+                "reason": self.reason_, "verdicts": {k: v.to_dict() for k, v in self.verdicts_.items()}}
+
+    # ------------------------------------------------------------------ losses
+
+    def _losses(self, fold_ds, held, extra, spec: ModelSpec) -> np.ndarray:
+        ds = fold_ds
+        cols = ds.features + [ds.target]
+        real = ds.train[cols]
+        frame = real if extra is None or len(extra) == 0 else pd.concat([real, extra[cols]], ignore_index=True)
+        return row_losses(ds.schema, ds.features, ds.task, frame, held, ds.target, model=spec,
+                          random_state=self.random_state, like=real)
+
+    def _labelled(self, state: _FoldState, teacher: str, mode: str) -> pd.DataFrame:
+        if (teacher, mode) not in state.labelled:
+            lab = state.labelers[teacher].with_mode(mode, **self._mode_options(teacher, mode, state.fold))
+            out = lab.transform(state.candidates) if len(state.candidates) else state.candidates
+            if "_status" in out:
+                out = out[out["_status"] == "accepted"]
+            state.labelled[(teacher, mode)] = out.reset_index(drop=True)
+        return state.labelled[(teacher, mode)]
+
+    def _mode_options(self, teacher: str, mode: str, fold: Fold) -> dict:
+        """A filter decided by ``auto`` (teacher not better) drops only firm contradictions; regression residual scale from
+        the teacher's out-of-fold residuals on the other folds (never the fold's own rows)."""
+        opts = {"loose": self.labels_ == "auto" and mode == "filter"}
+        if self.dataset_.task == "regression":
+            mask = np.ones(len(self.rows_), dtype=bool)
+            mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
+            sq = self.teacher_[teacher][fold.repeat, mask]
+            opts["resid_sd"] = float(np.sqrt(np.nanmean(sq))) if np.isfinite(sq).any() else None
+        return opts
+
+    def _amount_losses(self, spec: ModelSpec, teacher: str, mode: str) -> np.ndarray:
+        """(fractions, repeats, rows) out-of-fold losses of ``spec`` with each share of rows labelled by
+        ``teacher`` in ``mode``."""
+        key = (spec.name, teacher, mode)
+        if key not in self.losses_:
+            out = np.full((len(self.fractions),) + self.base_[spec.name].shape, np.nan)
+            for state in self.states_:
+                fold = state.fold
+                fold_ds = self.dataset_.with_train(fold.fit_idx, val_idx=fold.fit_idx[:0])
+                held = self.dataset_.frame.iloc[fold.held_idx]
+                at = [self.pos_[int(p)] for p in fold.held_idx]
+                rows = self._labelled(state, teacher, mode) if mode != "none" else state.candidates
+                for j, f in enumerate(self.fractions):
+                    k = int(round(f * len(rows)))
+                    out[j, fold.repeat, at] = self.base_[spec.name][fold.repeat, at] if k == 0 else \
+                        self._losses(fold_ds, held, rows.head(k), spec)
+            self.losses_[key] = out
+        return self.losses_[key]
+
+    # ------------------------------------------------------------------ decisions
+
+    def _teacher(self, mask) -> str:
+        """The teacher with the lowest out-of-fold loss on these rows (ties: the first tried)."""
+        losses = {k: np.nanmean(v[:, mask], axis=0).mean() for k, v in self.teacher_.items()}
+        return min(losses, key=lambda k: (losses[k], list(losses).index(k)))
+
+    def _mode(self, mask, teacher: str) -> str:
+        if self.labels_ != "auto":
+            return self.labels_
+        t = np.nanmean(self.teacher_[teacher][:, mask], axis=0).mean()
+        model = np.nanmean(self.base_[self.models_[0].name][:, mask], axis=0).mean()
+        return "relabel" if t < model else "filter"
+
+    def _table(self, spec: ModelSpec, teacher: str, mode: str, mask) -> pd.DataFrame:
+        base = np.nanmean(self.base_[spec.name][:, mask], axis=0)
+        amounts = self._amount_losses(spec, teacher, mode)
+        out = []
+        for j, f in enumerate(self.fractions):
+            loss = np.nanmean(amounts[j][:, mask], axis=0)
+            d = base - loss  # positive: the rows helped this row
+            sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+            mean = float(np.mean(d))
+            z = mean / (sd / math.sqrt(len(d))) if sd > 0 else (math.inf if mean > 0 else (-math.inf if mean < 0
+                                                                                         else 0.0))
+            out.append({"fraction": f, "loss": float(np.mean(loss)), "gain": mean,
+                        "change": -mean / float(np.mean(base)) if np.mean(base) > 0 else 0.0, "z": z})
+        return pd.DataFrame(out)
+
+    def _decide(self, mask) -> tuple[str, str, float, dict]:
+        teacher = self._teacher(mask)
+        mode = self._mode(mask, teacher)
+        tables = {spec.name: self._table(spec, teacher, mode, mask) for spec in self.models_}
+        main = tables[self.models_[0].name]
+        ok = main["z"] >= self.z_min
+        for spec in self.models_[1:]:
+            ok &= ~(tables[spec.name]["z"] <= -self.z_harm).to_numpy()
+        if not ok.any():
+            return teacher, mode, 0.0, tables
+        best = main[ok]
+        top = best[best["gain"] == best["gain"].max()]["fraction"].max()
+        return teacher, mode, float(top), tables
+
+    def _verdicts(self) -> dict:
+        """Each fold judged by the decision the other folds make; pooled per row over repeats."""
+        per_fold = {}
+        for state in self.states_:
+            fold = state.fold
+            mask = np.ones(len(self.rows_), dtype=bool)
+            mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
+            teacher, mode, fraction, _ = self._decide(mask)
+            per_fold[(fold.repeat, fold.index)] = (teacher, mode, fraction)
+        out = {}
+        for spec in self.models_:
+            base = self.base_[spec.name]
+            judged = np.full_like(base, np.nan)
+            for state in self.states_:
+                fold = state.fold
+                at = [self.pos_[int(p)] for p in fold.held_idx]
+                teacher, mode, fraction = per_fold[(fold.repeat, fold.index)]
+                if fraction == 0:
+                    judged[fold.repeat, at] = base[fold.repeat, at]
+                else:
+                    j = list(self.fractions).index(fraction)
+                    judged[fold.repeat, at] = self._amount_losses(spec, teacher, mode)[j][fold.repeat, at]
+            b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
+            d = a - b
+            mean_b = float(np.mean(b))
+            se = float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+            scale = mean_b if mean_b > 0 else 1.0
+            table = self.tables_.get(spec.name, pd.DataFrame())
+            out[spec.name] = ModelVerdict(
+                model=spec.name, label=spec.label,
+                metric="error rate" if self.dataset_.task == "classification" else "MSE",
+                base=mean_b, augmented=float(np.mean(a)), change=float(np.mean(d)) / scale,
+                low=(float(np.mean(d)) - _Z95 * se) / scale, high=(float(np.mean(d)) + _Z95 * se) / scale,
+                table=table)
+        self.fold_decisions_ = per_fold
+        return out
+
+    def _reason(self) -> str:
+        spec = self.models_[0]
+        table = self.tables_[spec.name]
+        what = "error rate" if self.dataset_.task == "classification" else "mean squared error"
+        if self.fraction_ > 0:
+            row = table[table["fraction"] == self.fraction_].iloc[0]
+            return (f"kept {self.fraction_:.0%} of the candidate rows ({self.mode_} labels): out of fold, your "
+                    f"{spec.label}'s {what} changed by {row['change']:+.1%} with them (paired z = {row['z']:.1f}, "
+                    f"needed {self.z_min:g}).")
+        best = table.iloc[int(np.argmax(table["gain"].to_numpy()))]
+        blocked = [s.label for s in self.models_[1:]
+                   if (self.tables_[s.name]["z"] <= -self.z_harm).any()]
+        why = (f"no share of the candidate rows helped your {spec.label} beyond noise out of fold (best: "
+               f"{best['fraction']:.0%} of them, {best['change']:+.1%}, paired z = {best['z']:.1f}, needed "
+               f"{self.z_min:g})")
+        if blocked and (table["z"] >= self.z_min).any():
+            why = (f"the shares that helped your {spec.label} made the {', '.join(blocked)} worse out of fold")
+        return f"kept no synthetic rows: {why}."
+
+
+def _loss_text(value: float, metric: str) -> str:
+    return f"{value:.1%}" if metric == "error rate" else f"{value:,.4g}"
+
+
+def verdict_sentence(v: dict) -> str:
+    """One sentence for a verdict (``ModelVerdict.to_dict()``), the same on the Generate and Compare pages,
+    the CLI and the report.
+
+    >>> verdict_sentence({"label": "decision tree", "metric": "error rate", "base": 0.2, "augmented": 0.18,
+    ...                   "change": -0.1, "low": -0.15, "high": -0.05})
+    'Your decision tree: error rate 20.0% -> 18.0% with the kept rows (-10.0%; 95% interval -15.0% to -5.0%), out of fold.'
+    """
+    base, aug = _loss_text(v["base"], v["metric"]), _loss_text(v["augmented"], v["metric"])
+    if v["low"] == v["high"] == v["change"] == 0:
+        return f"Your {v['label']}: no fold kept synthetic rows, so its {v['metric']} stays {base} out of fold."
+    return (f"Your {v['label']}: {v['metric']} {base} -> {aug} with the kept rows ({v['change']:+.1%}; 95% "
+            f"interval {v['low']:+.1%} to {v['high']:+.1%}), out of fold.")
