@@ -1,4 +1,8 @@
-"""Rules: discover them (DATE Alg. 1), read their tree paths and rows, edit, approve or reject, ask an LLM."""
+"""Rules: discover them (DATE Alg. 1), read them and their tree paths, edit, approve or reject, ask an LLM.
+
+Rule-set logic (merging a new discovery, adding, importing, approve / reject all)
+lives in :mod:`synth_core.ruleset`; the words are explained in :mod:`app_support.glossary`.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,38 @@ import streamlit as st
 from app_support import state
 from app_support.cached import current_client, dataset_key, discover, discovery_available
 from app_support.figures import from_viz, rule_region
+from app_support.glossary import RULES_TERMS, glossary_lines, help_for
 from app_support.widgets import PAGES, need_dataset, show_error
+from synth_core import ruleset
 from synth_core.errors import RuleSyntaxError, SynthError
-from synth_core.rules import STATUSES, parse_rule, rules_from_json, rules_to_json, validate_rule
+from synth_core.rules import (STATUSES, format_rule_lines, format_rule_short, parse_rule, rules_to_json,
+                              validate_rule)
 
 st.title("Rules")
-st.caption("A rule describes one sub-population of the table. Synthetic rows are written only for "
-           "**approved** rules, and each row must satisfy its rule.")
+st.caption("A rule describes one sub-population of the table, e.g. the rows with a high value in one column "
+           "and a given category in another. Synthetic rows are written only for **approved** rules, and each "
+           "row must satisfy its rule.")
+with st.expander("What the words on this page mean"):
+    st.markdown(glossary_lines(RULES_TERMS))
 state.show_flash()
 ds = need_dataset()
 train = ds.train
+
+
+def code(text: str) -> str:
+    """Inline code in markdown that survives backticks inside (a back-quoted column name)."""
+    return f"`` {text} ``"
+
+
+def plain(text: str) -> str:
+    """Text shown as is in markdown: rule text in a note keeps its `_`, `*`, `$` and backticks."""
+    for ch in "\\`*_$[]<>#|~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def checked(rule, *, origin: str | None = None):
@@ -29,24 +55,29 @@ def checked(rule, *, origin: str | None = None):
     return rule.with_(**changes)
 
 
+def short_text(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + f" … ({len(text) - limit:,} more characters)"
+
+
 rules = state.rules()
-ids = {r.id for r in rules}
 
 # ---------------------------------------------------------------- discover
 with st.form("rules.discover_form", border=True):
-    st.markdown("**Discover rules** from the train rows: decision-tree paths are grouped into rules whose "
-                "shared model has error at most rho.")
+    st.markdown("**Discover rules** from the train rows: DATE splits the table with decision trees until "
+                "each part's model (its *shared model*) makes at most rho error, then writes each part as a "
+                "rule.", help=help_for("DGR", "shared model"))
     a, b, c = st.columns([3, 1, 1])
     if ds.task == "classification":
         state.default("rules.rho", 0.05)
-        rho = a.slider("rho: the most error a rule's model may have (error rate)", 0.0, 0.5, step=0.01,
-                       key="rules.rho", help="Smaller rho: purer, smaller rules. DATE's default is 0.05.")
+        rho = a.slider("Most error a rule's model may make (rho)", 0.0, 0.5, step=0.01, key="rules.rho",
+                       help=help_for("rho") + " Here: the share of a rule's rows its model predicts wrong.")
     else:
         state.default("rules.rho", 0.1)
-        rho = a.slider("rho: the most error a rule's model may have (MSE relative to the target's variance)",
-                       0.0, 1.0, step=0.01, key="rules.rho", help="Smaller rho: tighter, smaller rules.")
+        rho = a.slider("Most error a rule's model may make (rho)", 0.0, 1.0, step=0.01, key="rules.rho",
+                       help=help_for("rho") + " Here: the model's mean squared error on a rule's rows divided "
+                                              "by the variance of the target.")
     state.default("rules.max_rules", 8)
-    max_rules = b.number_input("Most rules", 1, 50, step=1, key="rules.max_rules")
+    max_rules = b.number_input("Most rules", 1, 50, step=1, key="rules.max_rules", help=help_for("Most rules"))
     c.write("")
     go = c.form_submit_button("Discover rules", type="primary", width="stretch")
 if go:
@@ -60,38 +91,36 @@ if go:
         except SynthError as err:
             show_error(err)
         else:
-            before = {r.text: r.status for r in rules}
-            new_texts = {r.text for r in found["rules"]}
-            # rules a person made, and approved discovered rules that discovery did not find again, stay
-            kept = [r for r in rules if r.origin != "discovered" or (r.status == "approved" and r.text not in new_texts)]
-            kept_approved = [r.id for r in kept if r.origin == "discovered"]
-            if kept_approved:
-                state.flash("info", f"Kept your approved rule(s) {', '.join(kept_approved)}, which this discovery "
-                            "did not find again.")
-            taken = {r.id for r in kept}
-            fresh = []
-            for r in found["rules"]:
-                rid = r.id if r.id and r.id not in taken else state.next_id("r", taken)
-                taken.add(rid)
-                fresh.append(r.with_(id=rid, status=before.get(r.text, "proposed"), origin="discovered"))
-            state.set_rules(kept + fresh)
-            msg = f"Found {len(fresh)} rule(s) with rho = {rho:g}, covering {found['coverage']:.0%} of train rows."
-            n_fit = sum(r.error is not None and r.error <= rho for r in fresh)
-            if fresh and n_fit < len(fresh):
-                msg += (f" {len(fresh) - n_fit} of them stay above rho (a depth or size limit stopped the search; "
-                        "their error shows how well one model fits them).")
-            if found["remainder"] > 0:
-                msg += f" {found['remainder']:,} train rows are in no rule."
+            change = ruleset.merge_discovered(rules, found["rules"], prefix="r")
+            state.set_rules(change.rules)
+            if change.kept:
+                state.flash("info", f"Kept your approved {'rule' if len(change.kept) == 1 else 'rules'} "
+                            f"{', '.join(r.id for r in change.kept)}: this discovery did not find "
+                            f"{'it' if len(change.kept) == 1 else 'them'} again.")
+            if change.skipped:
+                state.flash("info", f"{plural(len(change.skipped), 'rule')} found by this discovery "
+                            f"{'was' if len(change.skipped) == 1 else 'were'} already in the set (added by you, "
+                            "the LLM or a run) and not added twice.")
+            if found["rules"]:
+                msg = (f"Found {plural(len(found['rules']), 'rule')} with rho = {rho:g}; together they cover "
+                       f"{found['coverage']:.0%} of the train rows.")
+                above = sum(not (r.error is not None and r.error <= rho) for r in found["rules"])
+                if above:
+                    who = (f"All {above} rules have" if above == len(found["rules"]) > 1
+                           else f"{plural(above, 'rule')} {'has' if above == 1 else 'have'}")
+                    msg += (f" {who} an error above rho: a limit stopped the search before one model fitted "
+                            f"{'its' if above == 1 else 'their'} rows well enough (each rule's note says which).")
+                state.flash("success", msg)
+            else:
+                state.flash("warning", f"Discovery found no rule with rho = {rho:g}: raise rho and discover again.")
             for w in found["warnings"]:
-                state.flash("warning", w)
+                state.flash("warning", plain(w[:1].upper() + w[1:]))
             st.session_state["rules.discovery_report"] = found["report"]
-            state.flash("success" if fresh else "warning",
-                        msg if fresh else f"No rule met rho = {rho:g}: raise rho and discover again.")
             st.rerun()
 
 if st.session_state.get("rules.discovery_report"):
-    with st.expander("Discovery report"):
-        st.code(st.session_state["rules.discovery_report"], language=None)
+    with st.expander("Discovery report (plain text, as the `synth discover` command prints it)"):
+        st.code(st.session_state["rules.discovery_report"], language=None, wrap_lines=True)
 
 rules = state.rules()
 if not rules:
@@ -100,52 +129,59 @@ if not rules:
 # ---------------------------------------------------------------- table
 if rules:
     st.subheader("Rule set")
-    n_app = sum(r.status == "approved" for r in rules)
-    st.caption(f"{n_app} approved, {sum(r.status == 'rejected' for r in rules)} rejected, "
-               f"{sum(r.status == 'proposed' for r in rules)} proposed. Edit a rule's text or status in the "
-               "table; edited text is parsed and checked, and a rule that fails keeps its old text.")
+    counts = ruleset.status_counts(rules)
+    st.caption(f"{counts['approved']} approved, {counts['rejected']} rejected, {counts['proposed']} proposed. "
+               "Change a rule's status in the table. Long rules are shortened here: pick a rule under "
+               "**Read one rule** to see it in full and to edit its text.")
     table = pd.DataFrame([{
-        "id": r.id, "status": r.status, "text": r.text, "origin": r.origin,
+        "id": r.id, "status": r.status, "rule": format_rule_short(r, max_chars=120), "origin": r.origin,
         "support": r.support if r.support is not None else r.count(train),
         "error": None if r.error is None else round(float(r.error), 4),
+        "ind(r)": None if r.ind is None else round(float(r.ind), 3),
     } for r in rules])
     edited = st.data_editor(
         table, key=f"rules.table.v{st.session_state.get('rules.version', 0)}", hide_index=True,
-        width="stretch", num_rows="fixed", disabled=["id", "origin", "support", "error"],
+        width="stretch", num_rows="fixed", disabled=["id", "rule", "origin", "support", "error", "ind(r)"],
         column_config={
             "status": st.column_config.SelectboxColumn("status", options=list(STATUSES), required=True,
-                                                       width="small"),
-            "text": st.column_config.TextColumn("rule", width="large", required=True),
-            "support": st.column_config.NumberColumn("support", help="Train rows the rule covers"),
-            "error": st.column_config.NumberColumn("error", help="Error of the rule's shared model on its rows"),
+                                                       width="small", help=help_for("status")),
+            "rule": st.column_config.TextColumn("rule (shortened)", width="large", help=help_for("rule")),
+            "origin": st.column_config.TextColumn("origin", help=help_for("origin")),
+            "support": st.column_config.NumberColumn("support", help=help_for("support")),
+            "error": st.column_config.NumberColumn("error", help=help_for("error")),
+            "ind(r)": st.column_config.NumberColumn("ind(r)", help=help_for("ind(r)")),
         })
-    new_rules, problems, changed = [], [], False
-    for rule, (_, row) in zip(rules, edited.iterrows()):
-        r = rule
-        text = str(row["text"] or "").strip()
-        if text != rule.text:
-            try:
-                parsed = parse_rule(text)
-                r = checked(rule.with_(conjunctions=parsed.conjunctions, paths=(), error=None,
-                                       note=(rule.note + " " if rule.note else "") + f"edited from: {rule.text}"),
-                            origin="person" if rule.origin == "discovered" else rule.origin)
-            except SynthError as err:  # RuleSyntaxError (caret shown) or RuleValidationError
-                problems.append((rule.id, err))
-            changed = True
-        if row["status"] != r.status and row["status"] in STATUSES:
-            r = r.with_(status=row["status"])
-            changed = True
-        new_rules.append(r)
-    if changed:
-        state.set_rules(new_rules)
-        for rid, err in problems:
-            if isinstance(err, RuleSyntaxError):
-                state.flash("error", f"Rule {rid} kept its old text; the new text does not parse:")
-                state.flash("code", str(err))
-            else:
-                state.flash("error", f"Rule {rid} kept its old text: {err}")
-        if new_rules != rules:
-            state.flash("success", "Rule set updated.")
+    new_statuses = [s if s in STATUSES else r.status for r, s in zip(rules, edited["status"])]
+    if new_statuses != [r.status for r in rules]:
+        state.set_rules([r.with_(status=s) for r, s in zip(rules, new_statuses)])
+        n_changed = sum(s != r.status for r, s in zip(rules, new_statuses))
+        state.flash("success", f"Changed the status of {plural(n_changed, 'rule')}.")
+        st.rerun()
+
+    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    if b1.button("Approve all proposed", key="rules.approve_all", disabled=not counts["proposed"],
+                 help="Approves every rule still proposed; a rule you rejected stays rejected."):
+        state.set_rules(ruleset.approve_all(rules))
+        msg = f"Approved {plural(counts['proposed'], 'proposed rule')}."
+        if counts["rejected"]:
+            msg += (f" {plural(counts['rejected'], 'rule')} you rejected "
+                    f"{'stays' if counts['rejected'] == 1 else 'stay'} rejected; approve "
+                    f"{'it' if counts['rejected'] == 1 else 'them'} one by one if you changed your mind.")
+        state.flash("success", msg)
+        st.rerun()
+    if b2.button("Reject all proposed", key="rules.reject_all", disabled=not counts["proposed"],
+                 help="Rejects every rule still proposed; a rule you approved stays approved."):
+        state.set_rules(ruleset.reject_all(rules))
+        msg = f"Rejected {plural(counts['proposed'], 'proposed rule')}."
+        if counts["approved"]:
+            msg += (f" {plural(counts['approved'], 'rule')} you approved "
+                    f"{'stays' if counts['approved'] == 1 else 'stay'} approved.")
+        state.flash("info", msg)
+        st.rerun()
+    if b3.button("Delete rejected", key="rules.delete_rejected", disabled=not counts["rejected"],
+                 help="Removes the rejected rules from the set."):
+        state.set_rules(ruleset.drop_rejected(rules))
+        state.flash("info", f"Deleted {plural(counts['rejected'], 'rejected rule')}.")
         st.rerun()
 
     coverage = from_viz("rule_coverage_figure", rules, real=train)
@@ -153,32 +189,31 @@ if rules:
         with st.expander("Coverage and error of every rule"):
             st.plotly_chart(coverage, key="rules.coverage", width="stretch")
 
-    b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-    if b1.button("Approve all", key="rules.approve_all"):
-        state.set_rules([r.with_(status="approved") for r in rules])
-        st.rerun()
-    if b2.button("Reject all", key="rules.reject_all"):
-        state.set_rules([r.with_(status="rejected") for r in rules])
-        st.rerun()
-    if b3.button("Delete rejected", key="rules.delete_rejected"):
-        state.set_rules([r for r in rules if r.status != "rejected"])
-        st.rerun()
-
     # ------------------------------------------------------------ one rule
-    st.subheader("Inspect a rule")
+    st.subheader("Read one rule")
     by_id = {r.id: r for r in rules}
+    if st.session_state.get("rules.select_next") in by_id:
+        st.session_state["rules.selected"] = st.session_state.pop("rules.select_next")
     if st.session_state.get("rules.selected") not in by_id:
         st.session_state["rules.selected"] = rules[0].id
     rid = st.selectbox("Rule", list(by_id), key="rules.selected",
-                       format_func=lambda i: f"{i} [{by_id[i].status}]: {by_id[i].text}")
+                       format_func=lambda i: f"{i} [{by_id[i].status}]: {format_rule_short(by_id[i], max_chars=90)}")
     rule = by_id[rid]
+    rows_mask = rule.mask(train)
     left, right = st.columns([3, 2])
     with left:
-        st.code(rule.text, language=None)
-        k1, k2, k3 = st.columns(3)
-        k1.metric("Status", rule.status)
-        k2.metric("Support (train rows)", f"{rule.count(train):,}")
-        k3.metric("Model error", "n/a" if rule.error is None else f"{rule.error:.4g}")
+        lines = format_rule_lines(rule)
+        st.code(lines, language=None)
+        if lines != format_rule_lines(rule, max_values=None):
+            st.caption("Sets of more than 8 values are shortened above (shown as “… N more”); the edit box "
+                       "below holds every value.")
+        k1, k2, k3, k4 = st.columns(4)
+        k1.metric("Status", rule.status, help=help_for("status"))
+        k2.metric("Support (train rows)", f"{int(rows_mask.sum()):,}", help=help_for("support"))
+        k3.metric("Error", "n/a" if rule.error is None else f"{rule.error:.4g}",
+                  help=help_for("error") + " It is n/a for a rule typed or edited by hand: discover again "
+                                           "to measure it.")
+        k4.metric("ind(r)", "n/a" if rule.ind is None else f"{rule.ind:.3f}", help=help_for("ind(r)"))
         a1, a2, _ = st.columns([1, 1, 2])
         if a1.button("Approve", key="rules.approve_one", type="primary", disabled=rule.status == "approved"):
             state.set_rules([r.with_(status="approved") if r.id == rid else r for r in rules])
@@ -188,12 +223,52 @@ if rules:
             state.set_rules([r.with_(status="rejected") if r.id == rid else r for r in rules])
             state.flash("info", f"Rejected rule {rid}.")
             st.rerun()
+        if rule.note:
+            st.caption(f"**Note:** {plain(rule.note)}")
+
+        # edit the text: the box starts with the whole rule, one AND-clause per line (it parses as typed)
+        full_text = format_rule_lines(rule, max_values=None)
+        edit_for = (rid, st.session_state.get("rules.version", 0))
+        if st.session_state.get("rules.edit_for") != edit_for or "rules.edit_text" not in st.session_state:
+            st.session_state["rules.edit_for"] = edit_for
+            st.session_state["rules.edit_text"] = full_text
+        with st.form("rules.edit_form", border=False):
+            new_text = st.text_area("Edit this rule's text", key="rules.edit_text",
+                                    height=min(400, 40 + 24 * full_text.count("\n")),
+                                    help="Conditions joined by AND, groups joined by OR (line breaks do not "
+                                         "matter). Saving checks the text against the table.")
+            save = st.form_submit_button("Save the rule text", key="rules.edit_save")
+        if save:
+            try:
+                parsed = parse_rule(new_text or "")
+                note = (rule.note + " " if rule.note else "") + f"Edited from: {short_text(rule.text)}."
+                edited_rule = checked(rule.with_(conjunctions=parsed.conjunctions, paths=(), error=None, ind=None,
+                                                 note=note),
+                                      origin="person" if rule.origin == "discovered" else rule.origin)
+            except RuleSyntaxError as err:
+                st.error(f"Rule {rid} kept its old text: the new text does not parse:")
+                st.code(str(err), language=None)
+            except SynthError as err:  # RuleValidationError: parses, but does not fit this table
+                st.error(f"Rule {rid} kept its old text: {err}")
+            else:
+                if parsed.conjunctions == rule.conjunctions:
+                    st.info(f"Rule {rid} is unchanged: the text says the same as before.")
+                else:
+                    state.set_rules([edited_rule if r.id == rid else r for r in rules])
+                    state.flash("success", f"Saved the new text of rule {rid}; it covers "
+                                f"{plural(edited_rule.support, 'train row')}. Its error, ind(r) and tree paths "
+                                "belonged to the old text and were cleared; discover again to measure them.")
+                    st.rerun()
+
         if rule.paths:
-            st.markdown("**Decision-tree paths behind it**")
-            st.code("\n".join(p.to_text() for p in rule.paths), language=None)
-        elif rule.note:
-            st.caption(rule.note)
-        rows = train[rule.mask(train)]
+            st.markdown("**Tree paths of its shared model**", help=help_for("tree paths"))
+            st.caption("These are not conditions of the rule: they are the leaves of the decision tree DATE "
+                       f"checks this rule's error with (its shared model), which splits the rule's rows further "
+                       f"to predict {code(ds.target)}, so they may use other columns than the rule.")
+            inside = train[rows_mask]
+            st.code("\n".join(f"{p.to_text()}   [{int(p.mask(inside).sum()):,} of the rule's rows]"
+                              for p in rule.paths), language=None)
+        rows = train[rows_mask]
         st.markdown(f"**Its real train rows** ({len(rows):,})")
         st.dataframe(rows.head(500), height=220, key="rules.rows")
     with right:
@@ -201,34 +276,43 @@ if rules:
 
 # ---------------------------------------------------------------- add by hand
 st.subheader("Add a rule")
-st.caption("Write a rule, e.g. `age >= 40 AND workclass in {'Private', 'Self-emp'}` or "
-           "`(x < 3 AND y == 'a') OR z is missing`. Columns: " + ", ".join(f"`{c}`" for c in ds.features))
+example = ruleset.example_rule_text(ds.schema, train)
+st.caption(f"Write conditions on the table's columns joined by AND and OR, e.g. {code(example)}. "
+           "Also: `in {…}`, `not in {…}`, `between 1 and 5`, `is missing`, and parentheses. Columns: "
+           + ", ".join(code(c) for c in ds.features))
 if st.session_state.pop("rules.clear_new_text", False):
     st.session_state["rules.new_text"] = ""
-text = st.text_input("Rule text", key="rules.new_text", placeholder="column >= value AND other in {'a', 'b'}")
-candidate = None
-if text.strip():
-    try:
-        candidate = checked(parse_rule(text), origin="person")
-    except RuleSyntaxError as err:
-        show_error(err)
-    except SynthError as err:
-        st.error(f"The rule parses but does not fit this table: {err}")
+with st.form("rules.add_form", border=True):
+    text = st.text_area("Rule text", key="rules.new_text", placeholder=f"e.g. {example}", height=80,
+                        help=help_for("rule"))
+    add_col, approve_col, _ = st.columns([1, 1, 3])
+    add = add_col.form_submit_button("Add rule", key="rules.add")
+    add_approve = approve_col.form_submit_button("Add and approve", key="rules.add_approve", type="primary")
+if add or add_approve:
+    candidate = None
+    if not (text or "").strip():
+        st.warning("Write a rule in the box first, e.g. " + code(example) + ".")
     else:
-        st.caption(f"Parsed as `{candidate.text}`; covers {candidate.support:,} train rows.")
-add_col, approve_col, _ = st.columns([1, 1, 3])
-if add_col.button("Add rule", key="rules.add", disabled=candidate is None):
-    new = candidate.with_(id=state.next_id("u", {r.id for r in state.rules()}), status="proposed")
-    state.set_rules(state.rules() + [new])
-    st.session_state["rules.clear_new_text"] = True
-    state.flash("success", f"Added rule {new.id}.")
-    st.rerun()
-if approve_col.button("Add and approve", key="rules.add_approve", disabled=candidate is None):
-    new = candidate.with_(id=state.next_id("u", {r.id for r in state.rules()}), status="approved")
-    state.set_rules(state.rules() + [new])
-    st.session_state["rules.clear_new_text"] = True
-    state.flash("success", f"Added and approved rule {new.id}.")
-    st.rerun()
+        try:
+            candidate = checked(parse_rule(text), origin="person")
+        except RuleSyntaxError as err:
+            show_error(err)
+        except SynthError as err:
+            st.error(f"The rule parses but does not fit this table: {err}")
+    if candidate is not None:
+        change = ruleset.add_rules(state.rules(), [candidate], prefix="u",
+                                   status="approved" if add_approve else "proposed", train=train)
+        if change.skipped:
+            same = next(r for r in state.rules() if r.text == candidate.text)
+            st.warning(f"This rule is already in the set as {same.id} ({same.status}); nothing was added.")
+        else:
+            (new,) = change.added
+            state.set_rules(change.rules)
+            st.session_state["rules.clear_new_text"] = True
+            st.session_state["rules.select_next"] = new.id  # shown in full once the page reruns
+            state.flash("success", f"{'Added and approved' if add_approve else 'Added'} rule {new.id}, "
+                        f"{code(short_text(new.text))}: it covers {plural(new.support, 'train row')}.")
+            st.rerun()
 
 # ---------------------------------------------------------------- LLM proposals
 st.subheader("Ask the LLM for rules")
@@ -261,20 +345,25 @@ if props:
     for i, prop in enumerate(props["valid"]):
         p1, p2, p3 = st.columns([6, 1, 1])
         support = prop.count(train)
-        p1.markdown(f"`{prop.text}`  \n<small>{support:,} train rows. {prop.note}</small>", unsafe_allow_html=True)
+        p1.code(format_rule_lines(prop), language=None)
+        p1.caption(f"{plural(support, 'train row')}. {plain(prop.note)}")
         if p2.button("Approve", key=f"rules.proposal.approve.{i}"):
-            new = prop.with_(id=state.next_id("l", {r.id for r in state.rules()}), status="approved", support=support,
-                             origin=prop.origin or "llm")
-            state.set_rules(state.rules() + [new])
+            change = ruleset.add_rules(state.rules(), [prop], prefix="l", status="approved",
+                                       origin=prop.origin or "llm", train=train)
+            if change.added:
+                state.set_rules(change.rules)
+                state.flash("success", f"Added and approved rule {change.added[0].id}.")
+            else:
+                state.flash("info", "That rule is already in the set; nothing was added.")
             props["valid"].pop(i)
             st.rerun()
         if p3.button("Reject", key=f"rules.proposal.reject.{i}"):
             props["valid"].pop(i)
             st.rerun()
     if props["invalid"]:
-        with st.expander(f"{len(props['invalid'])} proposal(s) rejected by the parser or the schema check"):
+        with st.expander(f"{plural(len(props['invalid']), 'proposal')} refused by the parser or the schema check"):
             for text_, why in props["invalid"]:
-                st.markdown(f"- `{text_}`: {why}")
+                st.markdown(f"- {code(short_text(text_))}: {why}")
 
 # ---------------------------------------------------------------- import / export
 st.subheader("Import / export the rule set")
@@ -286,18 +375,12 @@ with e2:
     uploaded = st.file_uploader("Rules JSON", type=["json"], key="rules.import")
     if uploaded is not None and st.button("Replace the rule set with this file", key="rules.import_btn"):
         try:
-            imported = [checked(r) for r in rules_from_json(uploaded.getvalue())]
+            imported = ruleset.import_rules(uploaded.getvalue(), ds.schema, train=train, prefix="i")
         except SynthError as err:
             show_error(err)
         else:
-            taken: set = set()
-            fixed = []
-            for r in imported:
-                rid = r.id if r.id and r.id not in taken else state.next_id("i", taken)
-                taken.add(rid)
-                fixed.append(r.with_(id=rid))
-            state.set_rules(fixed)
-            state.flash("success", f"Imported {len(fixed)} rule(s).")
+            state.set_rules(imported)
+            state.flash("success", f"Imported {plural(len(imported), 'rule')}.")
             st.rerun()
 
 if state.approved():

@@ -1300,8 +1300,9 @@ class DGRDiscoverer(BaseEstimator):
             groups.remove(small)
             n_cap += 1
         if n_cap:
-            warnings_.append(f"{n_cap} rule(s) were merged into their nearest rule to keep at most "
-                             f"{cap} rules (max_rules); see merged_.")
+            warnings_.append(f"{_count(n_cap, 'rule was', 'rules were')} merged into the rule whose model fits "
+                             f"them best, to keep at most {cap} rules (max_rules); the note of each rule that "
+                             "took one in names it.")
 
         covered = np.zeros(n, dtype=bool)
         drafts = []
@@ -1326,22 +1327,28 @@ class DGRDiscoverer(BaseEstimator):
             path_counts[rid] = reached
             notes = []
             if len(g.fused) > 1:
-                notes.append(f"fuses {len(g.fused)} regions sharing model {g.model_id}")
+                notes.append(f"This rule fuses {len(g.fused)} parts of the table that share one model "
+                             f"(model {g.model_id}).")
                 merged.append({"kind": "fusion", "into": rid, "model_id": g.model_id,
                                "regions": list(g.fused)})
             for text, support, before, after in g.absorbed:
-                notes.append(f"absorbed {text} ({support} rows) to respect max_rules")
+                notes.append(f"The smaller rule {_clip(text)} ({_count(support, 'row', 'rows')}) was merged into "
+                             f"it to keep at most {cap} rules (max_rules); this rule's model error went from "
+                             f"{before:.4g} to {after:.4g}.")
                 merged.append({"kind": "cap", "into": rid, "rule": text, "support": support,
                                "error_before": before, "error_after": after})
             if not err <= rho:
                 reasons = sorted({r.reason for r, rows in search.regions
                                   if r.reason and np.isin(rows, g.rows).all()})
-                why = ", ".join(reasons) if reasons else "max_rules merge"
-                notes.append(f"error {err:.4g} is above rho {rho:.4g} (stopped by {why})")
+                why = (" and ".join(self._stop_reason(r) for r in reasons) if reasons
+                       else f"smaller rules were merged into it to keep at most {cap} rules (max_rules)"
+                       if cap is not None else "its parts were joined into one rule")
+                notes.append(f"Its model's error, {err:.4g}, is above rho = {rho:.4g}: the search could not "
+                             f"narrow it further because {why}.")
             rules.append(Rule(conjunctions=conjs, id=rid, origin="discovered", status="proposed",
                               error=float(err), support=int(len(g.rows)),
                               paths=tuple(p for p, _ in reached), model_id=int(g.model_id), ind=float(ind),
-                              note="; ".join(notes)))
+                              note=" ".join(notes)))
         self.rules_ = rules
         self.models_ = {m: search.trained[m].model for m in sorted({r.model_id for r in rules})}
         self.merged_ = merged
@@ -1350,8 +1357,19 @@ class DGRDiscoverer(BaseEstimator):
         self.remainder_ = int((~covered).sum())
         self.coverage_ = float(covered.mean()) if n else 0.0
         if self.remainder_:
-            warnings_.append(f"{self.remainder_} train row(s) fall in pieces smaller than min_support="
-                             f"{self.min_support_} and are covered by no rule (the remainder).")
+            warnings_.append(f"{_count(self.remainder_, 'train row is', 'train rows are')} in no rule (the "
+                             "remainder): they fall in parts of the table smaller than the fewest rows a rule "
+                             f"may have (min_support = {self.min_support_:,} rows).")
+
+    def _stop_reason(self, reason: str) -> str:
+        """Why the search stopped at a region, as the end of a sentence."""
+        return {
+            "max_depth": f"it already has the most conditions a rule may have (max_depth = {self.max_depth})",
+            "min_support": "any split would leave a part smaller than the fewest rows a rule may have "
+                           f"(min_support = {self.min_support_:,} rows)",
+            "no split": "no split of its rows was found (the tree could not divide them further)",
+            "max_models": f"the budget of trained models was spent (max_models = {self.max_models})",
+        }.get(reason, reason)
 
     # ------------------------------------------------------------------ reporting
 
@@ -1437,9 +1455,10 @@ class _Search:
                     continue
             if self.n_trained >= self.max_models:
                 if not self._budget_warned:
-                    self.warnings.append(f"max_models={self.max_models} models were trained; the remaining "
-                                         "candidates use their ancestors' models (raise max_models or rho "
-                                         "to search further).")
+                    self.warnings.append(f"The search stopped training new models after max_models="
+                                         f"{self.max_models}; the parts of the table still open reuse the model "
+                                         "of a larger part that contains them (raise max_models or rho to "
+                                         "search further).")
                     self._budget_warned = True
                 m, e = min(pool_errs, key=lambda me: me[1])
                 self._region(cand, m, e, shared=False, reason="max_models")
@@ -1536,6 +1555,18 @@ class _Search:
 # =========================================================================== report
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """``1 rule was`` / ``3 rules were``: a number with the words that agree with it."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    """Rule text for a sentence: in “quotes” (rule text has its own '), cut with a count when long."""
+    if len(text) <= limit:
+        return f"“{text}”"
+    return f"“{text[:limit].rstrip()} …” ({len(text) - limit:,} more characters)"
+
+
 def discover_report(discoverer: DGRDiscoverer) -> str:
     """Plain-text report of a fitted discoverer: rules with support, error and tree paths.
 
@@ -1559,8 +1590,8 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
     lines = [
         f"DGR discovery: {len(d.rules_)} rule(s) on {n:,} train rows "
         f"(target {d.target_!r}, {d.task_}, rho {d.rho_:.4g} as {unit})",
-        f"models trained: {d.n_models_trained_}; sharing avoided training {d.n_models_shared_} time(s); "
-        f"regions before fusion: {len(d.regions_)}",
+        f"shared models: {d.n_models_trained_} trained, {d.n_models_shared_} time(s) an existing one was reused "
+        f"instead; {len(d.regions_)} part(s) of the table before parts sharing a model were fused into one rule",
         f"coverage: {d.coverage_:.1%}; remainder: {d.remainder_:,} row(s) covered by no rule",
         "",
     ]
@@ -1571,7 +1602,8 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
         lines.append(f"    {r.text}")
         counts = d.path_counts_.get(r.id, [])
         if counts:
-            lines.append(f"    tree paths of model {r.model_id}:")
+            lines.append(f"    tree paths of its shared model {r.model_id} (the leaves its rows reach; they may "
+                         "use other columns, and are not conditions of the rule):")
             for path, k in counts:
                 lines.append(f"      {path.to_text()}   [{k:,} rows]")
         if r.note:
@@ -1579,10 +1611,10 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
         lines.append("")
     caps = [m for m in d.merged_ if m["kind"] == "cap"]
     if caps:
-        lines.append("merged to respect max_rules:")
+        lines.append(f"rules merged into others to keep at most {d.max_rules} rules (max_rules):")
         for m in caps:
-            lines.append(f"  {m['rule']} ({m['support']:,} rows) -> {m['into']} "
-                         f"(error {m['error_before']:.4g} -> {m['error_after']:.4g})")
+            lines.append(f"  {m['rule']} ({m['support']:,} rows) -> merged into {m['into']} "
+                         f"(its model's error {m['error_before']:.4g} -> {m['error_after']:.4g})")
         lines.append("")
     if d.warnings_:
         lines.append("warnings:")
