@@ -1,4 +1,4 @@
-"""Fidelity, detection, privacy, compliance, diversity, t-SNE embedding and the Report."""
+"""Fidelity (SDMetrics'), diagnostics, detection, privacy, compliance, diversity, t-SNE and the Report."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from synth_core.evaluation import (
     ColumnPairTrends,
     ColumnShapes,
     DetectionAUC,
+    Diagnostics,
     DistanceToClosestRecord,
     ExactCopies,
     Fidelity,
@@ -29,7 +30,8 @@ from synth_core.evaluation import (
 )
 from synth_core.evaluation.diversity import rule_diversity
 from synth_core.evaluation.embedding import clear_embedding_cache, embed_tsne, embedding_cache_info
-from synth_core.evaluation.fidelity import Goal, ks_complement, tv_complement
+from synth_core.evaluation.fidelity import Goal
+from synth_core.evaluation.sdmetrics_bridge import cap_rows, prepare, sdmetrics_columns, sdmetrics_metadata
 from synth_core.rules import overlap, parse_rule
 
 # --------------------------------------------------------------------------- fixtures
@@ -98,31 +100,100 @@ def test_fidelity_ignores_provenance_columns(table, schema):
     assert set(by_column) == set(schema.names)
 
 
-def test_ks_and_tv_complement_known_values():
-    assert ks_complement(pd.Series([1, 2, 3, 4]), pd.Series([3, 4, 5, 6])) == pytest.approx(0.5)
-    assert tv_complement(pd.Series(["a", "b"]), pd.Series(["a", "a"])) == pytest.approx(0.5)
-    # categories compare by text: 1, 1.0 and "1" are one category, True and "true" another
-    assert tv_complement(pd.Series([1, 2, True]), pd.Series(["1", 2.0, "true"])) == pytest.approx(1.0)
+def _perturbed(table: pd.DataFrame) -> pd.DataFrame:
+    """Synthetic-like rows: resampled, numbers jittered, some categories and flags changed, cells blanked."""
+    rng = np.random.default_rng(7)
+    syn = table.sample(200, replace=True, random_state=3).reset_index(drop=True)
+    syn["x0"] = syn["x0"] + rng.normal(0, 0.1, len(syn))
+    syn["x1"] = syn["x1"] + rng.normal(0, 0.3, len(syn))
+    syn.loc[syn.index[:25], "color"] = "red"
+    syn.loc[syn.index[25:40], "flag"] = True
+    syn.loc[syn.index[40:50], "age"] = np.nan
+    return syn
 
 
-def test_missing_cells_count_in_column_shapes():
-    real = pd.Series([1.0, 2.0, np.nan, np.nan])
-    assert ks_complement(real, real.copy()) == pytest.approx(1.0)
-    # half the real cells are missing and no synthetic one is: KS sees the missing mass
-    assert ks_complement(real, pd.Series([1.0, 2.0, 1.0, 2.0])) == pytest.approx(0.5)
-    assert ks_complement(pd.Series([1.0, 2.0]), pd.Series([np.nan, np.nan])) == pytest.approx(0.0)
-    assert tv_complement(pd.Series(["a", None]), pd.Series(["a", "a"])) == pytest.approx(0.5)
+def test_column_shapes_are_sdmetrics_ks_and_tv_complement(table, schema):
+    from sdmetrics.single_column import KSComplement, TVComplement
+
+    # Setup
+    syn = _perturbed(table)
+
+    # Run
+    by_column = ColumnShapes.compute_breakdown(table, syn, schema=schema)["by_column"]
+
+    # Assert: each column's score is SDMetrics' metric on the same two columns
+    for col in ("x0", "x1", "age"):
+        assert by_column[col]["metric"] == "KSComplement"
+        assert by_column[col]["score"] == pytest.approx(KSComplement.compute(table[col], syn[col]), abs=1e-12)
+    for col in ("color", "flag", "y"):
+        assert by_column[col]["metric"] == "TVComplement"
+        assert by_column[col]["score"] == pytest.approx(TVComplement.compute(table[col], syn[col]), abs=1e-12)
+    assert by_column["flag"]["sdtype"] == "boolean" and by_column["age"]["sdtype"] == "numerical"
+    assert by_column["color"]["score"] < 1.0 and by_column["flag"]["score"] < 1.0
+
+
+def test_categories_compare_by_text_before_sdmetrics():
+    # 1, 1.0 and "1" are one category, True and "true" another, whatever the synthetic rows' types
+    real = pd.DataFrame({"c": ["1", "2", "true"] * 10, "x": np.arange(30.0)})
+    syn = pd.DataFrame({"c": [1, 2.0, True] * 10, "x": np.arange(30.0)})
+    schema = infer_schema(real, kinds={"c": "categorical"})
+
+    assert ColumnShapes.compute_breakdown(real, syn, schema=schema)["by_column"]["c"]["score"] == 1.0
+    assert prepare(syn, {"c": "categorical"})["c"].tolist()[:3] == ["1", "2", "true"]
+
+
+def test_missing_cells_follow_sdmetrics():
+    from sdmetrics.single_column import KSComplement
+
+    real = pd.DataFrame({"x": [1.0, 2.0, np.nan, np.nan] * 5, "c": list("abab") * 5})
+    syn = pd.DataFrame({"x": [1.0, 2.0, 1.0, 2.0] * 5, "c": list("abab") * 5})
+    schema = infer_schema(real)
+
+    out = ColumnShapes.compute_breakdown(real, syn, schema=schema)["by_column"]["x"]
+
+    # SDMetrics' KSComplement drops missing cells: the shapes agree; the missing shares are shown beside
+    assert out["score"] == KSComplement.compute(real["x"], syn["x"]) == 1.0
+    assert out["missing_real"] == 0.5 and out["missing_synthetic"] == 0.0
+
+
+def test_an_all_missing_synthetic_column_has_a_note_and_is_left_out(table, schema):
+    syn = _perturbed(table).assign(x1=np.nan)
+
+    out = ColumnShapes.compute_breakdown(table, syn, schema=schema)
+
+    assert math.isnan(out["by_column"]["x1"]["score"]) and "error" not in out["by_column"]["x1"]
+    assert out["by_column"]["x1"]["note"].startswith("no score: a side has no value")
+    others = [d["score"] for c, d in out["by_column"].items() if c != "x1"]
+    assert out["score"] == pytest.approx(np.mean(others), abs=1e-12)  # as SDMetrics' mean skips NaN
 
 
 def test_pair_trends_correlation_similarity(table, schema):
+    from sdmetrics.column_pairs import CorrelationSimilarity
+
     flipped = table.assign(x1=-table["x1"])
 
     pairs = ColumnPairTrends.compute_breakdown(table, flipped, schema=schema)["by_pair"]
     entry = next(p for p in pairs if set(p["columns"]) == {"x0", "x1"})
 
-    assert entry["metric"] == "CorrelationSimilarity"
+    assert entry["metric"] == "CorrelationSimilarity" and entry["meets_threshold"] is True
     assert entry["real"] == pytest.approx(-entry["synthetic"])
     assert entry["score"] == pytest.approx(1 - abs(2 * entry["real"]) / 2)
+    expected = CorrelationSimilarity.compute(table[["x0", "x1"]], flipped[["x0", "x1"]])
+    assert entry["score"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_pairs_without_a_real_trend_do_not_count(table, schema):
+    syn = _perturbed(table)
+
+    out = ColumnPairTrends.compute_breakdown(table, syn, schema=schema)
+
+    weak = [p for p in out["by_pair"] if not p["meets_threshold"]]
+    counted = [p for p in out["by_pair"] if "score" in p]
+    assert weak and all("score" not in p and "SDMetrics' threshold" in p["note"] for p in weak)
+    assert out["n_contributing"] == len(counted) == out["n_scored"] - len(weak)
+    assert out["score"] == pytest.approx(np.mean([p["score"] for p in counted]), abs=1e-12)
+    assert out["parameters"]["real_correlation_threshold"] == 0.5
+    assert out["parameters"]["real_association_threshold"] == 0.3
 
 
 def test_pair_trends_caps_wide_tables_and_keeps_target_pairs():
@@ -145,8 +216,71 @@ def test_constant_synthetic_column_is_a_pair_error_not_a_crash(table, schema):
     out = ColumnPairTrends.compute_breakdown(table, syn, schema=schema)
     bad = next(p for p in out["by_pair"] if set(p["columns"]) == {"x0", "x1"})
 
-    assert bad["error"].startswith("DataError: the synthetic correlation")
+    # SDMetrics' own error, kept per pair as its report keeps it
+    assert bad["error"].startswith("ConstantInputError: The synthetic data in column 'x1' contains a "
+                                   "constant value")
+    assert "score" not in bad
     assert 0 < out["score"] <= 1
+
+
+def test_rows_are_capped_with_a_fixed_seed_and_recorded(table, schema):
+    from sdmetrics.reports import QualityReport
+
+    # Setup
+    syn = _perturbed(table)
+
+    # Run
+    first = Fidelity.compute_breakdown(table, syn, schema=schema, max_rows_per_side=120, random_state=4)
+    second = Fidelity.compute_breakdown(table, syn, schema=schema, max_rows_per_side=120, random_state=4)
+
+    # Assert: the sample is recorded, repeatable, and SDMetrics' QualityReport on those rows agrees
+    assert first["sampling"] == {"max_rows_per_side": 120, "random_state": 4, "n_real": 120,
+                                 "n_synthetic": 120, "real_rows_given": 300, "synthetic_rows_given": 200,
+                                 "sampled": True}
+    assert first["score"] == second["score"]
+    _, sdtypes = sdmetrics_columns(table, syn, schema)
+    rng = np.random.default_rng(4)
+    r, s = cap_rows(table, 120, rng), cap_rows(syn, 120, rng)
+    report = QualityReport()
+    report.generate({"table": prepare(r, sdtypes)}, {"table": prepare(s, sdtypes)},
+                    sdmetrics_metadata(sdtypes, unified=True), verbose=False)
+    assert first["score"] == pytest.approx(report.get_score(), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def test_diagnostics_are_sdmetrics_diagnostic_report(table, schema):
+    from sdmetrics.reports import DiagnosticReport
+
+    # Setup: one age far outside the real range, one unseen colour
+    syn = _perturbed(table)
+    syn.loc[0, "age"] = 500
+    syn.loc[1, "color"] = "purple"
+    _, sdtypes = sdmetrics_columns(table, syn, schema)
+
+    # Run
+    out = Diagnostics.compute_breakdown(table, syn, schema=schema)
+    report = DiagnosticReport()
+    report.generate({"table": prepare(table, sdtypes)}, {"table": prepare(syn, sdtypes)},
+                    sdmetrics_metadata(sdtypes, unified=True), verbose=False)
+
+    # Assert
+    assert out["score"] == pytest.approx(report.get_score(), abs=1e-12)
+    validity = {(v["column"], v["metric"]): v["score"] for v in out["validity"]}
+    # 1 age out of range, and 10 missing where the real column never is (SDMetrics counts those as outside)
+    assert validity[("age", "BoundaryAdherence")] == pytest.approx(189 / 200)
+    assert validity[("color", "CategoryAdherence")] == pytest.approx(199 / 200)
+    assert out["properties"]["Data Structure"] == 1.0
+    assert set(out["properties"]) == {"Data Validity", "Data Structure"}
+
+
+def test_diagnostics_see_a_missing_column(table, schema):
+    out = Diagnostics.compute_breakdown(table, table.drop(columns="color"), schema=schema)
+
+    assert out["missing_columns"] == ["color"]
+    assert out["properties"]["Data Structure"] == pytest.approx(5 / 6)
+    assert any(v["column"] == "color" and "error" in v for v in out["validity"])
 
 
 # --------------------------------------------------------------------------- detection
@@ -368,6 +502,7 @@ def test_metric_classes_describe_themselves():
         assert isinstance(metric.goal, Goal)
         assert metric.min_value < metric.max_value
     assert DetectionAUC.normalize(1.0) == 0.0 and ColumnShapes.normalize(0.25) == 0.25
+    assert {"fidelity", "column_shapes", "pair_trends", "diagnostics"} <= set(METRICS)
 
 
 def test_package_exports_exist():

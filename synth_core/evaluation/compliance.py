@@ -10,6 +10,13 @@ For each rule the breakdown gives the rows assigned, the rows that satisfy the
 rule, their share, the first violating rows, and the rows generated against
 the rule's real support (``Rule.support`` when known, else the real rows it
 covers).
+
+Why not SDMetrics' ``ConstraintAdherence`` (the diagnostic report's Constraint
+Validity): it checks SDV constraint classes (``Inequality``, ``Range``,
+``FixedCombinations``, ...) that every row of the table must meet. A DATE rule
+is a DNF condition that holds only for the rows generated for it, so compliance
+needs each row's rule (``_rule_id``) and the rule language of
+:mod:`synth_core.rules`, neither of which SDMetrics has.
 """
 
 from __future__ import annotations

@@ -7,6 +7,17 @@ rows, and reports the mean ROC AUC of a classifier over stratified
 cross-validation folds. 0.5 means the rows cannot be told apart; 1.0 means every
 synthetic row is spotted. The classifier and ``random_state`` are arguments and
 are recorded in the breakdown.
+
+Why not SDMetrics' ``LogisticDetection`` / ``SVCDetection`` (sdmetrics 0.32):
+they report ``1 - mean(2 * max(AUC, 0.5) - 1)``, not the AUC the Compare page's
+"Detection AUC" card shows; their 3 folds are shuffled without a seed, so the
+figure changes from run to run; they take every row of both sides unbalanced (a
+10k x 60k comparison fits on 70k rows and its AUC leans on the imbalance), drop
+boolean columns (only numerical, datetime and categorical sdtypes are kept) and
+offer a logistic regression or an SVC only; and they do not keep identical rows
+in one fold, so copies of real rows score below 0.5 (clipped to 0.5), which
+hides copying. The product's metric is seeded, balanced, grouped, takes any
+classifier and returns the AUC itself.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@
   the shared :class:`~synth_core.encoding.RowEncoder` space, fixed
   seed); the score is the share of cells that hold at least one synthetic row,
   and ``mass_covered`` the share of real rows in those cells.
+
+Why not SDMetrics': it has no measure over rules (Definition 5 is DATE's), and
+its coverage metrics (``RangeCoverage``, ``CategoryCoverage``, the Coverage
+property) look at one column at a time, so rows that cover every column's range
+while missing whole regions of the joint space score full marks; row coverage
+looks at the rows as points.
 """
 
 from __future__ import annotations

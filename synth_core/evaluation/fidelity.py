@@ -1,21 +1,30 @@
-"""Fidelity: how closely synthetic rows follow the real columns and column pairs.
+"""Fidelity: how closely synthetic rows follow the real columns and column pairs, judged by SDMetrics.
 
-Three metrics, after SDMetrics' quality report:
+The figures are SDMetrics' own (``sdmetrics.reports.QualityReport``, through
+:mod:`synth_core.evaluation.sdmetrics_bridge`), so an analyst who runs SDMetrics
+on the same rows gets the same numbers:
 
-- :class:`ColumnShapes` — per column, ``1 - KS`` for numbers (Kolmogorov-Smirnov
-  statistic of the two empirical distributions) and ``1 - TVD`` for categories
-  (total variation distance of the category shares).
-- :class:`ColumnPairTrends` — per column pair, ``1 - |corr_real - corr_syn| / 2``
-  for two numbers (Pearson, pairwise complete rows) and contingency similarity
-  ``1 - TVD`` of the joint shares for two categories; a number paired with a
-  category is cut into the real rows' quantile bins first. Wide tables are
-  capped at ``max_pairs`` pairs (pairs with the target first, the rest drawn
-  with a fixed seed).
-- :class:`Fidelity` — the mean of the two scores above.
+- :class:`ColumnShapes` — SDMetrics' Column Shapes: ``KSComplement`` for
+  numbers and datetimes, ``TVComplement`` for categories and booleans, averaged
+  over the columns. Both drop missing cells; the breakdown shows each side's
+  share of missing cells next to the score.
+- :class:`ColumnPairTrends` — SDMetrics' Column Pair Trends:
+  ``CorrelationSimilarity`` (Pearson) for two numbers, ``ContingencySimilarity``
+  otherwise (a number cut into 10 equal-width bins first; missing cells are a
+  cell of the table), averaged over the pairs whose real rows show a trend
+  (SDMetrics' real-correlation and real-association thresholds).
+- :class:`Fidelity` — SDMetrics' quality score, the mean of the two.
 
-Missing cells are part of the distribution: a missing category is a category of
-its own, and a missing number sits below every value in the empirical CDF, so a
-synthetic column that is never missing where the real one often is loses score.
+What the product adds is only around SDMetrics, never in its arithmetic: the
+SDMetrics metadata is built from the project's :class:`~synth_core.data.Schema`
+(ignored, text and provenance columns left out), each column is handed over in
+one dtype per kind (so ``1`` and ``"1"`` are one category), at most
+``max_rows_per_side`` rows per side (5,000, fixed seed) are compared because
+SDMetrics' contingency tables cost rows x pairs, and wide tables compare at
+most ``max_pairs`` pairs (pairs with the target first, the rest drawn with a
+fixed seed). Both caps are recorded in the breakdown (``sampling``,
+``n_scored`` of ``n_pairs``); under them the figures equal ``QualityReport``'s
+(``tests/test_sdmetrics_agreement.py`` checks it to 1e-9).
 
 This module also holds what every metric in :mod:`synth_core.evaluation` shares:
 :class:`Goal`, the :class:`Metric` base class, :func:`select_rows` (the subset of
@@ -44,6 +53,16 @@ import pandas as pd
 
 from ..data import Schema, infer_schema
 from ..errors import DataError
+from .sdmetrics_bridge import (
+    COMPARED_SDTYPES,
+    MAX_ROWS_PER_SIDE,
+    cap_rows,
+    category_text,
+    prepare,
+    quality,
+    sdmetrics_columns,
+    sdmetrics_version,
+)
 
 __all__ = [
     "PROVENANCE_COLUMNS",
@@ -52,14 +71,11 @@ __all__ = [
     "Fidelity",
     "Goal",
     "Metric",
-    "contingency_similarity",
-    "correlation_similarity",
+    "combine_fidelity",
     "find_column",
     "is_provenance",
-    "ks_complement",
     "resolve_columns",
     "select_rows",
-    "tv_complement",
 ]
 
 #: Provenance columns generators write (``synth_core.generators.base.PROVENANCE``); any column whose
@@ -72,7 +88,6 @@ STATUS_COLUMNS = ("_status", "status")
 ID_COLUMNS = ("_row_id", "row_id")
 
 _MISSING = "(missing)"
-_MAX_BINS = 10
 
 
 # --------------------------------------------------------------------------- shared base
@@ -244,141 +259,17 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# --------------------------------------------------------------------------- single columns
-
-
-def _numbers(s: pd.Series) -> np.ndarray:
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+# --------------------------------------------------------------------------- SDMetrics' quality properties
 
 
 def _category_text(value: Any) -> str:
-    """One text form per category, so 1, 1.0 and "1" (or True and "true") compare equal."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return _MISSING
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    text = str(value)
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered
-    return text
+    """One text form per category (1, 1.0 and "1" are one); a missing value is ``(missing)``."""
+    return category_text(value, missing=_MISSING)
 
 
 def _categories(s: pd.Series) -> pd.Series:
     values = s.astype(object).where(s.notna(), None)
     return values.map(_category_text)
-
-
-def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
-    """``1 - KS`` of two numeric columns; missing cells sit below every value.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> ks_complement(pd.Series([1, 2, 3, 4]), pd.Series([3, 4, 5, 6]))
-    0.5
-    """
-    a = np.sort(np.nan_to_num(_numbers(real), nan=-np.inf))
-    b = np.sort(np.nan_to_num(_numbers(synthetic), nan=-np.inf))
-    if len(a) == 0 or len(b) == 0:
-        raise DataError("KS needs at least one real and one synthetic value.")
-    grid = np.unique(np.concatenate([a, b]))
-    fa = np.searchsorted(a, grid, side="right") / len(a)
-    fb = np.searchsorted(b, grid, side="right") / len(b)
-    return float(1.0 - np.max(np.abs(fa - fb)))
-
-
-def _shares(values: pd.Series) -> pd.Series:
-    return values.value_counts(normalize=True, dropna=False)
-
-
-def tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
-    """``1 - TVD`` of the category shares of two columns (missing is a category).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> tv_complement(pd.Series(["a", "b"]), pd.Series(["a", "a"]))
-    0.5
-    """
-    if len(real) == 0 or len(synthetic) == 0:
-        raise DataError("TVD needs at least one real and one synthetic value.")
-    p, q = _shares(_categories(real)).align(_shares(_categories(synthetic)), fill_value=0.0)
-    return float(1.0 - 0.5 * np.abs(p.to_numpy() - q.to_numpy()).sum())
-
-
-class ColumnShapes(Metric):
-    """Mean per-column shape similarity: ``1 - KS`` (numbers) or ``1 - TVD`` (categories).
-
-    The breakdown's ``by_column`` maps each column to its ``score`` and
-    ``metric`` (``KSComplement`` / ``TVComplement``) or to an ``error``; a
-    failing column is left out of the mean, as in SDMetrics.
-    """
-
-    name = "column_shapes"
-    goal = Goal.MAXIMIZE
-    min_value, max_value = 0.0, 1.0
-    options = ("columns",)
-
-    @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None) -> dict:
-        _check_rows(real, synthetic, "column shapes")
-        schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
-        by_column: dict[str, dict] = {}
-        for col in schema.names:
-            if col not in numeric and col not in categorical:
-                continue
-            metric = "KSComplement" if col in numeric else "TVComplement"
-            try:
-                fn = ks_complement if col in numeric else tv_complement
-                score = fn(real[col], synthetic[col])
-                by_column[col] = {"score": score, "metric": metric,
-                                  "missing_real": float(real[col].isna().mean()),
-                                  "missing_synthetic": float(synthetic[col].isna().mean())}
-            except Exception as exc:  # noqa: BLE001 - one bad column must not sink the metric (SDMetrics)
-                by_column[col] = {"score": float("nan"), "metric": metric, "error": _error_text(exc)}
-        scores = [d["score"] for d in by_column.values() if np.isfinite(d["score"])]
-        return {"score": float(np.mean(scores)) if scores else float("nan"), "by_column": by_column}
-
-
-# --------------------------------------------------------------------------- column pairs
-
-
-def correlation_similarity(real_corr: float, synthetic_corr: float) -> float:
-    """``1 - |real - synthetic| / 2`` for two correlation coefficients in [-1, 1]."""
-    return float(1.0 - abs(real_corr - synthetic_corr) / 2.0)
-
-
-def contingency_similarity(real_codes: np.ndarray, synthetic_codes: np.ndarray) -> float:
-    """``1 - TVD`` of two joint distributions given as integer cell codes."""
-    size = int(max(real_codes.max(initial=0), synthetic_codes.max(initial=0))) + 1
-    p = np.bincount(real_codes, minlength=size) / len(real_codes)
-    q = np.bincount(synthetic_codes, minlength=size) / len(synthetic_codes)
-    return float(1.0 - 0.5 * np.abs(p - q).sum())
-
-
-def _bin_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """Quantile bins of the real values (missing is the last bin) for both columns."""
-    r, s = _numbers(real), _numbers(synthetic)
-    present = r[np.isfinite(r)]
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, _MAX_BINS + 1))[1:-1]) if len(present) else []
-    n_bins = len(edges) + 1
-
-    def codes(x):
-        out = np.searchsorted(edges, x, side="right")
-        return np.where(np.isfinite(x), out, n_bins)
-
-    return codes(r), codes(s), n_bins + 1
-
-
-def _category_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    both = pd.concat([_categories(real), _categories(synthetic)], ignore_index=True)
-    codes, uniques = pd.factorize(both)
-    return codes[: len(real)], codes[len(real):], len(uniques)
 
 
 def _choose_pairs(columns: list[str], target: str | None, max_pairs: int,
@@ -393,94 +284,186 @@ def _choose_pairs(columns: list[str], target: str | None, max_pairs: int,
     rng = np.random.default_rng(random_state)
     take = rng.choice(len(rest), size=max_pairs - len(first), replace=False) if len(first) < max_pairs else []
     chosen = set(first) | {rest[i] for i in take}
-    return [p for p in pairs if p in chosen], total  # keep column order for display
+    return [p for p in pairs if p in chosen], total  # SDMetrics' order (the metadata's), for display
+
+
+def _sdmetrics_rows(real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None, columns,
+                    random_state: int | None, max_rows_per_side: int | None, metric: str):
+    """(schema, sdtypes, real, synthetic, sampling): the prepared rows SDMetrics is handed."""
+    _check_rows(real, synthetic, metric)
+    schema, sdtypes = sdmetrics_columns(real, synthetic, schema, columns)
+    rng = np.random.default_rng(random_state)
+    r = prepare(cap_rows(real, max_rows_per_side, rng), sdtypes)
+    s = prepare(cap_rows(synthetic, max_rows_per_side, rng), sdtypes)
+    sampling = {"max_rows_per_side": max_rows_per_side, "random_state": random_state,
+                "n_real": len(r), "n_synthetic": len(s), "real_rows_given": len(real),
+                "synthetic_rows_given": len(synthetic),
+                "sampled": len(r) < len(real) or len(s) < len(synthetic)}
+    return schema, sdtypes, r, s, sampling
+
+
+def _finite(value) -> bool:
+    return value is not None and value is not pd.NA and isinstance(value, (int, float, np.number)) \
+        and bool(np.isfinite(value))
+
+
+def _shapes_breakdown(result: dict, sdtypes: dict, real: pd.DataFrame, synthetic: pd.DataFrame,
+                      sampling: dict) -> dict:
+    by_column: dict[str, dict] = {}
+    for rec in result["details"]:
+        col = rec["Column"]
+        entry = {"score": float(rec["Score"]) if _finite(rec["Score"]) else float("nan"),
+                 "metric": rec["Metric"], "sdtype": sdtypes[col],
+                 "missing_real": float(real[col].isna().mean()),
+                 "missing_synthetic": float(synthetic[col].isna().mean())}
+        if rec["Error"]:
+            entry["error"] = rec["Error"]
+        elif not np.isfinite(entry["score"]):
+            entry["note"] = "no score: a side has no value in this column once missing cells are dropped"
+        by_column[col] = entry
+    return {"score": result["score"], "by_column": by_column, "sampling": sampling,
+            "seconds": result["seconds"], "source": f"sdmetrics {sdmetrics_version()}: ColumnShapes"}
+
+
+def _pairs_breakdown(result: dict, total: int, n_scored: int, parameters: dict, sampling: dict) -> dict:
+    by_pair = []
+    corr_limit, assoc_limit = result["real_correlation_threshold"], result["real_association_threshold"]
+    for rec in result["details"]:
+        entry: dict[str, Any] = {"columns": [rec["Column 1"], rec["Column 2"]], "metric": rec["Metric"]}
+        if rec["Error"]:
+            entry["error"] = rec["Error"]
+            by_pair.append(entry)
+            continue
+        meets = rec["Meets Threshold?"]
+        entry["meets_threshold"] = bool(meets) if meets is not pd.NA and meets is not None else False
+        if rec["Metric"] == "CorrelationSimilarity":
+            entry["real"] = float(rec["Real Correlation"])
+            entry["synthetic"] = float(rec["Synthetic Correlation"])
+        elif _finite(rec["Real Association"]):
+            entry["real_association"] = float(rec["Real Association"])
+        if _finite(rec["Score"]):
+            entry["score"] = float(rec["Score"])
+        elif not entry["meets_threshold"]:
+            entry["note"] = ("not in the score: the real correlation is weak "
+                             f"(|r| <= {corr_limit:g}, SDMetrics' threshold)"
+                             if rec["Metric"] == "CorrelationSimilarity" else
+                             "not in the score: the real association is weak "
+                             f"(Cramér's V <= {assoc_limit:g}, SDMetrics' threshold)")
+        else:
+            entry["note"] = "no score: a correlation is undefined on the rows complete in both columns"
+        by_pair.append(entry)
+    return {"score": result["score"], "by_pair": by_pair, "n_pairs": total, "n_scored": n_scored,
+            "n_contributing": sum("score" in e for e in by_pair),
+            "parameters": {**parameters, "real_correlation_threshold": corr_limit,
+                           "real_association_threshold": assoc_limit},
+            "sampling": sampling, "seconds": result["seconds"],
+            "source": f"sdmetrics {sdmetrics_version()}: ColumnPairTrends"}
+
+
+class ColumnShapes(Metric):
+    """SDMetrics' Column Shapes: mean ``KSComplement`` (numbers, datetimes) or ``TVComplement`` (categories).
+
+    The breakdown's ``by_column`` maps each column to SDMetrics' ``score`` and
+    ``metric``, its ``sdtype``, the share of missing cells on each side
+    (SDMetrics' two metrics drop missing cells; the shares are shown, not
+    scored), and an ``error`` when SDMetrics could not score the column (it is
+    then left out of the mean, as in SDMetrics). ``sampling`` records the rows
+    used (at most ``max_rows_per_side`` per side, fixed seed).
+    """
+
+    name = "column_shapes"
+    goal = Goal.MAXIMIZE
+    min_value, max_value = 0.0, 1.0
+    options = ("columns", "random_state", "max_rows_per_side")
+
+    @classmethod
+    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, random_state: int | None = 0,
+                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
+        _, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
+                                                     random_state=random_state,
+                                                     max_rows_per_side=max_rows_per_side,
+                                                     metric="column shapes")
+        result = quality(r, s, sdtypes, shapes=True, pairs=False)["column_shapes"]
+        return _shapes_breakdown(result, sdtypes, r, s, sampling)
 
 
 class ColumnPairTrends(Metric):
-    """Mean similarity of column-pair trends (correlations and contingency tables).
+    """SDMetrics' Column Pair Trends: ``CorrelationSimilarity`` and ``ContingencySimilarity`` per column pair.
 
-    ``by_pair`` is a list of ``{"columns": [a, b], "metric", "real", "synthetic",
-    "score"}`` (``real`` / ``synthetic`` are the two correlations for number
-    pairs) or ``{"columns", "metric", "error"}``. ``n_pairs`` says how many
-    pairs the table has and ``n_scored`` how many were compared under the
-    ``max_pairs`` cap.
+    Two numbers (or datetimes) compare their Pearson correlations; any other
+    pair compares contingency tables, a number cut into 10 equal-width bins of
+    its own side's range first (SDMetrics' way). As in SDMetrics'
+    ``QualityReport``, a pair counts in the score only when the real rows show
+    a trend: ``|r| > 0.5`` for two numbers, Cramér's V ``> 0.3`` otherwise.
+
+    ``by_pair`` is a list of ``{"columns": [a, b], "metric", "meets_threshold",
+    "score"}`` plus ``real`` / ``synthetic`` (correlations) or
+    ``real_association``; a pair that does not count has a ``note`` instead of
+    a ``score``, one SDMetrics could not compare an ``error``. ``n_pairs`` says
+    how many pairs the table has, ``n_scored`` how many were compared under the
+    ``max_pairs`` cap (pairs with the target first, the rest drawn with a fixed
+    seed) and ``n_contributing`` how many count.
     """
 
     name = "pair_trends"
     goal = Goal.MAXIMIZE
     min_value, max_value = 0.0, 1.0
-    options = ("columns", "max_pairs", "random_state")
+    options = ("columns", "max_pairs", "random_state", "max_rows_per_side")
 
     @classmethod
     def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, max_pairs: int = 200,
-                          random_state: int | None = 0) -> dict:
-        _check_rows(real, synthetic, "pair trends")
-        schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
-        ordered = [c for c in schema.names if c in numeric or c in categorical]
-        pairs, total = _choose_pairs(ordered, schema.target, max_pairs, random_state)
-        used = sorted({c for p in pairs for c in p}, key=ordered.index)
-        corr_r = corr_s = None
-        num_used = [c for c in used if c in numeric]
-        if len(num_used) >= 2:
-            corr_r = real[num_used].apply(pd.to_numeric, errors="coerce").corr(min_periods=2)
-            corr_s = synthetic[num_used].apply(pd.to_numeric, errors="coerce").corr(min_periods=2)
-        cat_codes = {c: _category_codes(real[c], synthetic[c]) for c in used if c in categorical}
-        bin_codes: dict[str, tuple] = {}
-        by_pair = []
-        for a, b in pairs:
-            entry: dict[str, Any] = {"columns": [a, b]}
-            try:
-                if a in numeric and b in numeric:
-                    entry["metric"] = "CorrelationSimilarity"
-                    cr, cs = float(corr_r.loc[a, b]), float(corr_s.loc[a, b])
-                    if not (np.isfinite(cr) and np.isfinite(cs)):
-                        side = "real" if not np.isfinite(cr) else "synthetic"
-                        raise DataError(f"the {side} correlation of {a!r} and {b!r} is undefined "
-                                        "(a constant column or fewer than 2 complete rows)")
-                    entry.update(real=cr, synthetic=cs, score=correlation_similarity(cr, cs))
-                else:
-                    entry["metric"] = "ContingencySimilarity"
-                    codes = []
-                    for col in (a, b):
-                        if col in numeric:
-                            if col not in bin_codes:
-                                bin_codes[col] = _bin_codes(real[col], synthetic[col])
-                            codes.append(bin_codes[col])
-                        else:
-                            codes.append(cat_codes[col])
-                    (ra, sa, _), (rb, sb, nb) = codes
-                    entry["score"] = contingency_similarity(ra * nb + rb, sa * nb + sb)
-            except Exception as exc:  # noqa: BLE001 - one bad pair must not sink the metric
-                entry["error"] = _error_text(exc)
-            by_pair.append(entry)
-        scores = [e["score"] for e in by_pair if "score" in e]
-        return {"score": float(np.mean(scores)) if scores else float("nan"), "by_pair": by_pair,
-                "n_pairs": total, "n_scored": len(pairs),
-                "parameters": {"max_pairs": max_pairs, "random_state": random_state}}
+                          random_state: int | None = 0,
+                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
+        schema, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
+                                                          random_state=random_state,
+                                                          max_rows_per_side=max_rows_per_side,
+                                                          metric="pair trends")
+        pairs, total = _pairs_for(schema, sdtypes, max_pairs, random_state)
+        result = quality(r, s, sdtypes, shapes=False, pairs=pairs)["pair_trends"]
+        return _pairs_breakdown(result, total, total if pairs is True else len(pairs),
+                                {"max_pairs": max_pairs, "random_state": random_state}, sampling)
+
+
+def _pairs_for(schema: Schema, sdtypes: dict, max_pairs: int, random_state: int | None):
+    """``True`` (every pair, SDMetrics' own loop) under the cap, else the chosen pairs; and the total."""
+    compared = [c for c, t in sdtypes.items() if t in COMPARED_SDTYPES]
+    pairs, total = _choose_pairs(compared, schema.target, max_pairs, random_state)
+    return (True if len(pairs) == total else pairs), total
 
 
 class Fidelity(Metric):
-    """Overall fidelity: the mean of :class:`ColumnShapes` and :class:`ColumnPairTrends`.
+    """SDMetrics' quality score: the mean of its Column Shapes and Column Pair Trends on the same rows.
 
-    A table with one column has no pairs; its fidelity is its column shapes.
+    The score is what ``sdmetrics.reports.QualityReport.get_score()`` gives for
+    these rows (a table without a pair that counts scores its column shapes).
+    The breakdown holds both properties' breakdowns, ``sampling`` (the rows
+    used) and ``source`` (the SDMetrics version).
     """
 
     name = "fidelity"
     goal = Goal.MAXIMIZE
     min_value, max_value = 0.0, 1.0
-    options = ("columns", "max_pairs", "random_state")
+    options = ("columns", "max_pairs", "random_state", "max_rows_per_side")
 
     @classmethod
     def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, max_pairs: int = 200,
-                          random_state: int | None = 0) -> dict:
-        shapes = ColumnShapes.compute_breakdown(real, synthetic, schema=schema, columns=columns)
-        trends = ColumnPairTrends.compute_breakdown(real, synthetic, schema=schema, columns=columns,
-                                                    max_pairs=max_pairs, random_state=random_state)
-        return {"score": combine_fidelity(shapes["score"], trends["score"]),
-                "column_shapes": shapes, "pair_trends": trends}
+                          random_state: int | None = 0,
+                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
+        schema, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
+                                                          random_state=random_state,
+                                                          max_rows_per_side=max_rows_per_side,
+                                                          metric="fidelity")
+        pairs, total = _pairs_for(schema, sdtypes, max_pairs, random_state)
+        result = quality(r, s, sdtypes, shapes=True, pairs=pairs)
+        shapes = _shapes_breakdown(result["column_shapes"], sdtypes, r, s, sampling)
+        trends = _pairs_breakdown(result["pair_trends"], total, total if pairs is True else len(pairs),
+                                  {"max_pairs": max_pairs, "random_state": random_state}, sampling)
+        return {"score": combine_fidelity(shapes["score"], trends["score"]), "column_shapes": shapes,
+                "pair_trends": trends, "sampling": sampling,
+                "source": f"sdmetrics {sdmetrics_version()}: QualityReport properties"}
 
 
 def combine_fidelity(shapes: float, trends: float) -> float:
-    """Mean of the finite scores among column shapes and pair trends (NaN if neither is)."""
+    """Mean of the finite scores of column shapes and pair trends (NaN if none), as SDMetrics' ``nanmean``."""
     parts = [s for s in (shapes, trends) if s is not None and np.isfinite(s)]
     return float(np.mean(parts)) if parts else float("nan")

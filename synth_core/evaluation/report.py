@@ -7,6 +7,10 @@ as SDMetrics reports are. A metric that fails does not fail the report: its
 entry holds ``error = "<ExceptionType>: <message>"`` and no score. Metrics that
 need rules are marked ``skipped`` when no rules are given.
 
+Column shapes, pair trends and fidelity are one run of SDMetrics' quality
+properties on one sample of rows (:class:`~synth_core.evaluation.fidelity.Fidelity`),
+so the three figures are those of one ``sdmetrics.reports.QualityReport``.
+
 Examples
 --------
 >>> import pandas as pd
@@ -38,9 +42,11 @@ from .fidelity import Goal, Metric, _error_text, combine_fidelity, resolve_colum
 __all__ = ["DEFAULT_METRICS", "Report", "to_jsonable"]
 
 #: Metrics a report computes unless told otherwise (``fidelity`` and ``utility`` are added on top).
-DEFAULT_METRICS = ("column_shapes", "pair_trends", "detection_auc", "dcr", "nndr", "exact_copies",
-                   "rule_compliance", "rule_diversity", "row_coverage")
+DEFAULT_METRICS = ("column_shapes", "pair_trends", "diagnostics", "detection_auc", "dcr", "nndr",
+                   "exact_copies", "rule_compliance", "rule_diversity", "row_coverage")
 _RULE_METRICS = {"rule_compliance", "rule_diversity"}
+#: Parts of one SDMetrics quality run (:class:`~synth_core.evaluation.fidelity.Fidelity`).
+_QUALITY_PARTS = ("column_shapes", "pair_trends")
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -132,7 +138,8 @@ class Report:
     metrics : sequence of str, optional
         Names from :data:`synth_core.evaluation.METRICS` (default
         :data:`DEFAULT_METRICS`). ``fidelity`` is added when both
-        ``column_shapes`` and ``pair_trends`` are computed.
+        ``column_shapes`` and ``pair_trends`` are computed: SDMetrics' quality
+        score of the same run.
     include_utility : bool
         Also run :func:`~synth_core.evaluation.utility.augmentation_utility`
         (needs ``dataset`` in :meth:`generate`; the slowest part).
@@ -147,7 +154,9 @@ class Report:
     random_state : int or None
         Seeds every sampled step (detection folds, holdout split, k-means cells).
     max_pairs : int
-        Cap on column pairs compared by pair trends.
+        Cap on column pairs compared by pair trends (pairs with the target
+        first). Column shapes, pair trends and fidelity compare at most 5,000
+        rows per side (fixed seed), recorded in their breakdowns' ``sampling``.
 
     Attributes
     ----------
@@ -249,20 +258,40 @@ class Report:
                    "holdout": holdout, "model": self.detection_model, "random_state": self.random_state,
                    "max_pairs": self.max_pairs}
         results: dict[str, dict] = {}
+        quality = None  # one SDMetrics quality run serves column shapes, pair trends and fidelity
+        if "pair_trends" in names or "fidelity" in names:
+            fidelity = METRICS["fidelity"]
+            kwargs = {k: context[k] for k in fidelity.options if context.get(k) is not None}
+            quality = self._run("fidelity", fidelity,
+                                lambda: fidelity.compute_breakdown(real, selected, schema=schema, **kwargs))
         for name in names:
             metric = METRICS[name]
             if name in _RULE_METRICS and not context["rules"]:
                 results[name] = self._entry(name, metric, skipped="no rules given")
                 continue
+            if quality is not None and name == "fidelity":
+                results[name] = quality
+                continue
+            if quality is not None and name in _QUALITY_PARTS:
+                results[name] = self._quality_part(name, metric, quality)
+                continue
             kwargs = {k: context[k] for k in metric.options if context.get(k) is not None}
             results[name] = self._run(name, metric, lambda m=metric, kw=kwargs:
                                       m.compute_breakdown(real, selected, schema=schema, **kw))
-        if "column_shapes" in results and "pair_trends" in results:
+        if "column_shapes" in results and "pair_trends" in results and "fidelity" not in results:
             shapes, trends = results["column_shapes"]["score"], results["pair_trends"]["score"]
             entry = self._entry("fidelity", METRICS.get("fidelity"))
             entry["score"] = combine_fidelity(shapes, trends)
             entry["breakdown"] = {"score": entry["score"], "column_shapes": shapes, "pair_trends": trends}
-            if entry["score"] is None or not math.isfinite(entry["score"]):
+            if quality is not None and not quality["error"]:
+                for key in ("sampling", "source"):
+                    entry["breakdown"][key] = quality["breakdown"].get(key)
+                # the run's time outside SDMetrics' two properties (sampling, preparing the rows)
+                parts = results["column_shapes"]["seconds"] + results["pair_trends"]["seconds"]
+                entry["seconds"] = max(0.0, quality["seconds"] - parts)
+            if quality is not None and quality["error"]:
+                entry["error"] = quality["error"]
+            elif entry["score"] is None or not math.isfinite(entry["score"]):
                 entry["error"] = "DataError: neither column shapes nor pair trends produced a score"
             results = {"fidelity": entry, **results}
         if self.include_utility:
@@ -299,6 +328,16 @@ class Report:
         goal = metric.goal.value if metric is not None else ("minimize" if name == "utility" else "ignore")
         return {"name": name, "goal": goal, "better": _better(metric, name), "score": None, "error": None,
                 "skipped": skipped, "seconds": 0.0, "breakdown": {}}
+
+    def _quality_part(self, name: str, metric: type[Metric], quality: dict) -> dict:
+        """Column shapes or pair trends taken from the fidelity run (its error, if it failed)."""
+        entry = self._entry(name, metric)
+        if quality["error"]:
+            entry["error"] = quality["error"]
+            return entry
+        breakdown = quality["breakdown"][name]
+        entry.update(breakdown=breakdown, score=breakdown.get("score"), seconds=breakdown.get("seconds", 0.0))
+        return entry
 
     def _run(self, name: str, metric: type[Metric] | None, fn) -> dict:
         entry = self._entry(name, metric)
@@ -345,6 +384,26 @@ class Report:
         self._check_generated()
         return to_jsonable({"info": self.info_, "metrics": self.results_, "llm_usage": self.llm_usage_})
 
+    def _fidelity_source(self) -> str:
+        """One sentence saying where the fidelity figures come from and on which rows."""
+        for name in ("fidelity", "column_shapes", "pair_trends"):
+            b = self.results_.get(name, {}).get("breakdown") or {}
+            if b.get("sampling") and b.get("source"):
+                break
+        else:
+            return ""
+        sampling = b["sampling"]
+        rows = (f"{sampling['n_real']:,} real and {sampling['n_synthetic']:,} synthetic rows")
+        if sampling.get("sampled"):
+            rows += (f" (at most {sampling['max_rows_per_side']:,} per side drawn with seed "
+                     f"{sampling['random_state']})")
+        text = f"Fidelity figures: SDMetrics' own ({b['source'].split(':')[0]}) on {rows}."
+        trends = self.results_.get("pair_trends", {}).get("breakdown") or {}
+        if trends.get("n_pairs") is not None:
+            text += (f" Pair trends compared {trends['n_scored']} of {trends['n_pairs']} column pairs; "
+                     f"{trends.get('n_contributing', trends['n_scored'])} show a real trend and count.")
+        return text
+
     def to_markdown(self, *, max_columns: int = 10) -> str:
         """A readable report: metric table, worst columns, rules, LLM usage."""
         self._check_generated()
@@ -359,6 +418,9 @@ class Report:
         for e in self.results_.values():
             note = e["error"] or (f"skipped: {e['skipped']}" if e["skipped"] else "")
             lines.append(f"| {e['name']} | {_fmt(e['score'])} | {e['better']} | {_md_cell(note)} |")
+        source = self._fidelity_source()
+        if source:
+            lines += ["", source]
         shapes = self.results_.get("column_shapes", {}).get("breakdown", {}).get("by_column")
         if shapes:
             worst = sorted(shapes.items(), key=lambda kv: (np.nan_to_num(kv[1]["score"], nan=-1.0)))
