@@ -98,8 +98,9 @@ def tsne(key: str, _real: pd.DataFrame, _synthetic: pd.DataFrame, _schema, seed:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def metrics(key: str, _run, _synthetic: pd.DataFrame) -> dict:
-    """Metric cards for a set of synthetic rows: each value, or an explanation of why it is missing."""
+def metrics(key: str, _run, _synthetic: pd.DataFrame, _real: pd.DataFrame | None = None) -> dict:
+    """Metric cards for a set of synthetic rows against ``_real`` (``key`` names both): each value, or an
+    explanation of why it is missing."""
     from app_support.evaluate import metric_cards
 
-    return metric_cards(_run, _synthetic)
+    return metric_cards(_run, _synthetic, _real)

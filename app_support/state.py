@@ -11,8 +11,8 @@ What must outlive a page lives under these keys (widget values are kept by
 ``rules.version``  bumps when ``rules`` changes outside the table editor (resets it)
 ``rules.proposals`` LLM proposals waiting for a decision
 ``job``            the running / last :class:`app_support.jobs.GenerationJob`
-``run``            the latest :class:`synth_core.run.Run` (Generate page, or a restored bundle)
-``runs``           short summaries of every run made in this session
+``run``            the :class:`synth_core.run.Run` the pages show (the latest, or one picked)
+``runs``           every run made or restored since the table was loaded: a summary and the Run
 ``gen.api_key``    the password widget's value: kept only here, never written anywhere
 ``compare.row_ids`` synthetic row ids chosen on the Compare page
 ``flash``          messages to show once after a rerun
@@ -22,6 +22,8 @@ What must outlive a page lives under these keys (widget values are kept by
 from __future__ import annotations
 
 import streamlit as st
+
+from synth_core import ruleset
 
 #: Widget keys whose values must survive a page switch (Streamlit deletes the state of
 #: widgets that are not drawn; re-assigning them each run keeps them).
@@ -65,31 +67,18 @@ def set_rules(new_rules, *, reset_editor: bool = True) -> None:
         st.session_state["rules.version"] = st.session_state.get("rules.version", 0) + 1
 
 
-def next_id(prefix: str, taken: set) -> str:
-    """``prefix1``, ``prefix2``, ...: the first not in ``taken``."""
-    i = 1
-    while f"{prefix}{i}" in taken:
-        i += 1
-    return f"{prefix}{i}"
+def next_id(prefix: str, taken) -> str:
+    """``prefix1``, ``prefix2``, ...: the first not in ``taken`` (:func:`synth_core.ruleset.next_id`)."""
+    return ruleset.next_id(prefix, taken)
 
 
 def add_proposed(new_rules, train) -> int:
     """Add rules a run proposed to the rule set as ``proposed`` (new ids, support on ``train``), skipping
-    any whose text is already there; returns how many were added."""
-    current = rules()
-    texts = {r.text for r in current}
-    taken = {r.id for r in current}
-    added = []
-    for rule in new_rules:
-        if rule.text in texts:
-            continue
-        rid = next_id("g", taken)
-        taken.add(rid)
-        texts.add(rule.text)
-        added.append(rule.with_(id=rid, status="proposed", support=rule.count(train)))
-    if added:
-        set_rules(current + added)
-    return len(added)
+    any whose text is already there; returns how many were added (:func:`synth_core.ruleset.add_rules`)."""
+    change = ruleset.add_rules(rules(), new_rules, prefix="g", status="proposed", train=train)
+    if change.added:
+        set_rules(change.rules)
+    return len(change.added)
 
 
 def approved() -> list:
@@ -97,7 +86,38 @@ def approved() -> list:
 
 
 def run():
+    """The run the pages show: the latest one, or the one picked on Compare / Export."""
     return st.session_state.get("run")
+
+
+#: Runs kept in the session for the run picker (older ones are dropped; their bundles stay downloadable).
+MAX_RUNS = 12
+
+
+def add_run(new_run, *, seconds: float, restored: bool = False) -> None:
+    """Record a finished (or restored) run: it becomes the current one and joins the run picker."""
+    history = st.session_state.setdefault("runs", [])
+    history.append({
+        "number": (history[-1]["number"] + 1) if history else 1, "method": new_run.params.get("method"),
+        "model": new_run.params.get("model", "tree"), "kept": int(len(new_run.selected)),
+        "candidates": int(len(new_run.rows)), "seconds": round(seconds, 1),
+        "cancelled": bool(new_run.metrics.get("cancelled")), "restored": restored, "run": new_run})
+    for old in history[:-MAX_RUNS]:
+        old["run"] = None  # keep the line, free the rows
+    st.session_state["run"] = new_run
+    st.session_state.pop("compare.row_ids", None)
+    st.session_state.pop("compare.report_md", None)
+
+
+def runs() -> list[dict]:
+    """Every run made or restored since the table was loaded (newest last), with its Run when still held."""
+    return list(st.session_state.get("runs", []))
+
+
+def run_label(entry: dict) -> str:
+    how = "restored" if entry.get("restored") else f"{entry['seconds']:g} s"
+    return (f"#{entry['number']} {entry['method']} for {entry.get('model', 'tree')}: {entry['kept']:,} kept of "
+            f"{entry['candidates']:,} ({how})")
 
 
 def set_dataset(ds) -> None:
@@ -105,9 +125,22 @@ def set_dataset(ds) -> None:
     old = st.session_state.get("dataset")
     st.session_state["dataset"] = ds
     if not ds.same_as(old):
-        for key in ("rules", "rules.proposals", "rules.discovery_report", "run", "compare.row_ids", "compare.report_md"):
+        for key in ("rules", "rules.proposals", "rules.discovery_report", "run", "runs", "compare.row_ids",
+                    "compare.report_md"):
             st.session_state.pop(key, None)
         st.session_state["rules.version"] = st.session_state.get("rules.version", 0) + 1
+
+
+def restored_table(ds) -> None:
+    """Show a table restored from a bundle as the table in use on the Data page (not the sample picked before)."""
+    st.session_state["data.source"] = "Restored from a bundle"
+    st.session_state["data.frame"], st.session_state["data.name"] = ds.frame, ds.name
+    st.session_state["data.kind"] = "restored"
+    st.session_state["data.target"] = ds.target
+    st.session_state["data.task"] = ds.task
+    st.session_state["data.protocol"] = ds.protocol
+    for key in ("data.kinds", "data.roles"):
+        st.session_state.pop(key, None)
 
 
 def flash(kind: str, message: str) -> None:

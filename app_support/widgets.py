@@ -49,6 +49,29 @@ def need_run():
     return run
 
 
+def run_picker(key: str) -> None:
+    """Pick any run made or restored since the table was loaded (shown when there is more than one)."""
+    held = [e for e in state.runs() if e.get("run") is not None]
+    if len(held) < 2:
+        return
+    current = state.run()
+    numbers = [e["number"] for e in held]
+    shown = next((e["number"] for e in held if e["run"] is current), numbers[-1])
+    if st.session_state.get(f"{key}.synced") != shown:  # a run made (or picked) elsewhere is now current
+        st.session_state[key] = st.session_state[f"{key}.synced"] = shown
+
+    def pick():
+        number = st.session_state[key]
+        st.session_state["run"] = held[numbers.index(number)]["run"]
+        st.session_state[f"{key}.synced"] = number
+        st.session_state.pop("compare.row_ids", None)
+        st.session_state.pop("compare.report_md", None)
+
+    st.selectbox("Run", numbers, key=key, on_change=pick,
+                 format_func=lambda n: state.run_label(held[numbers.index(n)]),
+                 help="Every run made or restored since the table was loaded.")
+
+
 def llm_label() -> tuple[str, str]:
     """(endpoint, model) as shown to a person; never the key."""
     cfg = state.llm_config()

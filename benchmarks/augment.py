@@ -82,11 +82,15 @@ def harness_split(frame, target, task, seed, regime):
     return np.concatenate([train, val]), np.asarray(train), paper.test_idx, paper
 
 
+def test_losses(paper, frame, model, seed):
+    """Per-row test losses (0/1 error or squared error) of ``model`` fitted on ``frame``."""
+    return row_losses(paper.schema, paper.features, paper.task, frame, paper.test, paper.target, model=model,
+                      random_state=seed, like=paper.train)
+
+
 def score(paper, frame, model, seed):
     """100 x test error (classification) or test MSE of ``model`` fitted on ``frame``."""
-    loss = row_losses(paper.schema, paper.features, paper.task, frame, paper.test, paper.target, model=model,
-                      random_state=seed, like=paper.train)
-    return float(np.mean(loss)) * (100.0 if paper.task == "classification" else 1.0)
+    return float(np.mean(test_losses(paper, frame, model, seed))) * (100.0 if paper.task == "classification" else 1.0)
 
 
 def peers(given, features, target, schema, task, n, seed):
@@ -179,8 +183,14 @@ def run_cell(frame, target, task, seed, regime, models, with_peers, boot_draws, 
         rec["secs"] = time.perf_counter() - t
         kept = run.synthetic_frame()
         rec["kept"] = int(len(kept))
-        rec["product"] = score(paper, pd.concat([given, kept[cols]], ignore_index=True) if len(kept) else given,
-                               model, seed)
+        base_rows = test_losses(paper, given, model, seed)
+        with_rows = test_losses(paper, pd.concat([given, kept[cols]], ignore_index=True), model, seed) \
+            if len(kept) else base_rows
+        unit = 100.0 if task == "classification" else 1.0
+        rec["product"] = float(np.mean(with_rows)) * unit
+        # the hidden change's own noise: the paired per-row difference on the test rows, relative
+        rec["hidden_se"] = float(np.std(with_rows - base_rows, ddof=1) / np.sqrt(len(base_rows))
+                                 / max(np.mean(base_rows), 1e-12))
         check = run.metrics["check"]
         v = check["verdicts"][model]
         if with_fractions:  # the hidden-test change at every share the check weighed (for studying its rule)
@@ -257,8 +267,10 @@ def per_set_tables(cells, model, lines):
 
 
 def coverage(cells, model):
-    """(cells, covered, sign-checked, sign agrees, kept-none) of the verdict vs the hidden-test change."""
-    n = covered = signed = agree = none = 0
+    """Verdict vs hidden-test change: (cells, interval holds the hidden change, ... allowing for the hidden
+    change's own test noise, cells whose hidden change is beyond its noise, of which the verdict's sign agrees,
+    cells keeping no row)."""
+    n = covered = consistent = signed = agree = none = 0
     for c in cells:
         rec = c["models"].get(model)
         if rec is None:
@@ -268,13 +280,13 @@ def coverage(cells, model):
         v = rec["verdict"]
         covered += v["low"] - 1e-12 <= hidden <= v["high"] + 1e-12
         none += rec["kept"] == 0
-        # beyond noise: the hidden change is larger than this cell's bootstrap spread
-        boot = np.array(rec["boot"])
-        spread = np.std(boot) / rec["given"] if len(boot) > 1 else 0.0
-        if abs(hidden) > 2 * spread and hidden != 0:
+        se_hidden = rec.get("hidden_se", 0.0)
+        se_verdict = (v["high"] - v["low"]) / (2 * 1.96)
+        consistent += abs(hidden - v["change"]) <= 1.96 * np.hypot(se_hidden, se_verdict) + 1e-12
+        if se_hidden > 0 and abs(hidden) > 1.96 * se_hidden:  # beyond the test split's own noise
             signed += 1
             agree += np.sign(hidden) == np.sign(v["change"])
-    return n, covered, signed, agree, none
+    return n, covered, consistent, signed, agree, none
 
 
 def report(cells, out_path, *, command):
@@ -299,18 +311,20 @@ def report(cells, out_path, *, command):
             if not method.startswith("product"):
                 continue
             sub = [c for c in cells if c["regime"] == regime and model in c["models"]]
-            n, cov, signed, agree, none = coverage(sub, model)
+            n, cov, consistent, signed, agree, none = coverage(sub, model)
             r = np.mean([x[1] for x in items])
             better = sum(v == "better" for _, _, v in items)
             worse = [s for s, _, v in items if v == "worse"]
             secs = np.mean([c["models"][model]["secs"] for c in sub])
             summary.append(f"| {MODEL_TITLES[model]} | {regime} | {r:+.1f}% | {np.median([x[1] for x in items]):+.1f}% "
                            f"| {better}/{len(items)} | {len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''} "
-                           f"| {none}/{n} | {cov}/{n} ({cov / max(n, 1):.0%}) | {agree}/{signed} | {secs:.0f} |")
+                           f"| {none}/{n} | {cov}/{n} ({cov / max(n, 1):.0%}) | {consistent}/{n} "
+                           f"({consistent / max(n, 1):.0%}) | {agree}/{signed} | {secs:.0f} |")
     lines += ["## Headline: the product vs all given rows", "",
               "| model | regime | mean change | median | sets better beyond noise | sets worse beyond noise | "
-              "cells keeping no row | verdict interval holds the hidden change | verdict sign agrees (hidden "
-              "change beyond noise) | product s / cell |", "|---|---|---|---|---|---|---|---|---|---|"] + summary
+              "cells keeping no row | verdict interval holds the hidden change | ... allowing for the test "
+              "split's own noise | verdict sign agrees (hidden change beyond its noise) | product s / cell |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"] + summary
     lines += extra
     Path(out_path).write_text("\n".join(lines) + "\n")
 

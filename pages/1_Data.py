@@ -20,12 +20,21 @@ st.caption("Load the real table. Every row counts: rules, the label teacher and 
            "row is set aside unless you ask for a test share.")
 state.show_flash()
 
-SOURCES = ("Bundled sample", "Upload a file")
+RESTORED = "Restored from a bundle"
+SOURCES = ("Bundled sample", "Upload a file") + ((RESTORED,) if st.session_state.get("data.kind") == "restored" else ())
 state.default("data.source", SOURCES[0])
 state.default("data.sample", next(iter(SAMPLES)))
 src = st.radio("Source", SOURCES, key="data.source", horizontal=True)
 
 frame, name, suggested_target = None, None, None
+current = state.dataset()
+if src == RESTORED and current is not None:
+    # the table of a restored bundle is in use as it was saved (kinds, roles, target, split): nothing to redo
+    st.success(f"This table is in use: **{current.name}**, restored from a bundle ({len(current.frame):,} rows, "
+               f"target `{current.target}`, {current.task}). Pick a sample or upload a file to change it.")
+    st.dataframe(current.frame.head(200), height=240, key="data.preview")
+    st.page_link(PAGES["rules"], label="Next: rules", icon=":material/rule:")
+    st.stop()
 if src == SOURCES[0]:
     label = st.selectbox("Sample", list(SAMPLES), key="data.sample")
     frame, name, suggested_target = load_sample(label), SAMPLES[label][0], SAMPLES[label][1]
@@ -57,7 +66,7 @@ if st.session_state.get("data.name") != name:
         st.session_state.pop(key, None)
     st.session_state["data.editor_version"] = st.session_state.get("data.editor_version", 0) + 1
 st.session_state["data.frame"], st.session_state["data.name"] = frame, name
-st.session_state["data.kind"] = "sample" if src == SOURCES[0] else "upload"
+st.session_state["data.kind"] = "sample" if src == SOURCES[0] else "upload"  # the restored choice goes away
 
 st.subheader(f"Preview: {name}")
 st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns (first 200 rows shown)")
@@ -153,7 +162,6 @@ except SynthError as err:
     show_error(err)
     st.stop()
 
-current = state.dataset()
 same = ds.same_as(current)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Task", ds.task, border=True)

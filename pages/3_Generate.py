@@ -68,7 +68,9 @@ with right:
 
 accepted_params = set(inspect.signature(get_generator(method).__init__).parameters) - {"self"}
 c1, c2, c3, c4, c5 = st.columns(5)
-state.default("gen.budget", default_budget(method, ds))
+if st.session_state.get("gen.budget_for") != (method, ds.fingerprint):  # each generator starts at its own default
+    st.session_state["gen.budget"] = default_budget(method, ds)
+    st.session_state["gen.budget_for"] = (method, ds.fingerprint)
 n = c1.number_input("Budget n (rows to keep)", 10, 200_000, step=10, key="gen.budget",
                     help="Most synthetic rows to keep (twice as many are generated). Offline generators default "
                          "to the train size (at least 3,000): the validation check below keeps only what helps.")
@@ -253,11 +255,12 @@ job = st.session_state.get("job")
 if job is not None and not job.collected:
     with st.status(f"Generating with {job.kwargs['method']}…", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
-        if st.button("Cancel (keeps the rows made so far)", key="gen.cancel"):
+        if st.button("Cancel (keeps the rows made so far)", key="gen.cancel", disabled=job.cancelled):
             job.cancel()
         while not job.wait(0.25):
             frac, msg, secs = job.snapshot()
-            bar.progress(frac, text=f"{msg} ({secs:.0f} s)")
+            note = "cancelling: finishing the current step, every row made so far is kept — " if job.cancelled else ""
+            bar.progress(frac, text=f"{note}{msg} ({secs:.0f} s)")
         frac, msg, secs = job.snapshot()
         bar.progress(1.0, text=f"finished in {secs:.1f} s")
         job.collected = True
@@ -269,13 +272,10 @@ if job is not None and not job.collected:
         else:
             run = job.result
             st.session_state["gen.last_error"] = None
-            st.session_state["run"] = run
-            st.session_state.pop("compare.row_ids", None)
-            st.session_state.setdefault("runs", []).append({
-                "method": job.kwargs["method"], "selected": int(len(run.selected)), "candidates": int(len(run.rows)),
-                "seconds": round(secs, 1), "cancelled": bool(run.metrics.get("cancelled"))})
+            state.add_run(run, seconds=secs)
             label = "Cancelled: partial rows kept" if run.metrics.get("cancelled") else "Done"
             status.update(label=f"{label}: {len(run.selected):,} rows kept", state="complete", expanded=False)
+        st.rerun()  # draw the page again at once: Start is usable, the results show
 
 err = st.session_state.get("gen.last_error")
 if err is not None:
@@ -349,12 +349,8 @@ if run is not None and err is None:
     usage = run.usage.get("summary", run.usage) if isinstance(run.usage, dict) else {}
     m4.metric("LLM calls", f"{usage.get('calls', 0):,}", border=True)
     m5.metric("Seconds", f"{run.metrics.get('seconds', 0):.1f}", border=True)
-    if not len(sel):
-        reasons = rows.loc[rows["_status"] != "accepted", "_reason"].value_counts() if "_reason" in rows \
-            else pd.Series(dtype=int)
-        why = ", ".join(f"{k or 'unspecified'}: {v:,}" for k, v in reasons.items()) or "no candidates were made"
-        st.warning(f"No row was kept ({why}). Try label mode **relabel** or **auto**, another generator, "
-                   "a larger budget, or rules that cover more rows.")
+    if (why := run.why_nothing_kept()) is not None:
+        st.warning(why)
     if run.metrics.get("cancelled"):
         st.warning("This run was cancelled; the rows made before the cancel are kept.")
     if run.metrics.get("incomplete"):
@@ -364,27 +360,7 @@ if run is not None and err is None:
         st.caption(f"• {msg}")
 
     st.markdown("**Per rule**")
-    if len(rows) and "_rule_id" in rows:
-        g = rows.assign(_rule_id=rows["_rule_id"].astype(str))
-        out = g.groupby("_rule_id").agg(candidates=("_status", "size"),
-                                        accepted=("_status", lambda s: int((s == "accepted").sum())))
-        if "_selected" in g:
-            out["kept"] = g.groupby("_rule_id")["_selected"].sum().astype(int)
-        rej = g[g["_status"] != "accepted"]
-        if len(rej):
-            reasons = rej.groupby(["_rule_id", "_reason"]).size().unstack(fill_value=0)
-            reasons.columns = [f"rejected: {c or 'unspecified'}" for c in reasons.columns]
-            out = out.join(reasons).fillna(0)
-        texts = {r.id: r.text for r in run.rules}
-        out.insert(0, "rule", [texts.get(i, "") for i in out.index])
-        if isinstance(run.usage, dict) and run.usage.get("by_tag"):
-            tags = pd.DataFrame(run.usage["by_tag"]).set_index("tag")
-            if "total_tokens" in tags:
-                out["tokens"] = tags["total_tokens"].reindex(out.index).fillna(0).astype(int)
-        st.dataframe(out.reset_index().rename(columns={"_rule_id": "rule id"}), hide_index=True,
-                     key="gen.per_rule", width="stretch")
-    elif len(run.per_rule):
-        st.dataframe(run.per_rule, hide_index=True, key="gen.per_rule", width="stretch")
+    st.dataframe(run.outcomes(), hide_index=True, key="gen.per_rule", width="stretch")
     if run.labels:
         st.caption(f"Labels: mode **{run.labels.get('mode')}**, {run.labels.get('labels_changed', 0):,} label(s) "
                    f"changed. {run.labels.get('message', '')}")
@@ -400,6 +376,8 @@ if run is not None and err is None:
         st.dataframe(run.synthetic_frame(provenance=True).head(200), key="gen.rows", hide_index=True)
     st.page_link(PAGES["compare"], label="Next: compare with the real rows", icon=":material/compare:")
 
-if st.session_state.get("runs"):
-    with st.expander(f"All runs in this session ({len(st.session_state['runs'])})"):
-        st.dataframe(pd.DataFrame(st.session_state["runs"]), key="gen.history", hide_index=True)
+if state.runs():
+    with st.expander(f"All runs since the table was loaded ({len(state.runs())})"):
+        st.dataframe(pd.DataFrame([{k: v for k, v in e.items() if k != "run"} for e in state.runs()]),
+                     key="gen.history", hide_index=True)
+        st.caption("Compare and Export can show any of them (pick it there).")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from app_support import state
 from app_support.cached import dataset_key, digest, metrics, tsne
 from app_support.figures import distribution, from_viz, tsne_scatter
-from app_support.widgets import PAGES, need_dataset, need_run
+from app_support.widgets import PAGES, need_dataset, need_run, run_picker
 
 st.title("Compare")
 st.caption("Pick which synthetic rows to look at, then judge them against the real train rows.")
 need_dataset()
+run_picker("cmp.run")
 run = need_run()
 ds = run.dataset
 rows = run.rows.copy()
@@ -75,9 +77,14 @@ if not len(shown):
 
 # ---------------------------------------------------------------- t-SNE
 real = ds.train[cols].reset_index(drop=True)
+if chosen_rules:  # a rule's synthetic rows are judged against that rule's own real rows
+    rule_objs = [r for r in run.rules if r.id in set(chosen_rules)]
+    inside = np.any([r.mask(real) for r in rule_objs], axis=0) if rule_objs else np.ones(len(real), dtype=bool)
+    real = real[inside].reset_index(drop=True)
+    st.caption(f"Compared with the {len(real):,} real rows of the chosen rule(s).")
 map_col, dist_col = st.columns([3, 2])
 with map_col:
-    key = digest((dataset_key(ds) + ",".join(pool["_row_id"])).encode())
+    key = digest((dataset_key(ds) + ",".join(chosen_rules) + "|" + ",".join(pool["_row_id"])).encode())
     with st.spinner("Computing the t-SNE map (cached after the first time)…"):
         coords, subtitle = tsne(key, real, pool[cols], ds.schema, ds.seed, 1500)
     fig = tsne_scatter(coords, pool, subtitle)
@@ -107,7 +114,8 @@ if status == "rejected":
     st.caption("Metrics are computed for accepted rows only; choose kept or accepted rows.")
 else:
     with st.spinner("Computing utility, fidelity, detection, privacy and compliance (cached)…"):
-        res = metrics(digest((dataset_key(ds) + ",".join(shown["_row_id"])).encode()), run, shown)
+        res = metrics(digest((dataset_key(ds) + ",".join(chosen_rules) + "|" + ",".join(shown["_row_id"])).encode()),
+                      run, shown, real)
     cards = res["cards"]
     for chunk in (list(cards.items())[i:i + 4] for i in range(0, len(cards), 4)):
         for box, (name, card) in zip(st.columns(4), chunk):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app_support import state
 from app_support.cached import dataset_key, digest, metrics
-from app_support.widgets import show_error
+from app_support.widgets import run_picker, show_error
 from synth_core.errors import SynthError
 from synth_core.export import to_safe_csv
 from synth_core.rules import rules_to_json
@@ -18,6 +18,7 @@ st.caption("CSV files are made safe for spreadsheets: text cells that would run 
            "(starting with =, +, -, @) get a leading apostrophe. API keys are never in any file.")
 state.show_flash()
 
+run_picker("export.run")
 run = state.run()
 rules = state.rules() if state.dataset() is not None else (run.rules if run is not None else [])
 name = (run.dataset.name if run is not None else getattr(state.dataset(), "name", "table")).rsplit(".", 1)[0]
@@ -97,11 +98,8 @@ if bundle_file is not None and st.button("Restore this bundle", key="export.rest
     else:
         state.set_dataset(restored.dataset)
         state.set_rules(restored.rules)
-        st.session_state["run"] = restored
-        st.session_state.pop("compare.report_md", None)
-        st.session_state.setdefault("runs", []).append({
-            "method": restored.params.get("method"), "selected": int(len(restored.selected)),
-            "candidates": int(len(restored.rows)), "seconds": 0.0, "cancelled": False, "restored": True})
+        state.restored_table(restored.dataset)
+        state.add_run(restored, seconds=0.0, restored=True)
         state.flash("success", f"Restored a run of {restored.dataset.name}: {len(restored.rules)} rules, "
                                f"{len(restored.selected):,} synthetic rows.")
         st.rerun()

@@ -21,9 +21,10 @@ difference for every amount. Pooled over all rows these decide
 - the amount kept: the share of candidates with the largest mean gain among
   those whose paired z-score is at least ``z_min`` and that make no checked
   model worse with a z-score beyond ``z_harm``; none when no share qualifies;
-- the verdict: for each fold the decision is made again from the *other* folds
-  only and applied to it, so the change reported, with its 95% interval, never
-  uses rows that chose the rows.
+- the verdict: when rows are kept, each fold is judged by choices the *other*
+  folds made (their preferred share, and their whole decision), so the change
+  reported, with its 95% interval, is never measured on rows that chose it;
+  when none is kept, the change is zero.
 
 The final teacher and generator are fitted on every row afterwards
 (:mod:`synth_core.pipeline`); this module only decides and judges.
@@ -41,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from .encoding import label_strings
@@ -381,12 +383,14 @@ class CrossFitCheck:
                         "change": -mean / float(np.mean(base)) if np.mean(base) > 0 else 0.0, "z": z})
         return pd.DataFrame(out)
 
-    def _decide(self, mask) -> tuple[str, str, float, dict]:
+    def _decide(self, mask, *, gate: bool = True) -> tuple[str, str, float, dict]:
+        """(teacher, mode, share kept, tables) from the rows in ``mask``. Without ``gate`` the share is the
+        one with the best gain whatever its z-score (the verdict's choice once the rows are kept)."""
         teacher = self._teacher(mask)
         mode = self._mode(mask, teacher)
         tables = {spec.name: self._table(spec, teacher, mode, mask) for spec in self.models_}
         main = tables[self.models_[0].name]
-        ok = main["z"] >= self.z_min
+        ok = main["z"] >= self.z_min if gate else pd.Series(True, index=main.index)
         for spec in self.models_[1:]:
             ok &= ~(tables[spec.name]["z"] <= -self.z_harm).to_numpy()
         if not ok.any():
@@ -396,41 +400,63 @@ class CrossFitCheck:
         return teacher, mode, float(top), tables
 
     def _verdicts(self) -> dict:
-        """Each fold judged by the decision the other folds make; pooled per row over repeats."""
-        per_fold = {}
-        for state in self.states_:
-            fold = state.fold
-            mask = np.ones(len(self.rows_), dtype=bool)
-            mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
-            teacher, mode, fraction, _ = self._decide(mask)
-            per_fold[(fold.repeat, fold.index)] = (teacher, mode, fraction)
-        out = {}
-        for spec in self.models_:
-            base = self.base_[spec.name]
-            judged = np.full_like(base, np.nan)
+        """The change the kept rows bring, judged on every row by choices it did not take part in.
+
+        When the check keeps no row the change is exactly zero. When it keeps rows there are two honest
+        readings, both leave-one-fold-out (each fold judged by choices the *other* folds made, pooled per row
+        over repeats): the change once rows are kept (each fold gets the teacher, mode and share the other
+        folds prefer) — the figure shown — and the change of the whole procedure (each fold gets the other
+        folds' full decision, which may be to keep nothing). The 95% interval spans both readings' intervals,
+        so a decision that hangs on a few rows shows as an interval reaching towards zero. Each reading's
+        interval is the wider of the per-row paired one and the between-fold one (rows of one fold share one
+        fitted model, so their losses move together: the folds of one repeat are the independent units, with
+        a t quantile for their few degrees of freedom).
+        """
+        kept, procedure = {}, {}
+        if self.fraction_ > 0:
             for state in self.states_:
                 fold = state.fold
-                at = [self.pos_[int(p)] for p in fold.held_idx]
-                teacher, mode, fraction = per_fold[(fold.repeat, fold.index)]
-                if fraction == 0:
-                    judged[fold.repeat, at] = base[fold.repeat, at]
-                else:
-                    j = list(self.fractions).index(fraction)
-                    judged[fold.repeat, at] = self._amount_losses(spec, teacher, mode)[j][fold.repeat, at]
-            b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
-            d = a - b
-            mean_b = float(np.mean(b))
-            se = float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
-            scale = mean_b if mean_b > 0 else 1.0
-            table = self.tables_.get(spec.name, pd.DataFrame())
+                mask = np.ones(len(self.rows_), dtype=bool)
+                mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
+                kept[(fold.repeat, fold.index)] = self._decide(mask, gate=False)[:3]
+                procedure[(fold.repeat, fold.index)] = self._decide(mask)[:3]
+        out = {}
+        for spec in self.models_:
+            change, low, high, base, augmented = self._reading(spec, kept)
+            if procedure:
+                _, p_low, p_high, _, _ = self._reading(spec, procedure)
+                low, high = min(low, p_low), max(high, p_high)
             out[spec.name] = ModelVerdict(
                 model=spec.name, label=spec.label,
                 metric="error rate" if self.dataset_.task == "classification" else "MSE",
-                base=mean_b, augmented=float(np.mean(a)), change=float(np.mean(d)) / scale,
-                low=(float(np.mean(d)) - _Z95 * se) / scale, high=(float(np.mean(d)) + _Z95 * se) / scale,
-                table=table)
-        self.fold_decisions_ = per_fold
+                base=base, augmented=augmented, change=change, low=low, high=high,
+                table=self.tables_.get(spec.name, pd.DataFrame()))
+        self.fold_decisions_ = kept
         return out
+
+    def _reading(self, spec: ModelSpec, decisions: dict) -> tuple[float, float, float, float, float]:
+        """(relative change, low, high, base loss, loss with rows) when each fold gets ``decisions[fold]``."""
+        base = self.base_[spec.name]
+        judged = base.copy()
+        fold_means: dict[int, list] = {}
+        for state in self.states_ if decisions else []:
+            fold = state.fold
+            at = [self.pos_[int(p)] for p in fold.held_idx]
+            teacher, mode, fraction = decisions[(fold.repeat, fold.index)]
+            if fraction > 0:
+                j = list(self.fractions).index(fraction)
+                judged[fold.repeat, at] = self._amount_losses(spec, teacher, mode)[j][fold.repeat, at]
+            fold_means.setdefault(fold.repeat, []).append(float(np.mean(judged[fold.repeat, at] - base[fold.repeat, at])))
+        b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
+        d = a - b
+        half = _Z95 * float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+        k = min((len(m) for m in fold_means.values()), default=0)
+        if k > 1:  # between folds of one repeat (repeats reuse the same rows, so they do not count as more)
+            spread = float(np.mean([np.var(m, ddof=1) for m in fold_means.values()]))
+            half = max(half, float(stats.t.ppf(0.975, k - 1)) * math.sqrt(spread / k))
+        mean_b, mean_d = float(np.mean(b)), float(np.mean(d))
+        scale = mean_b if mean_b > 0 else 1.0
+        return mean_d / scale, (mean_d - half) / scale, (mean_d + half) / scale, mean_b, float(np.mean(a))
 
     def _reason(self) -> str:
         spec = self.models_[0]
@@ -441,6 +467,9 @@ class CrossFitCheck:
             return (f"kept {self.fraction_:.0%} of the candidate rows ({self.mode_} labels): out of fold, your "
                     f"{spec.label}'s {what} changed by {row['change']:+.1%} with them (paired z = {row['z']:.1f}, "
                     f"needed {self.z_min:g}).")
+        if not any(len(state.candidates) for state in self.states_):
+            return ("kept no synthetic rows: the generator made no candidate row that passed its checks; see the "
+                    "notes on rejected rows, approve rules that cover more rows, or try another generator.")
         best = table.iloc[int(np.argmax(table["gain"].to_numpy()))]
         blocked = [s.label for s in self.models_[1:]
                    if (self.tables_[s.name]["z"] <= -self.z_harm).any()]

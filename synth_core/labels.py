@@ -10,7 +10,7 @@ on validation rows next to the downstream model, and then:
 - ``filter``: drop rows whose label the teacher contradicts (class probability
   of the given label below ``threshold``, or a regression residual beyond
   ``k`` validation-residual sd), and, in the spirit of CLLM, rows the teacher
-  is unsure about (low confidence, disagreement across a small bagged ensemble);
+  is unsure about (low confidence and, when asked for, disagreement across a small bagged ensemble);
 - ``score``: keep everything and add a ``_confidence`` column;
 - ``none``: leave rows as they are.
 
@@ -103,7 +103,8 @@ class Labeler(BaseEstimator):
     min_confidence : float
         ``filter``: also drop rows whose top teacher probability is below this (unsure teacher).
     n_bags : int
-        Bagged teachers for the disagreement check (0 turns it off).
+        Bagged teachers for a disagreement check in ``filter`` mode (default 0: off). Under
+        cross-fitting each one is another teacher fit per fold and teacher.
     random_state : int or None
 
     Attributes
@@ -115,7 +116,7 @@ class Labeler(BaseEstimator):
     """
 
     def __init__(self, *, mode="auto", teacher=None, downstream=None, threshold=0.3, k=2.0,
-                 min_confidence=0.0, n_bags=3, random_state=0):
+                 min_confidence=0.0, n_bags=0, random_state=0):
         self.mode = mode
         self.teacher = teacher
         self.downstream = downstream

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .crossfit import CrossFitCheck
-from .errors import GenerationError, InvalidParameterError, LLMUnavailableError
+from .errors import GenerationError, InvalidParameterError
 from .generators import GENERATORS, get_generator
 from .generators.base import approved_rules, is_cancelled
 from .generators.selection import choose_amount, select_rows
@@ -254,6 +254,8 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
         metrics["incomplete"] = result["incomplete"]
     if result.get("check"):
         metrics["check"] = result["check"]
+    if result.get("privacy"):
+        metrics["privacy"] = result["privacy"]
     proposals = result["proposals"]
     return Run(dataset=dataset, rules=list(rules) + [r for r in proposals if r not in rules],
                params=params, rows=result["rows"], usage=result["usage"], messages=result["messages"],
@@ -331,6 +333,7 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     pinned = gen.pinned_params()
     parts: dict = {}
     failure: list = []  # an LLM that went down or ran out of time stops the check like a cancel
+    probe: list = []    # the first fold's rows, for a privacy figure against rows their generator never saw
 
     def produce(fold_ds, fold):
         fold_gen = make_generator(method, client=client, params={**(generator_params or {}), **pinned},
@@ -348,7 +351,9 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
                                     selection=selection, alpha=alpha, budget=math.ceil(k / oversample),
                                     model=model, random_state=random_state)
         parts[fold.label] = {"generation": generation, "rows": rows, "notes": notes, "arms": info.get("arms")}
-        if isinstance(generation.error, LLMUnavailableError):
+        if not probe:
+            probe.append((fold, rows))
+        if generation.error is not None:
             failure.append(generation.error)
         return rows[rows["_selected"]] if "_selected" in rows else rows
 
@@ -427,9 +432,35 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
         if any(len(g.per_rule) for g in generations) else pd.DataFrame()
     proposals = [r for g in generations for r in g.proposals]
     incomplete = _incomplete(generations) or (f"the check did not finish: {failure[0]}" if failure else None)
+    privacy = _privacy(dataset, probe[0], random_state) if probe and not unfinished else None
     return {"gen": gen, "rows": rows, "messages": messages, "labels": label_info, "arms": arms,
             "per_rule": per_rule, "usage": usage, "proposals": proposals, "cancelled": cancelled,
-            "check": summary, "incomplete": incomplete}
+            "check": summary, "incomplete": incomplete, "privacy": privacy}
+
+
+#: Rows of the first fold compared with real rows for the privacy figures (distance computations grow fast).
+PRIVACY_ROWS = 2000
+
+
+def _privacy(dataset, probe, random_state: int) -> dict | None:
+    """Privacy figures for a cross-fitted run: rows a fold's generator made, against the rows it learned from
+    and the fold it never saw (the held-out rows are the honest holdout; the final generator saw every row)."""
+    from .evaluation.report import Report
+
+    fold, rows = probe
+    rows = rows[rows["_status"] == "accepted"] if "_status" in rows else rows
+    if len(rows) < 2:
+        return None
+    cols = dataset.features + [dataset.target]
+    sample = rows.sample(min(len(rows), PRIVACY_ROWS), random_state=random_state)[cols]
+    report = Report(metrics=["dcr", "nndr", "exact_copies"], include_utility=False, random_state=random_state)
+    report.generate(real=dataset.frame.iloc[fold.fit_idx][cols], synthetic=sample, schema=dataset.schema,
+                    holdout=dataset.frame.iloc[fold.held_idx][cols])
+    out = {name: report.get_score(name) for name in ("dcr", "nndr", "exact_copies")}
+    out.update(fold=fold.label, rows=int(len(sample)),
+               note=f"measured on {len(sample):,} rows a generator made without fold {fold.label}, against that "
+                    "fold (the final generator learned from every row, so only a fold can be the holdout)")
+    return out
 
 
 def _raise_if_nothing_made(generations) -> None:

@@ -70,6 +70,68 @@ class Run:
             return self.rows[self.rows["_status"] == "accepted"].reset_index(drop=True)
         return self.rows
 
+    def outcomes(self) -> pd.DataFrame:
+        """One line per approved rule (and per proposed rule that wrote rows): candidates, accepted, kept,
+        rejections by reason, LLM tokens, and what happened in words."""
+        rows = self.rows
+        g = rows.assign(_rule_id=rows["_rule_id"].astype(str)) if len(rows) and "_rule_id" in rows else None
+        ids = [r.id for r in self.rules if r.status == "approved"]
+        if g is not None:
+            ids += [i for i in dict.fromkeys(g["_rule_id"]) if i not in ids]
+        texts = {r.id: r.text for r in self.rules}
+        tokens = {}
+        if isinstance(self.usage, dict) and self.usage.get("by_tag"):
+            tags = pd.DataFrame(self.usage["by_tag"])
+            if {"tag", "total_tokens"} <= set(tags.columns):
+                tokens = dict(zip(tags["tag"].astype(str), tags["total_tokens"]))
+        out = []
+        for rid in ids:
+            mine = g[g["_rule_id"] == rid] if g is not None else pd.DataFrame()
+            accepted = int((mine["_status"] == "accepted").sum()) if len(mine) else 0
+            kept = int(mine["_selected"].astype(bool).sum()) if len(mine) and "_selected" in mine else 0
+            reasons = mine.loc[mine["_status"] != "accepted", "_reason"].value_counts() if len(mine) else {}
+            line = {"rule id": rid, "rule": texts.get(rid, ""), "candidates": int(len(mine)), "accepted": accepted,
+                    "kept": kept}
+            line.update({f"rejected: {k or 'unspecified'}": int(v) for k, v in dict(reasons).items()})
+            if tokens:
+                line["tokens"] = int(tokens.get(rid, 0))
+            if not len(mine):
+                line["what happened"] = "no row was written for it (see the notes above)"
+            elif not accepted:
+                top = ", ".join(f"{k or 'unspecified'} ({v:,})" for k, v in list(dict(reasons).items())[:2])
+                line["what happened"] = f"every row was rejected: {top}"
+            elif not kept:
+                line["what happened"] = "rows were made, but the check kept none"
+            else:
+                line["what happened"] = f"{kept:,} row(s) kept"
+            out.append(line)
+        frame = pd.DataFrame(out)
+        return frame.fillna(0) if len(frame) else frame
+
+    def why_nothing_kept(self) -> str | None:
+        """When no synthetic row was kept: why, in the analyst's words, and what to try; else None."""
+        if len(self.selected):
+            return None
+        rows = self.rows
+        accepted = int((rows["_status"] == "accepted").sum()) if len(rows) and "_status" in rows else len(rows)
+        if self.metrics.get("cancelled") and not len(rows):
+            return "The run was cancelled before any row was made. Start it again and let it finish."
+        if not len(rows):
+            return ("No candidate row was made: the generator could not write rows inside the approved rules "
+                    "(see the notes). Approve rules that cover more rows, or try another generator.")
+        if not accepted:
+            reasons = rows["_reason"].value_counts() if "_reason" in rows else pd.Series(dtype=int)
+            top = ", ".join(f"{k or 'unspecified'} ({v:,})" for k, v in reasons.head(3).items())
+            return (f"Every one of the {len(rows):,} candidate rows was rejected ({top}). Look at the notes for "
+                    "the rules concerned; another generator or looser rules may help.")
+        check = self.metrics.get("check")
+        if check:
+            return (f"{check['reason'][0].upper()}{check['reason'][1:]} Synthetic rows help a model most when the "
+                    "label teacher is clearly better than it; for a strong model such as gradient boosting they "
+                    "often do not. You can try more rows (budget), another generator, or check a simpler model.")
+        return (f"{accepted:,} rows were accepted but none was kept by the amount check on validation rows: they "
+                "did not make your model better there. Try more rows, another generator or label mode.")
+
     def filled_columns(self) -> dict[str, str]:
         """The upload's columns no generator writes, and how synthetic rows fill them (for the Export page)."""
         ds = self.dataset

@@ -19,6 +19,8 @@ helper                 what every request gets
 :func:`fail_after`     ``n`` valid completions (text from ``reply``), then HTTP 500 or a closed
                        connection (``mode='500'`` or ``'close'``)
 :func:`drip`           HTTP 200 headers at once, then the body one byte every ``interval`` s
+:func:`too_long`       HTTP 400 with a server's "context length exceeded" error body (llama-cpp-
+                       python's by default; :data:`CONTEXT_ERRORS` has other servers' wording)
 =====================  ==========================================================================
 
 ``GET /v1/models`` answers a valid model list on every server but :func:`garbage`,
@@ -65,6 +67,8 @@ __all__ = [
     "nonsense_rows",
     "fail_after",
     "drip",
+    "too_long",
+    "CONTEXT_ERRORS",
     "fault_server",
     "wait_for",
 ]
@@ -400,6 +404,42 @@ def drip(interval: float = 0.5, text: str = "1,2,3\n") -> contextlib.AbstractCon
         return 200, "application/json", write
 
     return _running("drip", respond)
+
+
+#: Error bodies servers send when a request does not fit the context window: server -> (status, body).
+CONTEXT_ERRORS = {
+    # llama-cpp-python 0.3.x (llama_cpp/server/errors.py, context_length_exceeded), the issue's numbers
+    "llama_cpp_python": (400, {"error": {
+        "message": "This model's maximum context length is 2048 tokens, however you requested 3203 tokens "
+                   "(2983 in your prompt; 220 for the completion). Please reduce your prompt; or completion length.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+    # the native llama-server (exceed_context_size_error)
+    "llama_server": (400, {"error": {
+        "code": 400, "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error", "n_prompt_tokens": 3203, "n_ctx": 2048}}),
+    # OpenAI's chat wording
+    "openai": (400, {"error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 "
+                   "tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+    # a server that says so without any number
+    "plain": (400, {"error": {"message": "the prompt is too long for this model", "type": "invalid_request"}}),
+}
+
+
+def too_long(server: str = "llama_cpp_python") -> contextlib.AbstractContextManager:
+    """Refuse every completion / chat request as too long for the context, with ``server``'s error body.
+
+    ``server`` is a key of :data:`CONTEXT_ERRORS`; ``GET /v1/models`` answers a valid model list.
+    """
+    status, body = CONTEXT_ERRORS[server]
+
+    def respond(srv, method, path, request, i):
+        if path.rstrip("/").endswith("/models"):
+            return _json(_models_body())
+        return _json(body, status=status)
+
+    return _running(f"too_long_{server}", respond)
 
 
 #: Kind name -> helper taking no required argument (``fail_after`` with ``n=1``).

@@ -27,10 +27,17 @@ def test_cards_map_and_distribution(seeded):
     assert not at.exception
     cards = {m.label: m.value for m in at.metric}
     for name in ("Utility", "Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance",
-                 "Labels changed", "Teacher validation"):
+                 "Labels changed"):
         assert name in cards, name
     assert cards["Rule compliance"] == "100.0%"
-    assert cards["Utility"] != "n/a"
+    verdict = seeded["run"].metrics["check"]["verdicts"]["tree"]
+    assert cards["Utility"] == f"{verdict['augmented']:.1%}"  # the run's cross-fitted verdict, not a new score
+    table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    shown = dict(zip(table["metric"], table["value"]))  # one value per metric: the table says what the cards say
+    for name in ("Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance"):
+        assert shown[name] == cards[name], name
+    assert shown["Utility: your model's error"] == cards["Utility"]
+    assert "without fold" in next(n for m, n in zip(table["metric"], table["note"]) if m == "Privacy: near copies")
     charts = {c.key: c for c in at.get("plotly_chart")}
     assert {"cmp.tsne.v0", "cmp.dist"} <= set(charts)  # the t-SNE map and the distribution
     assert "t-SNE" in charts["cmp.tsne.v0"].proto.spec
@@ -59,6 +66,27 @@ def test_map_selection_narrows_the_rows(seeded):
     assert any("5 row(s) chosen on the map" in i for i in texts(at.info))
     at.button(key="cmp.clear").click().run(timeout=TIMEOUT)
     assert "compare.row_ids" not in at.session_state
+
+
+def test_a_tiny_selection_gets_no_detection_figure(seeded):
+    at = app_at(PAGE, **seeded)
+    run = seeded["run"]
+    at.session_state["compare.row_ids"] = run.selected["_row_id"].head(4).tolist()
+    at.run(timeout=TIMEOUT)
+    assert not at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Detection AUC"] == "n/a"
+    table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    note = table.loc[table["metric"] == "Detection AUC", "note"].iloc[0]
+    assert note == "needs at least 30 synthetic rows to judge (4 chosen)"
+
+
+def test_rows_of_a_rule_are_compared_with_that_rules_real_rows(seeded):
+    at = app_at(PAGE, **seeded)
+    at.multiselect(key="cmp.rules").set_value(["r1"]).run(timeout=TIMEOUT)
+    ds, rule = seeded["dataset"], seeded["rules"][0]
+    assert any(f"Compared with the {int(rule.mask(ds.train).sum()):,} real rows of the chosen rule(s)." == c
+               for c in texts(at.caption))
 
 
 def test_rejected_rows_have_no_metrics(seeded):

@@ -105,16 +105,20 @@ def test_each_fold_is_judged_by_a_decision_the_other_folds_made(table, monkeypat
     masks = []
     original = CrossFitCheck._decide
 
-    def spy(self, mask):
+    def spy(self, mask, **kw):
         masks.append(mask.copy())
-        return original(self, mask)
+        return original(self, mask, **kw)
 
     monkeypatch.setattr(CrossFitCheck, "_decide", spy)
     check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(800, fold.index, "true"), _label, labels="none")
     assert masks[0].all()  # the final decision uses every row
-    for state, mask in zip(check.states_, masks[1:]):
-        held = [check.pos_[int(p)] for p in state.fold.held_idx]
-        assert not mask[held].any() and mask.sum() == len(ds.train_idx) - len(held)
+    helds = [set(check.pos_[int(p)] for p in state.fold.held_idx) for state in check.states_]
+    judged = []
+    for mask in masks[1:]:  # every other decision leaves out exactly one fold: the one it will judge
+        out = set(np.flatnonzero(~mask))
+        assert out in helds
+        judged.append(helds.index(out))
+    assert sorted(set(judged)) == list(range(len(helds)))
 
 
 def test_auto_mode_relabels_when_the_teacher_is_better(table):
@@ -226,3 +230,6 @@ def test_a_cross_fitted_run_records_its_check_and_keeps_the_decided_share():
     assert check["kept_rows"] == len(run.selected) == round(check["fraction"] * check["candidate_rows"])
     assert check["reason"][:4] in ("kept", "kept") and run.messages[-1].lower().startswith("kept")
     assert check["teacher"] in ("boosting", "forest") and set(check["teacher_losses"]) == {"boosting", "forest"}
+    privacy = run.metrics["privacy"]
+    assert 0 <= privacy["dcr"] <= 1 and 0 <= privacy["exact_copies"] <= 1 and privacy["fold"] == "1.1"
+    assert "without fold 1.1" in privacy["note"]

@@ -110,7 +110,7 @@ import numpy as np
 import pandas as pd
 
 from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, SharedModel
-from ..errors import DataError, GenerationError, InvalidParameterError, LLMError, LLMUnavailableError
+from ..errors import DataError, GenerationError, InvalidParameterError, LLMError
 from ..rules import Rule
 from .base import (PROVENANCE, Generation, Generator, allocate, approved_rules, coerce_like, is_cancelled,
                    provenance_frame)
@@ -380,8 +380,8 @@ class DATEGenerator(Generator):
         fatal = None
         for gi, group in enumerate(self.groups_):
             if fatal is not None:
-                messages.append(f"stopped before rule {group.leader.id}: the LLM cannot be reached; the rows made "
-                                "so far are kept.")
+                messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far are "
+                                "kept.")
                 break
             lead = group.leader
             for r in group.rules:
@@ -417,8 +417,8 @@ class DATEGenerator(Generator):
                     if isinstance(error, LLMError):
                         messages.append(f"rule {src.id}: the LLM failed: {error}")
                         failed = tally.failed = True
-                        if isinstance(error, LLMUnavailableError):  # down, hung or out of time: stop the run
-                            fatal = error
+                        fatal = error  # an endpoint that failed one call after its retries (down, hung, out of
+                        # time, answering something that is not the API) fails the next: stop, keep the rows
                     elif error is not None:
                         messages.append(f"rule {src.id}: no rows could be asked for: {error}")
                         failed = src is lead

@@ -388,7 +388,7 @@ class HTDBUGenerator(Generator):
             The endpoint failed or never returned the JSON asked for.
         """
         from ..llm import prompts
-        from ..llm.rows import describe_columns
+        from ..llm.budget import fit_table_prompt
 
         if self.client is None:
             from ..llm import get_client
@@ -396,25 +396,33 @@ class HTDBUGenerator(Generator):
             self.client = get_client()
         client, ds = self.client, self.dataset_
         feats = ds.features
-        columns = describe_columns(ds.schema, feats + [ds.target])
-        summary = summarize_columns(self.train_, ds.schema, feats)
         k = int(self.max_conditions)
         js = skeleton_json_schema(ds.schema, target=ds.target, max_conditions=k)
-        if client.api == "chat":
-            messages = [
+        chat = client.api == "chat"
+
+        def render(columns, summary):  # fitted to the model's context: column summaries shortened if need be
+            if not chat:
+                return prompts.HTDBU_SKELETON_COMPLETION.render(
+                    columns=columns, target=_quote(ds.target), task=ds.task, summary=summary)
+            return [
                 {"role": "system", "content": prompts.HTDBU_SKELETON_CHAT_SYSTEM.render()},
                 {"role": "user", "content": prompts.HTDBU_SKELETON_CHAT_USER.render(
                     columns=columns, target=_quote(ds.target), task=ds.task, summary=summary, k=k)},
             ]
-            value, comp = client.chat_json(messages, schema=js, name="skeleton", max_tokens=1200,
+
+        fitted = fit_table_prompt(
+            client, render, schema=ds.schema, columns=feats + [ds.target], max_tokens=1200 if chat else 600,
+            summarize=lambda m: summarize_columns(self.train_, ds.schema, feats, max_categories=m),
+            what="the H-TDBU skeleton prompt")
+        self.skeleton_prompt_note_ = fitted.note
+        if chat:
+            value, comp = client.chat_json(fitted.prompt, schema=js, name="skeleton", max_tokens=1200,
                                            temperature=0.3, tag="htdbu-skeleton")
         else:
             grammar = None
             if client.constrain == "grammar":
                 grammar = skeleton_grammar(ds.schema, target=ds.target, max_conditions=k)
-            prompt = prompts.HTDBU_SKELETON_COMPLETION.render(
-                columns=columns, target=_quote(ds.target), task=ds.task, summary=summary)
-            value, comp = client.complete_json(prompt, schema=js, grammar=grammar, max_tokens=600,
+            value, comp = client.complete_json(fitted.prompt, schema=js, grammar=grammar, max_tokens=600,
                                                temperature=0.3, tag="htdbu-skeleton")
         self.skeleton_call_id_ = comp.call_id
         valid, self.skeleton_invalid_ = skeleton_rules(value, ds.schema, target=ds.target)
@@ -571,6 +579,8 @@ class HTDBUGenerator(Generator):
                 if self.skeleton_invalid_:
                     messages.append(f"H-TDBU: {len(self.skeleton_invalid_)} skeleton part(s) were invalid: "
                                     + "; ".join(f"{t} ({e})" for t, e in self.skeleton_invalid_[:5]))
+                if getattr(self, "skeleton_prompt_note_", ""):
+                    messages.append(f"H-TDBU: the skeleton prompt was {self.skeleton_prompt_note_}.")
         elif self.skeleton is not None:
             messages.append(f"H-TDBU: using the given skeleton ({len(self.skeleton_)} constraint(s)); no LLM call.")
         skeleton = list(self.skeleton_)

@@ -429,7 +429,7 @@ class StructSynthGenerator(Generator):
         list of (str, str)
         """
         from ..llm import prompts
-        from ..llm.rows import describe_columns
+        from ..llm.budget import fit_table_prompt
 
         ds = self.dataset_
         columns = self.columns_
@@ -441,22 +441,32 @@ class StructSynthGenerator(Generator):
 
                 self.client = get_client()
             client = self.client
-            described = describe_columns(ds.schema, columns)
-            summary = summarize_columns(self.train_, ds.schema, columns)
             schema = _edges_schema(columns, k)
-            if client.api == "chat":
-                messages = [
+            chat = client.api == "chat"
+
+            def render(described, summary):  # fitted to the model's context: summaries shortened if need be
+                if not chat:
+                    return prompts.STRUCTSYNTH_DAG_COMPLETION.render(
+                        columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary)
+                return [
                     {"role": "system", "content": prompts.STRUCTSYNTH_DAG_CHAT_SYSTEM.render()},
                     {"role": "user", "content": prompts.STRUCTSYNTH_DAG_CHAT_USER.render(
                         columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary, k=k)},
                 ]
-                value, comp = client.chat_json(messages, schema=schema, name="dag", max_tokens=40 * k + 60,
+
+            fitted = fit_table_prompt(
+                client, render, schema=ds.schema, columns=columns,
+                max_tokens=40 * k + 60 if chat else 16 * k + 24,
+                summarize=lambda m: summarize_columns(self.train_, ds.schema, columns, max_categories=m),
+                what="the StructSynth DAG prompt")
+            if fitted.note:
+                self.notes_.append(f"StructSynth: the DAG prompt was {fitted.note}.")
+            if chat:
+                value, comp = client.chat_json(fitted.prompt, schema=schema, name="dag", max_tokens=40 * k + 60,
                                                temperature=0.3, tag="structsynth-dag")
             else:
                 grammar = dag_grammar(columns, max_edges=k) if client.constrain == "grammar" else None
-                prompt = prompts.STRUCTSYNTH_DAG_COMPLETION.render(
-                    columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary)
-                value, comp = client.complete_json(prompt, schema=schema, grammar=grammar,
+                value, comp = client.complete_json(fitted.prompt, schema=schema, grammar=grammar,
                                                    max_tokens=16 * k + 24, temperature=0.3, tag="structsynth-dag")
             self.dag_call_id_ = comp.call_id
             for pair in value.get("edges", []):

@@ -257,9 +257,25 @@ class LLMClient:
         return self.settings.resolved_constrain
 
     @property
-    def context_tokens(self) -> int | None:
-        """Context length when known (the embedded server's 2048), else ``None``."""
-        return 2048 if self.settings.is_embedded else None
+    def context_tokens(self) -> int:
+        """The context window prompts are fitted to (:mod:`synth_core.llm.budget`).
+
+        The embedded server is started with the settings' ``context_tokens``
+        (default 8192); once it runs, the smaller of that and what it was
+        started with. An endpoint: the settings' value (default 8192), since
+        ``/v1/models`` does not always say.
+        """
+        wanted = self.settings.resolved_context_tokens
+        server = self.server if self.settings.is_embedded else None
+        if server is not None and server.running and getattr(server, "n_ctx", None):
+            return min(wanted, int(server.n_ctx))
+        return wanted
+
+    def prompt_budget(self, max_tokens: int | None):
+        """The :class:`~synth_core.llm.budget.Budget` of one request asking for ``max_tokens`` answer tokens."""
+        from .budget import prompt_budget
+
+        return prompt_budget(self, max_tokens)
 
     @property
     def cache(self) -> ReplyCache | None:
@@ -279,7 +295,14 @@ class LLMClient:
         conn = self._conn
         with conn.lock:
             server = conn.server
-            if conn.sdk is not None and (server is None or server.running):
+            wanted = self.settings.resolved_context_tokens
+            if conn.sdk is not None and (
+                server is None
+                or (
+                    server.running and server.base_url == conn.base_url
+                    and getattr(server, "n_ctx", wanted) >= wanted
+                )
+            ):
                 return conn.sdk
             # first use, or the embedded server stopped or crashed since: (re)start it
             self._check_deadline()
@@ -295,7 +318,12 @@ class LLMClient:
 
                 if server is not None and server.crashed:
                     log.warning("the embedded LLM server had crashed; starting it again")
-                server = get_embedded_server(self.settings.resolved_cache_dir, deadline=self._deadline)
+                from .settings import DEFAULT_CONTEXT_TOKENS
+
+                # get_embedded_server's default n_ctx is DEFAULT_CONTEXT_TOKENS: only another size is passed; a
+                # server running with a smaller context is started again with the larger one
+                extra = {} if wanted == DEFAULT_CONTEXT_TOKENS else {"n_ctx": wanted}
+                server = get_embedded_server(self.settings.resolved_cache_dir, deadline=self._deadline, **extra)
                 conn.server = server
                 self.usage.set_server_start(server.start_seconds)
                 base_url = server.base_url
@@ -303,6 +331,7 @@ class LLMClient:
             if http_client is None:
                 http_client = conn.http = conn.http or new_http_client()
             install_hooks(http_client)
+            conn.base_url = base_url
             conn.sdk = openai.OpenAI(
                 base_url=base_url,
                 api_key=self._api_key,
@@ -387,12 +416,14 @@ class LLMClient:
                 "SYNTH_LLM_MODEL and that the base URL ends in /v1"
             ) from exc
         except openai.BadRequestError as exc:
+            self._raise_if_context(exc, request)
             raise LLMResponseError(
                 f"{where} refused the request (HTTP 400: {self._scrub(_short(exc))}); if it mentions "
                 "response_format, grammar or json_schema, set the LLM settings' constrain to 'json_object' "
                 "or 'none'"
             ) from exc
         except openai.APIStatusError as exc:
+            self._raise_if_context(exc, request)
             if exc.status_code >= 500:
                 self._raise_if_crashed(exc)
                 raise LLMUnavailableError(
@@ -407,6 +438,56 @@ class LLMClient:
             self._raise_if_crashed(exc)
             raise LLMError(f"the request to {where} failed: {self._scrub(_short(exc))}") from exc
         return self._parse_reply(kind, content_type, body)
+
+    def _raise_if_context(self, exc, request: dict) -> None:
+        """Raise :class:`~synth_core.llm.budget.ContextLengthError` when ``exc`` refused the request's size."""
+        from .budget import ContextLengthError, context_refusal, estimate_chat_tokens, estimate_tokens
+
+        found = context_refusal(getattr(exc, "body", None), str(getattr(exc, "message", "") or exc))
+        if found is None:
+            return
+        where = self.settings.endpoint_label
+        answer = found["answer"] if found["answer"] is not None else request.get("max_tokens")
+        prompt = found["prompt"]
+        requested = found["requested"]
+        if requested is None and prompt is not None and answer is not None:
+            requested = prompt + int(answer)
+        if requested is None and prompt is None:  # the server did not count: our estimate
+            prompt = (
+                estimate_tokens(request["prompt"]) if "prompt" in request
+                else estimate_chat_tokens(request.get("messages", []))
+            )
+            size = f"about {prompt + int(answer or 0)} tokens by our estimate"
+        else:
+            size = f"{requested} tokens" if requested is not None else f"more than {found['context']} tokens"
+        if prompt is not None and answer is not None:
+            size += f" ({prompt} for the prompt, {answer} for the answer)"
+        ctx = found["context"]
+        told = self.context_tokens
+        if self.settings.is_embedded:
+            fix = (
+                f"start the embedded model with a larger context: set SYNTH_LLM_CONTEXT (LLMSettings."
+                f"context_tokens; now {told}, the model allows up to 32768)"
+            )
+        elif ctx is not None and ctx < told:
+            fix = (
+                f"prompts are shortened to fit the context synth_core is told, {told} tokens, which is more "
+                f"than this endpoint has: set SYNTH_LLM_CONTEXT={ctx} (LLMSettings.context_tokens) so they fit, "
+                "or use a model with a larger context"
+            )
+        else:
+            fix = (
+                "use a model with a larger context, or set SYNTH_LLM_CONTEXT (LLMSettings.context_tokens) to "
+                "this endpoint's real context so prompts are shortened to fit it"
+            )
+        raise ContextLengthError(
+            f"{where} refused the request because it does not fit the model's context window (HTTP "
+            f"{exc.status_code}): the context is {f'{ctx} tokens' if ctx is not None else 'not stated'} and "
+            f"the request needs {size}. Fix: {fix}; or ask with less (fewer current rules or columns, fewer "
+            "rows per call).",
+            context_tokens=ctx,
+            requested_tokens=requested,
+        ) from exc
 
     def _raise_if_crashed(self, exc: BaseException) -> None:
         """When the embedded server's process has died, raise its crash report instead of ``exc``."""
@@ -831,6 +912,7 @@ class _Connection:
         self.sdk = None
         self.http = None
         self.server = None
+        self.base_url = None  # what sdk was built for (a restarted embedded server has a new port)
 
 
 def _is_connect_failure(exc: BaseException) -> bool:

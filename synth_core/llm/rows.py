@@ -33,6 +33,7 @@ import pandas as pd
 from ..errors import GenerationError
 from . import prompts
 from ._domain import encode_value, generated_columns
+from .budget import Dial, fit_prompt, prompt_budget
 from .grammar import row_grammar, rows_json_schema
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "parse_rows",
     "format_rows",
     "describe_columns",
+    "hidden_categories",
     "REJECTION_REASONS",
     "FORMATS",
 ]
@@ -119,11 +121,26 @@ def _one_line(text: str) -> str:
 
 
 def describe_columns(schema, columns: list[str], *, max_categories: int = 20) -> str:
-    """One line per column for prompts: kind and range or categories (categories JSON-quoted, as data)."""
+    """One line per column for prompts: kind and range or categories (categories JSON-quoted, as data).
+
+    At most ``max_categories`` categories are listed per column (``0``: only how many there are).
+
+    Examples
+    --------
+    >>> from synth_core.data import infer_schema
+    >>> schema = infer_schema(pd.DataFrame({"job": list("abcab"), "age": [20, 30, 40, 50, 60]}))
+    >>> print(describe_columns(schema, ["job", "age"], max_categories=2))
+    - "job": categorical, one of "a", "b", … (3 in all)
+    - "age": integer, 20 to 60
+    >>> print(describe_columns(schema, ["job"], max_categories=0))
+    - "job": categorical, 3 categories
+    """
     lines = []
     for col in columns:
         spec = schema[col]
-        if spec.kind in ("categorical", "boolean"):
+        if spec.kind in ("categorical", "boolean") and max_categories <= 0 and spec.categories:
+            what = f"{spec.kind}, {len(spec.categories)} categories"
+        elif spec.kind in ("categorical", "boolean"):
             cats = [encode_value(_scalar(v)) for v in spec.categories[:max_categories]]
             more = f", … ({len(spec.categories)} in all)" if len(spec.categories) > max_categories else ""
             what = f"{spec.kind}, one of {', '.join(cats)}{more}"
@@ -137,6 +154,26 @@ def describe_columns(schema, columns: list[str], *, max_categories: int = 20) ->
         role = " (target)" if spec.role == "target" else ""
         lines.append(f"- {json.dumps(col, ensure_ascii=False)}{role}: {what}")
     return "\n".join(lines)
+
+
+def hidden_categories(schema, columns, max_categories: int) -> int:
+    """How many category values :func:`describe_columns` leaves out at ``max_categories``."""
+    total = 0
+    for col in columns:
+        spec = schema[col]
+        if spec.kind in ("categorical", "boolean"):
+            total += max(len(spec.categories) - max(max_categories, 0), 0)
+    return total
+
+
+def category_dial(schema, columns, steps=(20, 8, 3, 0), *, name: str = "category values"):
+    """A :class:`~synth_core.llm.budget.Dial` over ``describe_columns``'s ``max_categories``."""
+    from .budget import Dial
+
+    full = hidden_categories(schema, columns, steps[0])
+    listed = sum(len(schema[c].categories) for c in columns if schema[c].kind in ("categorical", "boolean"))
+    return Dial(name, steps, left_out=lambda k: hidden_categories(schema, columns, k) - full,
+                total=listed - full)
 
 
 # --------------------------------------------------------------------------- reading
@@ -502,6 +539,13 @@ class RowBatch:
         ``cancel()`` stopped the batch early.
     prompts : list of str
         The first prompt sent (for display and debugging; no secrets are in prompts).
+    left_out : Counter
+        What prompts left out to fit the model's context, summed over calls
+        (``'exemplar rows'``, and ``'category values'`` on chat endpoints).
+    shortened_calls : int
+        Calls whose prompt was shortened.
+    note : str
+        The first shortened call's note for a person (``''`` when none was shortened).
     """
 
     rows: pd.DataFrame
@@ -512,6 +556,9 @@ class RowBatch:
     usage: dict = field(default_factory=dict)
     cancelled: bool = False
     prompts: list = field(default_factory=list)
+    left_out: Counter = field(default_factory=Counter)
+    shortened_calls: int = 0
+    note: str = ""
 
     @property
     def accepted_fraction(self) -> float | None:
@@ -533,11 +580,6 @@ def _max_row_chars(schema, columns, fmt: str) -> int:
             width = 44
         total += width + 1 + (len(json.dumps(col, ensure_ascii=False)) + 3 if fmt == "jsonl" else 0)
     return total + 2
-
-
-def _estimate_tokens(lines: list[str]) -> int:
-    """Rough upper bound of tokens for lines (Gemma writes digits one token each)."""
-    return sum(len(line) for line in lines) + len(lines)
 
 
 def generate_rows(
@@ -613,6 +655,11 @@ def generate_rows(
     GenerationError
         Bad arguments (unknown format, target or columns missing from
         ``examples``, a rule no row inside the observed ranges can satisfy).
+    ContextLengthError
+        The header and one exemplar row with the answer do not fit the model's
+        context (an :class:`~synth_core.errors.LLMError`). Fewer exemplars
+        than ``n_examples`` are shown when all would not fit
+        (:attr:`RowBatch.left_out`).
     LLMError
         From the client, when the endpoint fails.
     """
@@ -654,12 +701,18 @@ def generate_rows(
     except ValueError as exc:
         raise GenerationError(f"cannot generate rows for rule {rule_text!r}: {exc}") from exc
     seed = client.settings.seed if client.settings.seed is not None else 0
-    ctx = client.context_tokens
     max_calls = max_calls if max_calls is not None else 3 * math.ceil(n / rows_per_call) + 2
 
     row_bound = _max_row_chars(schema, columns, "jsonl" if api == "chat" else fmt)
 
+    fix = (
+        f"Its irreducible part is the {len(columns)} columns' header and one exemplar row: use an endpoint with a "
+        "larger context (SYNTH_LLM_CONTEXT / LLMSettings.context_tokens), a table with fewer columns, or fewer "
+        "rows per call."
+    )
+
     def build(sample: int):
+        """(request, max_tokens, fitted): exemplars dropped from the end until prompt + answer fit the context."""
         rng = np.random.default_rng([abs(seed), sample])
         k = min(n_examples, len(pool))
         ex = pool.iloc[rng.choice(len(pool), size=k, replace=False)]
@@ -668,38 +721,46 @@ def generate_rows(
         max_tokens = rows_per_call * per_row + 16
         if api == "chat":
             keys = ", ".join(json.dumps(c, ensure_ascii=False) for c in columns)
-            messages = [
-                {"role": "system", "content": prompts.ROWS_CHAT_SYSTEM.render()},
-                {
-                    "role": "user",
-                    "content": prompts.ROWS_CHAT_USER.render(
-                        columns=describe_columns(schema, columns),
-                        rule=rule_text,
-                        examples="\n".join(lines),
-                        k=rows_per_call,
-                        keys=keys,
-                    ),
-                },
-            ]
-            return messages, max_tokens * 2
-        # completion: drop exemplars until prompt + answer fit the context window
-        header = lines[0] if fmt == "csv" else None
-        body = lines[1:] if fmt == "csv" else lines
-        while True:
-            if fmt == "csv":
-                prompt = prompts.ROWS_COMPLETION_CSV.render(
-                    table=_one_line(table_name), rule=rule_text, header=header, examples="\n".join(body)
+            max_tokens *= 2
+
+            def render(plan):
+                return [
+                    {"role": "system", "content": prompts.ROWS_CHAT_SYSTEM.render()},
+                    {
+                        "role": "user",
+                        "content": prompts.ROWS_CHAT_USER.render(
+                            columns=describe_columns(schema, columns, max_categories=plan["category values"]),
+                            rule=rule_text,
+                            examples="\n".join(lines[: plan["exemplar rows"]]),
+                            k=rows_per_call,
+                            keys=keys,
+                        ),
+                    },
+                ]
+
+            dials = [Dial("exemplar rows", range(len(lines), min(len(lines), 3) - 1, -1)),
+                     category_dial(schema, columns), Dial("exemplar rows", range(min(len(lines), 3), 0, -1))]
+        else:
+            header = lines[0] if fmt == "csv" else None
+            body = lines[1:] if fmt == "csv" else lines
+
+            def render(plan):
+                shown = "\n".join(body[: plan["exemplar rows"]])
+                if fmt == "csv":
+                    return prompts.ROWS_COMPLETION_CSV.render(
+                        table=_one_line(table_name), rule=rule_text, header=header, examples=shown
+                    )
+                return prompts.ROWS_COMPLETION_JSONL.render(
+                    table=_one_line(table_name), rule=rule_text, examples=shown
                 )
-            else:
-                prompt = prompts.ROWS_COMPLETION_JSONL.render(
-                    table=_one_line(table_name), rule=rule_text, examples="\n".join(body)
-                )
-            if ctx is None or len(body) <= 2 or _estimate_tokens([prompt]) + max_tokens <= ctx - 16:
-                return prompt, max_tokens
-            body = body[:-1]
+
+            dials = [Dial("exemplar rows", range(len(body), 0, -1))]
+        fitted = fit_prompt(render, prompt_budget(client, max_tokens), dials,
+                            what=f"the row prompt for rule {rule_text!r}", fix=fix)
+        return fitted.prompt, max_tokens, fitted
 
     def one_call(sample: int):
-        request, max_tokens = build(sample)
+        request, max_tokens, fitted = build(sample)
         if api == "chat":
             if constrain == "json_schema":
                 fmt_arg = {
@@ -713,12 +774,12 @@ def generate_rows(
             comp = client.chat(
                 request, response_format=fmt_arg, max_tokens=max_tokens, sample=sample, tag=tag
             )
-            return request, comp, _decode_chat_rows(comp.text)
+            return request, comp, _decode_chat_rows(comp.text), fitted
         stop = None if grammar else ["\n\n", "\n#"]
         comp = client.complete(
             request, grammar=grammar, max_tokens=max_tokens, stop=stop, sample=sample, tag=tag
         )
-        return request, comp, _decode_lines(comp.text, fmt)
+        return request, comp, _decode_lines(comp.text, fmt), fitted
 
     accepted: list[pd.DataFrame] = []
     batch = RowBatch(rows=pd.DataFrame(columns=columns))
@@ -741,8 +802,12 @@ def generate_rows(
                 )
 
         results = client.map(one_call, jobs, progress=on_progress, cancel=cancel)
-        for request, comp, items in results:
+        for request, comp, items, fitted in results:
             calls += 1
+            if fitted.left_out:
+                batch.left_out.update(fitted.left_out)
+                batch.shortened_calls += 1
+                batch.note = batch.note or fitted.note
             if not batch.prompts:
                 batch.prompts.append(
                     request if isinstance(request, str) else json.dumps(request, ensure_ascii=False)

@@ -8,9 +8,18 @@ terminated). The GGUF file comes from the PyPI package
 file under the cache directory (about 240 MB, once).
 
 Measured facts this follows (``shared/EMBEDDED_LLM.md``): ``OMP_WAIT_POLICY=passive``
-or decoding falls to about 2 tokens/s on busy cores; two threads; ``n_ctx``
-2048; the server serves one request at a time; it is a base model with no chat
-template, so callers use the completion endpoint with GBNF grammars.
+or decoding falls to about 2 tokens/s on busy cores; two threads; the server
+serves one request at a time; it is a base model with no chat template, so
+callers use the completion endpoint with GBNF grammars.
+
+Context: ``n_ctx`` is the settings' ``context_tokens`` (default 8192, see
+:data:`~synth_core.llm.settings.DEFAULT_CONTEXT_TOKENS` for the measurements),
+and the server runs with ``--logits_all false``. ``llama_cpp.server`` defaults
+to ``logits_all=True``, which keeps the logits of every prompt token in an
+``n_ctx x 262144`` float array: measured on 2 busy cores, a 1.8k-token prompt
+took the server from 403 MB to 3250 MB (1 MiB a token; a full 8192 context
+would need 8.4 GB) and 36 s, against 444 MB and 11 s without it. Nothing here
+asks for logprobs, the only use of those logits.
 
 Health and crashes: llama.cpp is native code, and a build tuned to another CPU
 has died with a general protection fault on its first completion after
@@ -41,7 +50,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import LLMDeadlineError, LLMUnavailableError
-from .settings import EMBEDDED_MODEL, default_cache_dir
+from .settings import DEFAULT_CONTEXT_TOKENS, EMBEDDED_MODEL, default_cache_dir
 
 __all__ = [
     "EmbeddedServer",
@@ -52,7 +61,17 @@ __all__ = [
     "REBUILD_FIX",
 ]
 
-_MIN_FREE_MB = 700  # model (about 240 MB) + KV cache + Python server; measured peak about 550 MB RSS
+#: Free memory the server needs besides its KV cache: model (235 MB mapped) + touched compute buffer +
+#: Python server; measured 403 MB RSS idle at n_ctx 2048 and 444 MB after a 1.8k-token prompt.
+_MIN_FREE_MB = 600
+#: KV cache per context token (18 layers, f16 K and V, full-size sliding-window cache): 144 MiB at 8192.
+_KV_MB_PER_TOKEN = 18 / 1024
+
+
+def _needed_mb(n_ctx: int) -> int:
+    """Memory the server needs for a context of ``n_ctx`` tokens (744 MB at 8192)."""
+    return int(_MIN_FREE_MB + n_ctx * _KV_MB_PER_TOKEN)
+
 _START_TIMEOUT = 180.0
 _LOG_TAIL = 1500
 _LOG_LINES = 8
@@ -172,8 +191,10 @@ class EmbeddedServer:
     ----------
     cache_dir : str or Path, optional
         Where the model file and the server log go (default: the user cache dir).
-    n_ctx, n_threads : int
-        Context length and CPU threads (also used for batch/prompt processing).
+    n_ctx : int, optional
+        Context length in tokens (default :data:`~synth_core.llm.settings.DEFAULT_CONTEXT_TOKENS`).
+    n_threads : int
+        CPU threads (also used for batch/prompt processing).
     python : str, optional
         Interpreter that runs the server (default: this one).
 
@@ -188,9 +209,9 @@ class EmbeddedServer:
         The server's stdout and stderr.
     """
 
-    def __init__(self, *, cache_dir=None, n_ctx: int = 2048, n_threads: int = 2, python: str | None = None):
+    def __init__(self, *, cache_dir=None, n_ctx: int | None = None, n_threads: int = 2, python: str | None = None):
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.n_ctx = n_ctx
+        self.n_ctx = int(n_ctx) if n_ctx is not None else DEFAULT_CONTEXT_TOKENS
         self.n_threads = n_threads
         self.python = python or sys.executable
         self.base_url: str | None = None
@@ -298,10 +319,15 @@ class EmbeddedServer:
             if problem:
                 raise LLMUnavailableError(problem)
             free = _available_mb()
-            if free is not None and free < _MIN_FREE_MB:
+            need = _needed_mb(self.n_ctx)
+            if free is not None and free < need:
+                smaller = (
+                    f", start it with a smaller context (SYNTH_LLM_CONTEXT, now {self.n_ctx} tokens)"
+                    if self.n_ctx > 2048 else ""
+                )
                 raise LLMUnavailableError(
-                    f"only {free:.0f} MB of memory is free and the embedded LLM needs about {_MIN_FREE_MB} MB: "
-                    "close other programs, or set OPENAI_BASE_URL to use an endpoint"
+                    f"only {free:.0f} MB of memory is free and the embedded LLM needs about {need} MB: "
+                    f"close other programs{smaller}, or set OPENAI_BASE_URL to use an endpoint"
                 )
             self.model_file = model_path(self.cache_dir)
             if not self.model_file.exists():  # pragma: no cover - assemble() guarantees it
@@ -323,6 +349,8 @@ class EmbeddedServer:
                 EMBEDDED_MODEL,
                 "--n_ctx",
                 str(self.n_ctx),
+                "--logits_all",
+                "false",
                 "--n_threads",
                 str(self.n_threads),
                 "--n_threads_batch",
@@ -509,21 +537,30 @@ _singleton: EmbeddedServer | None = None
 _singleton_lock = threading.Lock()
 
 
-def get_embedded_server(cache_dir=None, *, deadline: float | None = None) -> EmbeddedServer:
+def get_embedded_server(
+    cache_dir=None, *, deadline: float | None = None, n_ctx: int | None = None
+) -> EmbeddedServer:
     """The process-wide embedded server, started on first use (thread-safe).
 
     The first caller pays the start (see :attr:`EmbeddedServer.start_seconds`);
     later callers get the running server at once. ``cache_dir`` matters only
     for the first start. A server that crashed is started again (its health
     check is a real completion, so a crash that repeats is reported at once).
-    ``deadline`` (``time.monotonic()``) bounds a start.
+    ``deadline`` (``time.monotonic()``) bounds a start. ``n_ctx`` (default
+    :data:`~synth_core.llm.settings.DEFAULT_CONTEXT_TOKENS`) is the context the
+    caller needs: a server running with less is stopped and started again with
+    it (clients notice the new port); one running with more is kept.
     """
     global _singleton
+    need = int(n_ctx) if n_ctx is not None else DEFAULT_CONTEXT_TOKENS
     with _singleton_lock:
         if _singleton is None:
-            _singleton = EmbeddedServer(cache_dir=cache_dir)
+            _singleton = EmbeddedServer(cache_dir=cache_dir, n_ctx=need)
             atexit.register(stop_embedded_server)
         server = _singleton
+        if server.n_ctx < need:
+            server.stop()
+            server.n_ctx = need
     return server.start(deadline=deadline)
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "EMBEDDED_MODEL",
     "DEFAULT_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_CONTEXT_TOKENS",
+    "EMBEDDED_MAX_CONTEXT",
     "mask_key",
     "resolve_api_key",
     "default_cache_dir",
@@ -32,6 +34,19 @@ EMBEDDED_MODEL = "gemma-3-270m-q4_k_m"
 DEFAULT_TIMEOUT = 120.0
 #: HTTP retries done by the openai SDK itself on timeouts, 408/409/429 and 5xx.
 DEFAULT_MAX_RETRIES = 2
+#: Context window (prompt + answer, in tokens) assumed when ``context_tokens`` is not set: what the
+#: embedded server is started with, and what an endpoint is assumed to have (``/v1/models`` does not
+#: always say). 8192 for the embedded model, measured with ``llama_cpp.server`` 0.3.36 and
+#: ``--logits_all false`` on 2 busy cores (server RSS idle / after the longest prompt; prompt time):
+#: n_ctx 2048: 403 / 444 MB, 1.8k tokens 8 s; 4096: 439 / 529 MB, 3.6k tokens 28 s;
+#: 8192: 511 / 658 MB, 7.2k tokens 74 s; 16384: 657 MB idle; 32768: 946 MB idle (KV cache 18 KiB a
+#: token). 8192 fits a laptop and a full prompt still ends inside the 120-s call timeout; a 16k
+#: prompt would take about 3 minutes on such a machine.
+DEFAULT_CONTEXT_TOKENS = 8192
+#: Gemma 3 270M's trained context: the most the embedded server can be started with.
+EMBEDDED_MAX_CONTEXT = 32768
+_MIN_CONTEXT = 512
+_MAX_CONTEXT = 10_000_000
 
 _APIS = ("auto", "completion", "chat")
 _CONSTRAINTS = ("auto", "grammar", "json_schema", "json_object", "none")
@@ -114,6 +129,12 @@ class LLMSettings:
         sample index, so runs repeat where the server honours seeds.
     max_tokens : int
         Upper bound on completion tokens per call.
+    context_tokens : int or None
+        The context window (prompt and answer, in tokens) of the model. For
+        the embedded model it is what the server is started with (at most
+        32768); for an endpoint it is what prompts are shortened to fit,
+        since ``/v1/models`` does not always say. ``None`` means
+        :data:`DEFAULT_CONTEXT_TOKENS` (8192). Filled from ``SYNTH_LLM_CONTEXT``.
     cache : bool
         Use the on-disk reply cache.
     cache_dir : str or None
@@ -141,6 +162,7 @@ class LLMSettings:
     temperature: float = 1.0
     seed: int | None = 0
     max_tokens: int = 1024
+    context_tokens: int | None = None
     cache: bool = True
     cache_dir: str | None = None
     api: str = "auto"
@@ -171,6 +193,17 @@ class LLMSettings:
             problems.append(f"seed must be an integer or None, got {self.seed!r}")
         if not (isinstance(self.max_tokens, int) and 1 <= self.max_tokens <= 32768):
             problems.append(f"max_tokens must be an integer from 1 to 32768, got {self.max_tokens!r}")
+        if self.context_tokens is not None:
+            top = EMBEDDED_MAX_CONTEXT if self.base_url is None else _MAX_CONTEXT
+            if not (
+                isinstance(self.context_tokens, int) and not isinstance(self.context_tokens, bool)
+                and _MIN_CONTEXT <= self.context_tokens <= top
+            ):
+                what = " (the embedded model's trained context)" if self.base_url is None else ""
+                problems.append(
+                    f"context_tokens must be an integer from {_MIN_CONTEXT} to {top}{what}, "
+                    f"got {self.context_tokens!r}"
+                )
         if self.api not in _APIS:
             problems.append(f"api must be one of {', '.join(_APIS)}, got {self.api!r}")
         if self.constrain not in _CONSTRAINTS:
@@ -183,7 +216,7 @@ class LLMSettings:
     @classmethod
     def from_env(cls, *, base_url: str | None = None, model: str | None = None, **changes) -> "LLMSettings":
         """Settings from arguments, falling back to ``OPENAI_BASE_URL``, ``SYNTH_LLM_MODEL``,
-        ``SYNTH_LLM_TIMEOUT`` (seconds) and ``SYNTH_LLM_MAX_RETRIES``.
+        ``SYNTH_LLM_TIMEOUT`` (seconds), ``SYNTH_LLM_MAX_RETRIES`` and ``SYNTH_LLM_CONTEXT`` (tokens).
 
         ``SYNTH_CACHE_DIR`` is read when the cache is opened (see :func:`default_cache_dir`).
         Empty variables count as unset; arguments win over variables.
@@ -198,6 +231,7 @@ class LLMSettings:
         for name, field, kind, what in (
             ("SYNTH_LLM_TIMEOUT", "timeout", float, "a number of seconds"),
             ("SYNTH_LLM_MAX_RETRIES", "max_retries", int, "an integer"),
+            ("SYNTH_LLM_CONTEXT", "context_tokens", int, "an integer number of tokens"),
         ):
             raw = os.environ.get(name, "").strip()
             if raw and field not in changes:
@@ -240,6 +274,17 @@ class LLMSettings:
         if self.concurrency is not None:
             return self.concurrency
         return 1 if self.is_embedded else 4
+
+    @property
+    def resolved_context_tokens(self) -> int:
+        """The context window prompts are fitted to (``context_tokens``, else 8192).
+
+        Examples
+        --------
+        >>> LLMSettings().resolved_context_tokens, LLMSettings(context_tokens=4096).resolved_context_tokens
+        (8192, 4096)
+        """
+        return self.context_tokens if self.context_tokens is not None else DEFAULT_CONTEXT_TOKENS
 
     @property
     def endpoint_label(self) -> str:

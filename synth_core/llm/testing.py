@@ -76,6 +76,8 @@ class FakeLLM(LLMClient):
         Overrides ``api``, ``constrain`` and ``cache_dir`` entirely.
     tokens_per_char : float
         Token counts reported: ``ceil(len(text) * tokens_per_char)``.
+    context_tokens : int, optional
+        The context window prompts are fitted to (default 8192, as an endpoint's).
 
     Attributes
     ----------
@@ -94,6 +96,7 @@ class FakeLLM(LLMClient):
         cache_dir=None,
         settings: LLMSettings | None = None,
         tokens_per_char: float = 0.25,
+        context_tokens: int | None = None,
     ):
         if settings is None:
             settings = LLMSettings(
@@ -105,6 +108,7 @@ class FakeLLM(LLMClient):
                 cache_dir=str(cache_dir) if cache_dir is not None else None,
                 concurrency=1,
                 max_tokens=4096,
+                context_tokens=context_tokens,
             )
         super().__init__(settings, api_key="sk-fake-not-a-real-key")
         self._responses = responses if callable(responses) else list(responses)
