@@ -200,7 +200,7 @@ def run_cell(frame, target, task, seed, regime, models, with_peers, boot_draws, 
                                                ignore_index=True), model, seed)
                 for f in (0.125, 0.25, 0.5, 1.0)}
         rec.update(mode=check["mode"], fraction=check["fraction"], candidates=check.get("candidate_rows"),
-                   verdict={k: v[k] for k in ("base", "augmented", "change", "low", "high")},
+                   verdict={k: v[k] for k in ("base", "augmented", "change", "low", "high", "readings")},
                    table=v["table"], repeats=check["repeats"])
         out["models"][model] = rec
         print(f"    {model}: given {rec['given']:.4g} product {rec['product']:.4g} "

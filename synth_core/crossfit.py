@@ -128,6 +128,8 @@ class ModelVerdict:
         with its 95% interval (each fold judged by a decision made on the other folds).
     augmented : float
         Out-of-fold error with those rows.
+    readings : dict
+        ``kept`` and ``procedure``: each reading's change and interval half widths (per row, between folds).
     """
 
     model: str
@@ -139,10 +141,11 @@ class ModelVerdict:
     low: float
     high: float
     table: pd.DataFrame
+    readings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("model", "label", "metric", "base", "augmented", "change", "low",
-                                           "high")}
+                                           "high", "readings")}
         d["table"] = self.table.to_dict(orient="records")
         return d
 
@@ -422,20 +425,23 @@ class CrossFitCheck:
                 procedure[(fold.repeat, fold.index)] = self._decide(mask)[:3]
         out = {}
         for spec in self.models_:
-            change, low, high, base, augmented = self._reading(spec, kept)
+            readings = {"kept": self._reading(spec, kept)}
             if procedure:
-                _, p_low, p_high, _, _ = self._reading(spec, procedure)
-                low, high = min(low, p_low), max(high, p_high)
+                readings["procedure"] = self._reading(spec, procedure)
+            first = readings["kept"]
+            low = min(r["change"] - r["half"] for r in readings.values())
+            high = max(r["change"] + r["half"] for r in readings.values())
             out[spec.name] = ModelVerdict(
                 model=spec.name, label=spec.label,
                 metric="error rate" if self.dataset_.task == "classification" else "MSE",
-                base=base, augmented=augmented, change=change, low=low, high=high,
-                table=self.tables_.get(spec.name, pd.DataFrame()))
+                base=first["base"], augmented=first["augmented"], change=first["change"], low=low, high=high,
+                table=self.tables_.get(spec.name, pd.DataFrame()), readings=readings)
         self.fold_decisions_ = kept
         return out
 
-    def _reading(self, spec: ModelSpec, decisions: dict) -> tuple[float, float, float, float, float]:
-        """(relative change, low, high, base loss, loss with rows) when each fold gets ``decisions[fold]``."""
+    def _reading(self, spec: ModelSpec, decisions: dict) -> dict:
+        """The relative change when each fold gets ``decisions[fold]``: ``change``, ``half`` (the interval's
+        half width: the wider of ``half_rows`` and ``half_folds``), ``base`` and ``augmented`` losses."""
         base = self.base_[spec.name]
         judged = base.copy()
         fold_means: dict[int, list] = {}
@@ -449,14 +455,16 @@ class CrossFitCheck:
             fold_means.setdefault(fold.repeat, []).append(float(np.mean(judged[fold.repeat, at] - base[fold.repeat, at])))
         b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
         d = a - b
-        half = _Z95 * float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+        rows = _Z95 * float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+        folds = 0.0
         k = min((len(m) for m in fold_means.values()), default=0)
         if k > 1:  # between folds of one repeat (repeats reuse the same rows, so they do not count as more)
             spread = float(np.mean([np.var(m, ddof=1) for m in fold_means.values()]))
-            half = max(half, float(stats.t.ppf(0.975, k - 1)) * math.sqrt(spread / k))
+            folds = float(stats.t.ppf(0.975, k - 1)) * math.sqrt(spread / k)
         mean_b, mean_d = float(np.mean(b)), float(np.mean(d))
         scale = mean_b if mean_b > 0 else 1.0
-        return mean_d / scale, (mean_d - half) / scale, (mean_d + half) / scale, mean_b, float(np.mean(a))
+        return {"change": mean_d / scale, "half": max(rows, folds) / scale, "half_rows": rows / scale,
+                "half_folds": folds / scale, "base": mean_b, "augmented": float(np.mean(a))}
 
     def _reason(self) -> str:
         spec = self.models_[0]
