@@ -160,7 +160,8 @@ def test_fit_prompt_without_a_known_context_keeps_everything():
 @pytest.mark.parametrize("api,constrain,context", [("completion", "grammar", 1024), ("chat", "json_schema", 1536)])
 def test_forty_rule_proposal_fits_and_keeps_the_most_supported_rules(bank, api, constrain, context):
     rules = forty_rules()
-    fake = FakeLLM(responses=[RULES_REPLY], api=api, constrain=constrain, context_tokens=context)
+    reply = RULES_REPLY if api == "completion" else json.dumps({"rules": [{"rule": "V1 >= 30", "reason": "age"}]})
+    fake = FakeLLM(responses=[reply], api=api, constrain=constrain, context_tokens=context)
     paths = [f"V12 <= {200 + i}.5 AND V1 > {30 + i}.5" for i in range(20)]
     out = propose_rules(fake, schema=bank.schema, target="Class", current_rules=rules, paths=paths, n=3)
     assert [r.text for r in out.valid] == ["V1 >= 30"]  # the call succeeded
@@ -246,21 +247,21 @@ def test_a_table_whose_column_list_alone_does_not_fit_is_a_clear_error():
 # --------------------------------------------------------------------------- rows (rows.py, DATE, SampleLLM)
 
 
-@pytest.mark.parametrize("api,constrain", [("completion", "grammar"), ("chat", "json_schema")])
-def test_sixty_column_row_prompts_show_fewer_exemplars(wide, api, constrain):
-    fake = FakeLLM(responses=lambda prompt: "", api=api, constrain=constrain, context_tokens=4096)
+@pytest.mark.parametrize("api,constrain,context", [("completion", "grammar", 4096), ("chat", "json_schema", 8192)])
+def test_sixty_column_row_prompts_show_fewer_exemplars(wide, api, constrain, context):
+    fake = FakeLLM(responses=lambda prompt: "", api=api, constrain=constrain, context_tokens=context)
     batch = generate_rows(fake, schema=wide.schema, target="y", rule=None, examples=wide.train, n=4,
                           rows_per_call=1, n_examples=10, max_calls=2)
     assert len(fake.calls) == 2
-    assert_fits(fake, 4096)
+    assert_fits(fake, context)
     per_call = []
     for call in fake.calls:
         text = call.prompt
-        shown = text.count('"category_1_') if api == "completion" else text.split("<data>")[2].count("{")
+        shown = text.count('"category_1_') if api == "completion" else text.split("<data>")[2].split("</data>")[0].count("{")
         per_call.append(shown)
     assert all(1 <= k < 10 for k in per_call)
     assert batch.left_out["exemplar rows"] == sum(10 - k for k in per_call)
-    assert batch.shortened_calls == 2 and "exemplar rows" in batch.note and "4096" in batch.note
+    assert batch.shortened_calls == 2 and "exemplar rows" in batch.note and str(context) in batch.note
 
 
 def test_rows_of_a_table_too_wide_for_one_exemplar_raise_a_clear_llm_error(wide):
@@ -338,31 +339,37 @@ def test_htdbu_skeleton_prompt_is_shortened_and_says_so(wide):
     assert all(f'"{c}"' in prompt.split("Summary of the rows")[0] for c in wide.schema.names)
 
 
-def test_structsynth_dag_prompt_is_shortened_and_says_so(wide):
+@pytest.fixture(scope="module")
+def narrower():
+    """16 columns (8 categorical with 30 categories each): StructSynth fits it in seconds."""
+    return make_dataset(wide_table(n_cols=16, n_rows=200), target="y", seed=0, protocol="paper")
+
+
+def test_structsynth_dag_prompt_is_shortened_and_says_so(narrower):
     from synth_core.generators.structsynth import StructSynthGenerator
 
     rules = [parse_rule("num_0 >= 50000", id="r1", status="approved")]
-    fake = FakeLLM(responses=[json.dumps({"edges": [["num_0", "num_2"]]})], context_tokens=2048)
-    gen = StructSynthGenerator(client=fake, random_state=0).fit(wide, rules)
+    fake = FakeLLM(responses=[json.dumps({"edges": [["num_0", "num_2"]]})], context_tokens=1024)
+    gen = StructSynthGenerator(client=fake, random_state=0).fit(narrower, rules)
     out = gen.generate(10)
     assert len(fake.calls) == 1
-    assert_fits(fake, 2048)
+    assert_fits(fake, 1024)
     notes = [m for m in out.messages if m.startswith("StructSynth: the DAG prompt was shortened to fit the "
-                                                    "context of 2048 tokens")]
+                                                    "context of 1024 tokens")]
     assert len(notes) == 1 and "category values" in notes[0]
 
 
-def test_table_prompt_too_wide_for_the_column_list_falls_back_with_the_reason():
+def test_table_prompt_too_wide_for_the_column_list_falls_back_with_the_reason(narrower):
     from synth_core.generators.structsynth import StructSynthGenerator
 
-    frame = wide_table(n_cols=300, n_rows=200)
-    ds = make_dataset(frame, target="y", seed=0, protocol="paper")
-    fake = FakeLLM(responses=[], context_tokens=2048)
-    gen = StructSynthGenerator(client=fake, random_state=0).fit(ds, [parse_rule("num_0 >= 0", id="r1",
-                                                                                 status="approved")])
+    fake = FakeLLM(responses=[], context_tokens=512)
+    gen = StructSynthGenerator(client=fake, max_edges=20, random_state=0)
+    gen.fit(narrower, [parse_rule("num_0 >= 0", id="r1", status="approved")])
     gen.discover()
     assert fake.calls == [] and gen.dag_source_ == "data"
-    assert isinstance(gen.llm_error_, ContextLengthError) and "context of 2048 tokens" in str(gen.llm_error_)
+    assert isinstance(gen.llm_error_, ContextLengthError)
+    assert "the StructSynth DAG prompt does not fit the context of 512 tokens" in str(gen.llm_error_)
+    assert "the table's 17 columns" in str(gen.llm_error_)
 
 
 # --------------------------------------------------------------------------- the setting

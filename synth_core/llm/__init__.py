@@ -14,10 +14,15 @@
 - :func:`generate_rows` / :func:`parse_rows`: grammar-bound few-shot rows,
   strict parsing, rejections counted by reason.
 - :func:`propose_rules`: JSON rules from the LLM, validated, invalid ones kept with their error.
+- :mod:`synth_core.llm.budget`: every prompt fitted to the model's context
+  (``LLMSettings.context_tokens`` / ``SYNTH_LLM_CONTEXT``, default 8192) before
+  it is sent; what was left out is reported; a prompt that cannot fit, or a
+  server's context refusal, is a :class:`ContextLengthError`.
 - :class:`~synth_core.llm.testing.FakeLLM`: a scripted client for tests.
 - :func:`~synth_core.llm.check.llm_check`: the ``synth llm-check`` command.
 """
 
+from .budget import ContextLengthError, estimate_tokens
 from .check import llm_check
 from .client import Completion, LLMClient, get_client
 from .propose import RuleProposals, propose_rules
@@ -27,12 +32,14 @@ from .usage import Usage
 
 __all__ = [
     "Completion",
+    "ContextLengthError",
     "LLMClient",
     "LLMSettings",
     "REJECTION_REASONS",
     "RowBatch",
     "RuleProposals",
     "Usage",
+    "estimate_tokens",
     "format_rows",
     "generate_rows",
     "get_client",

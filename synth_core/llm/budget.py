@@ -64,16 +64,20 @@ _RUN = re.compile(r"[0-9]|[A-Za-z]+|\n|[ \t\r\f\v]+|[\x00-\x7f]|[^\x00-\x7f]")
 #: Words of the prompt templates and column descriptions that Gemma 3's tokenizer writes as one token,
 #: alone and after a space (checked with ``llama_cpp.Llama(vocab_only=True)``; a test checks them again).
 _ONE_TOKEN_WORDS = frozenset(
-    """AND Columns Current DATE Decision Delta Directed Every Example Feedback JSON New Reply Rule Rules Skeleton
-    Summary Table Target Text The Write You all allowed and augmentation between boolean categorical categories
-    category cause classification col column columns condition constraints content copy covering current data
-    datetime decimal dependencies dependency depends different directed each edge edges effect else error every
-    exact exactly example examples false feedback follow for form forming from gain graph group groups header
-    high instructions integer into joined keys language line logical low max median method min missing model more
-    most must name names never new none not nothing number numeric object one only paths patterns per point
-    populations predicate quotes range ranges realistic reason regression row rows rule rules same says sets
-    shown simple single skeleton split strings structure sub summary table target task text that the then these
-    this treat tree true type use validation value values well where which whose with write""".split()
+    """
+    AND Columns Current DATE Decision Delta Directed Every Example Feedback JSON New Reply Rule
+    Rules Skeleton Summary Table Target Text The Write You all allowed and augmentation between
+    boolean categorical categories category cause classification col column columns condition
+    constraints content copy covering current data datetime decimal dependencies dependency depends
+    different directed each edge edges effect else error every exact exactly example examples false
+    feedback follow for form forming from gain graph group groups header high instructions integer
+    into joined keys language line logical low max median method min missing model more most must
+    name names never new none not nothing number numeric object one only paths patterns per point
+    populations predicate quotes range ranges realistic reason regression row rows rule rules same
+    says sets shown simple single skeleton split strings structure sub summary table target task
+    text that the then these this treat tree true type use validation value values well where which
+    whose with write
+    """.split()
 )
 
 
@@ -88,7 +92,9 @@ class ContextLengthError(LLMResponseError):
         Prompt plus answer (estimated before sending; as the server counted them after).
     """
 
-    def __init__(self, message: str, *, context_tokens: int | None = None, requested_tokens: int | None = None):
+    def __init__(
+        self, message: str, *, context_tokens: int | None = None, requested_tokens: int | None = None
+    ):
         super().__init__(message)
         self.context_tokens = context_tokens
         self.requested_tokens = requested_tokens
@@ -305,9 +311,9 @@ def fit_prompt(
         if tokens > room:
             need = tokens + budget.answer
             raise ContextLengthError(
-                f"{what} does not fit the context of {budget.context} tokens of {budget.where}, even shortened "
-                f"as far as it goes: its prompt needs about {tokens} tokens and the answer {budget.answer} "
-                f"(with {budget.margin} kept free). "
+                f"{what} does not fit the context of {budget.context} tokens of {budget.where}, even "
+                f"shortened as far as it goes: its prompt needs about {tokens} tokens and the answer "
+                f"{budget.answer} (with {budget.margin} kept free). "
                 + (fix or "Use an endpoint or model with a larger context (SYNTH_LLM_CONTEXT / "
                    "LLMSettings.context_tokens), or ask with less.").rstrip(),
                 context_tokens=budget.context,
@@ -321,7 +327,9 @@ def fit_prompt(
             left[name] = int(hidden)
             total = d.total if d.total is not None else (d.values[0] if d.left_out is None else None)
             parts.append(f"{hidden} of {total} {name}" if total is not None else f"{hidden} {name}")
-    note = f"shortened to fit the context of {budget.context} tokens: left out " + ", ".join(parts) if parts else ""
+    note = ""
+    if parts:
+        note = f"shortened to fit the context of {budget.context} tokens: left out " + ", ".join(parts)
     return Fitted(prompt=prompt, plan=plan, tokens=tokens, left_out=left, note=note)
 
 
@@ -388,9 +396,8 @@ def context_refusal(body, text: str) -> dict | None:
     code = " ".join(str(inner.get(k, "")) for k in ("code", "type"))
     message = str(inner.get("message", ""))
     whole = f"{text} {message}"
-    if "context_length_exceeded" not in code and "exceed_context_size" not in code and not _CONTEXT_WORDS.search(
-        whole
-    ):
+    coded = "context_length_exceeded" in code or "exceed_context_size" in code
+    if not coded and not _CONTEXT_WORDS.search(whole):
         return None
     context = inner.get("n_ctx") if isinstance(inner.get("n_ctx"), int) else _first(_CONTEXT_SIZE, whole)
     requested = _first(_REQUESTED, whole)
@@ -458,8 +465,8 @@ def fit_table_prompt(
         shown = lines(plan["summary shares"])[: plan["summarised columns"]]
         summary = "\n".join(shown)
         if plan["summarised columns"] < n:
-            summary = (summary + "\n" if shown else "") + f"- … {n - plan['summarised columns']} more columns " \
-                "not summarised"
+            more = n - plan["summarised columns"]
+            summary = (summary + "\n" if shown else "") + f"- … {more} more columns not summarised"
         return render(describe_columns(schema, columns, max_categories=plan["category values"]), summary)
 
     dials = [
@@ -482,6 +489,7 @@ def fit_table_prompt(
     if "summary shares" in fitted.left_out:  # say it as a person reads it
         k = fitted.left_out.pop("summary shares")
         fitted.left_out["columns with fewer category shares"] = k
-        fitted.note = fitted.note.replace(f"{k} of {n} summary shares", f"the rarer category shares of {k} of "
-                                          f"{n} columns")
+        fitted.note = fitted.note.replace(
+            f"{k} of {n} summary shares", f"the rarer category shares of {k} of {n} columns"
+        )
     return fitted

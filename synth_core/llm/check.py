@@ -67,7 +67,10 @@ def llm_check(
         client = LLMClient(settings, api_key=api_key)
         if deadline is not None:
             client = client.with_deadline(deadline)
-        out(f"LLM: {client.endpoint_label} (model {settings.model_name}); starting…")
+        out(
+            f"LLM: {client.endpoint_label} (model {settings.model_name}, context {client.context_tokens} "
+            "tokens); starting…"
+        )
         t0 = time.perf_counter()
         client.start()
         start = client.usage.summary()["server_start_seconds"]

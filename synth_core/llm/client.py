@@ -272,7 +272,7 @@ class LLMClient:
         return wanted
 
     def prompt_budget(self, max_tokens: int | None):
-        """The :class:`~synth_core.llm.budget.Budget` of one request asking for ``max_tokens`` answer tokens."""
+        """The :class:`~synth_core.llm.budget.Budget` of a request asking for ``max_tokens`` answer tokens."""
         from .budget import prompt_budget
 
         return prompt_budget(self, max_tokens)
@@ -320,10 +320,12 @@ class LLMClient:
                     log.warning("the embedded LLM server had crashed; starting it again")
                 from .settings import DEFAULT_CONTEXT_TOKENS
 
-                # get_embedded_server's default n_ctx is DEFAULT_CONTEXT_TOKENS: only another size is passed; a
-                # server running with a smaller context is started again with the larger one
+                # get_embedded_server's default n_ctx is DEFAULT_CONTEXT_TOKENS: only another size is
+                # passed; a server running with a smaller context is started again with the larger one
                 extra = {} if wanted == DEFAULT_CONTEXT_TOKENS else {"n_ctx": wanted}
-                server = get_embedded_server(self.settings.resolved_cache_dir, deadline=self._deadline, **extra)
+                server = get_embedded_server(
+                    self.settings.resolved_cache_dir, deadline=self._deadline, **extra
+                )
                 conn.server = server
                 self.usage.set_server_start(server.start_seconds)
                 base_url = server.base_url
@@ -440,7 +442,7 @@ class LLMClient:
         return self._parse_reply(kind, content_type, body)
 
     def _raise_if_context(self, exc, request: dict) -> None:
-        """Raise :class:`~synth_core.llm.budget.ContextLengthError` when ``exc`` refused the request's size."""
+        """Raise :class:`~synth_core.llm.budget.ContextLengthError` when ``exc`` refused the size."""
         from .budget import ContextLengthError, context_refusal, estimate_chat_tokens, estimate_tokens
 
         found = context_refusal(getattr(exc, "body", None), str(getattr(exc, "message", "") or exc))
@@ -471,9 +473,9 @@ class LLMClient:
             )
         elif ctx is not None and ctx < told:
             fix = (
-                f"prompts are shortened to fit the context synth_core is told, {told} tokens, which is more "
-                f"than this endpoint has: set SYNTH_LLM_CONTEXT={ctx} (LLMSettings.context_tokens) so they fit, "
-                "or use a model with a larger context"
+                f"prompts are shortened to fit the context synth_core is told, {told} tokens, which is "
+                f"more than this endpoint has: set SYNTH_LLM_CONTEXT={ctx} (LLMSettings.context_tokens) so "
+                "they fit, or use a model with a larger context"
             )
         else:
             fix = (

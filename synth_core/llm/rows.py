@@ -706,13 +706,13 @@ def generate_rows(
     row_bound = _max_row_chars(schema, columns, "jsonl" if api == "chat" else fmt)
 
     fix = (
-        f"Its irreducible part is the {len(columns)} columns' header and one exemplar row: use an endpoint with a "
-        "larger context (SYNTH_LLM_CONTEXT / LLMSettings.context_tokens), a table with fewer columns, or fewer "
-        "rows per call."
+        f"Its irreducible part is the {len(columns)} columns' header and one exemplar row: use an endpoint "
+        "with a larger context (SYNTH_LLM_CONTEXT / LLMSettings.context_tokens), a table with fewer columns, "
+        "or fewer rows per call."
     )
 
     def build(sample: int):
-        """(request, max_tokens, fitted): exemplars dropped from the end until prompt + answer fit the context."""
+        """(request, max_tokens, fitted): exemplars dropped from the end until prompt + answer fit."""
         rng = np.random.default_rng([abs(seed), sample])
         k = min(n_examples, len(pool))
         ex = pool.iloc[rng.choice(len(pool), size=k, replace=False)]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -66,6 +67,9 @@ __all__ = [
 _MIN_FREE_MB = 600
 #: KV cache per context token (18 layers, f16 K and V, full-size sliding-window cache): 144 MiB at 8192.
 _KV_MB_PER_TOKEN = 18 / 1024
+
+
+_instances = itertools.count(1)
 
 
 def _needed_mb(n_ctx: int) -> int:
@@ -209,7 +213,9 @@ class EmbeddedServer:
         The server's stdout and stderr.
     """
 
-    def __init__(self, *, cache_dir=None, n_ctx: int | None = None, n_threads: int = 2, python: str | None = None):
+    def __init__(
+        self, *, cache_dir=None, n_ctx: int | None = None, n_threads: int = 2, python: str | None = None
+    ):
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.n_ctx = int(n_ctx) if n_ctx is not None else DEFAULT_CONTEXT_TOKENS
         self.n_threads = n_threads
@@ -222,6 +228,8 @@ class EmbeddedServer:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._starts = 0
+        number = next(_instances)  # two servers in one process (the singleton and one of a benchmark or a
+        self._log_tag = "" if number == 1 else f"-n{number}"  # test) write two logs
 
     def __repr__(self) -> str:
         state = f"running at {self.base_url}" if self.running else "stopped"
@@ -337,7 +345,7 @@ class EmbeddedServer:
             self.port = _free_port()
             self._starts += 1
             suffix = "" if self._starts == 1 else f"-{self._starts}"  # keep an earlier crash's log
-            self.log_path = self.cache_dir / "logs" / f"llama-server-{os.getpid()}{suffix}.log"
+            self.log_path = self.cache_dir / "logs" / f"llama-server-{os.getpid()}{self._log_tag}{suffix}.log"
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             cmd = [
                 self.python,
