@@ -104,3 +104,11 @@ def metrics(key: str, _run, _synthetic: pd.DataFrame, _real: pd.DataFrame | None
     from app_support.evaluate import metric_cards
 
     return metric_cards(_run, _synthetic, _real)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rates(key: str, method: str, models: tuple, _dataset, _rules):
+    """This machine's speed on this table for ``method`` and ``models`` (measured once, a few seconds)."""
+    from synth_core.estimate import measure_rates
+
+    return measure_rates(_dataset, _rules, method=method, models=list(models))

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import state
-from app_support.cached import current_client
+from app_support.cached import current_client, dataset_key, rates
 from app_support.figures import from_viz
 from app_support.jobs import GenerationJob
 from app_support.widgets import EMBEDDED_NOTE, PAGES, need_dataset, show_error
@@ -219,20 +219,42 @@ with st.expander("LLM settings", expanded=needs_llm):
 # ---------------------------------------------------------------- start
 params = {"iterations": iterations, "rho": rho, "rows_per_call": rows_per_call, **extra_params}
 params = {k: v for k, v in params.items() if k in accepted_params}
-calls = estimate_calls(method, rules, int(n * 2), params)
+chosen_selection = default_selection(method) if selection == "auto" else selection
+candidates = int(n * (2 if chosen_selection != "none" else 1))
 job: GenerationJob | None = st.session_state.get("job")
 running = job is not None and not job.done
+estimate, measured = None, None
+rate_key = (dataset_key(ds), "statistical" if needs_llm else method, (for_model, *also_check))
+timed = st.session_state.setdefault("gen.timed", set())
+if approved and rate_key not in timed and st.button(
+        "Estimate the time", key="gen.estimate",
+        help="Times a small sample of the work on your table (a few seconds, once per generator and model)."):
+    timed.add(rate_key)
+if approved and rate_key in timed:
+    from synth_core.estimate import estimate_run, seconds_per_call
+
+    with st.spinner("Timing a small sample of the work on your table…"):
+        measured = rates(*rate_key[:2], rate_key[2], ds, rules)
+    if needs_llm:
+        from dataclasses import replace as _replace
+
+        measured = _replace(measured, per_call=seconds_per_call(
+            st.session_state.get("gen.client_seen"), embedded=state.llm_config()["embedded"]))
+    estimate = estimate_run(ds, rules, method=method, n=candidates, rates=measured, model=for_model,
+                            check_models=also_check, folds=int(folds), params=params)
+calls = estimate_calls(method, rules, candidates, params) if needs_llm else 0
 with st.form("gen.form", border=True):
     f1, f2 = st.columns([4, 1])
-    if needs_llm and method in ("htdbu", "structsynth"):
-        f1.markdown(f"**Estimated LLM calls:** {calls} (structure only; the {int(n * 2):,} candidate rows come "
-                    "from statistical models).")
-    elif needs_llm:
-        f1.markdown(f"**Estimated LLM calls:** up to {calls:,} (for {int(n * 2):,} candidate rows, "
-                    f"{rows_per_call} rows per call).")
+    how = f"{candidates:,} candidate rows, of which the check keeps the share that helps" if check else \
+        f"{candidates:,} candidate rows, all kept"
+    if estimate is not None:
+        f1.markdown(f"**Estimated time:** {estimate.text()} — {how}"
+                    + (" (the LLM writes structure only; the rows come from statistical models)"
+                       if needs_llm and method in ("htdbu", "structsynth") else
+                       f" ({rows_per_call} rows per LLM call)" if needs_llm else "") + ".")
     else:
-        f1.markdown(f"**{method}** will write {int(n * 2):,} candidate rows and keep up to {n:,}. "
-                    "No LLM calls.")
+        f1.markdown(f"**{method}**: {how}; " + (f"up to {calls:,} LLM call(s)." if calls else "no LLM calls.")
+                    + " Press *Estimate the time* above for how long it will take.")
     start = f2.form_submit_button("Start generation", type="primary", disabled=not approved or running,
                                   width="stretch")
 
@@ -243,8 +265,8 @@ if start:
     except SynthError as err:
         show_error(err)
     else:
-        chosen = default_selection(method) if selection == "auto" else selection
-        job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=chosen,
+        st.session_state["gen.client_seen"] = client
+        job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=chosen_selection,
                             alpha=float(alpha), client=client, generator_params=params, guard=bool(check),
                             model=for_model, check_models=list(also_check), folds=int(folds),
                             random_state=state.seed()).start()

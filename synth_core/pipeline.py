@@ -14,7 +14,8 @@ Two protocols, after the dataset's (:mod:`synth_core.data`):
     Generators whose every row costs an LLM call (DATE, SampleLLM) are not run again
     per fold: their row budget is split over the folds, each fold's generator writes
     its share from the other folds' rows, and those rows, checked on their own fold,
-    are the result. Generators that score rows while they work (DATE's Delta, H-TDBU's
+    are the result (the approved rules are dealt over the folds, so the LLM calls are not multiplied).
+    Generators that score rows while they work (DATE's Delta, H-TDBU's
     TSTR) and row selection (MDS) use an inner split of the rows they were given, so a
     fold's held-out rows judge only the amount.
 ``paper``
@@ -335,13 +336,21 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     failure: list = []  # an LLM that went down or ran out of time stops the check like a cancel
     probe: list = []    # the first fold's rows, for a privacy figure against rows their generator never saw
 
+    shares = _rule_shares(chosen, n_folds, dataset) if gen.llm_rows else None
+
     def produce(fold_ds, fold):
         fold_gen = make_generator(method, client=client, params={**(generator_params or {}), **pinned},
                                   random_state=random_state + 1 + fold.index + 101 * fold.repeat)
         g_ds = _for_generator(fold_ds, fold_gen, selection, random_state)
-        fold_gen.fit(g_ds, chosen)
-        k = math.ceil(n_candidates / n_folds) if gen.llm_rows else \
-            max(1, round(n_candidates * len(fold.fit_idx) / given))
+        if gen.llm_rows:  # this fold writes the rows of its share of the rules: the LLM calls are not multiplied
+            fold_rules, weight = shares[fold.index]
+            if not fold_rules:
+                return gen._empty()
+            fold_gen.fit(g_ds, fold_rules)
+            k = max(1, round(n_candidates * weight))
+        else:
+            fold_gen.fit(g_ds, chosen)
+            k = max(1, round(n_candidates * len(fold.fit_idx) / given))
         lo = 0.15 + 0.65 * len(parts) / max(len(fold_plan), 1)
         generation = fold_gen.generate(k, progress=bar.part(lo, lo + 0.65 / max(len(fold_plan), 1) * 0.5,
                                                             f"fold {fold.label}: "), cancel=cancel)
@@ -461,6 +470,22 @@ def _privacy(dataset, probe, random_state: int) -> dict | None:
                note=f"measured on {len(sample):,} rows a generator made without fold {fold.label}, against that "
                     "fold (the final generator learned from every row, so only a fold can be the holdout)")
     return out
+
+
+def _rule_shares(rules, n_folds: int, dataset) -> list[tuple[list, float]]:
+    """The approved rules dealt over the folds for a generator that writes every row with an LLM: rules that
+    share a model (DATE's groups) stay together, the largest groups go first to the fold with the least support
+    so far; each fold gets (its rules, its share of the rows by support)."""
+    groups: dict = {}
+    for rule in rules:
+        groups.setdefault(rule.model_id if rule.model_id is not None else f"own:{rule.id}", []).append(rule)
+    support = {k: sum(max(r.count(dataset.train), 1) for r in g) for k, g in groups.items()}
+    dealt = [([], 0.0) for _ in range(n_folds)]
+    for key in sorted(groups, key=lambda k: -support[k]):
+        i = min(range(n_folds), key=lambda j: dealt[j][1])
+        dealt[i] = (dealt[i][0] + groups[key], dealt[i][1] + support[key])
+    total = sum(support.values()) or 1.0
+    return [(rs, w / total) for rs, w in dealt]
 
 
 def _raise_if_nothing_made(generations) -> None:
