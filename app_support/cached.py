@@ -88,13 +88,20 @@ def existing_client(config: dict):
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def tsne(key: str, _real: pd.DataFrame, _synthetic: pd.DataFrame, _schema, seed: int, max_points: int):
-    """t-SNE coordinates (DataFrame x, y, source, position) of real vs synthetic rows."""
-    from synth_core.evaluation.embedding import embed_tsne
+_run_maps: dict = {}
 
-    emb = embed_tsne(_real, _synthetic, schema=_schema, max_points=max_points, random_state=seed)
-    return emb.coords, emb.subtitle
+
+def run_map(run):
+    """The run's map (:func:`synth_core.compare.run_map`), computed once per run and shared by every rerun
+    (the generation job computes it as soon as a run ends, so the Compare page opens on it)."""
+    from synth_core.compare import run_map as compute
+
+    key = (id(run), run.created)
+    if key not in _run_maps:
+        if len(_run_maps) >= 8:
+            _run_maps.pop(next(iter(_run_maps)))
+        _run_maps[key] = compute(run, random_state=run.dataset.seed)
+    return _run_maps[key]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

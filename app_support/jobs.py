@@ -44,12 +44,23 @@ class GenerationJob:
 
         try:
             self.result = run_pipeline(progress=self._progress, cancel=self.token, **self.kwargs)
+            self._warm(self.result)
         except SynthError as err:
             self.error = err
         except BaseException as exc:  # noqa: BLE001 - handed to the page, which re-raises it (a bug)
             self.bug = exc
         finally:
             self.finished = time.time()
+
+    def _warm(self, run) -> None:
+        """Compute the run's map while the person still reads the Generate page, so Compare opens at once."""
+        from app_support.cached import run_map
+
+        self._progress(1, 1, "mapping the rows for the Compare page")
+        try:
+            run_map(run)
+        except SynthError:  # a run with too few rows to map: Compare says so itself
+            pass
 
     def cancel(self) -> None:
         self.token.cancel()

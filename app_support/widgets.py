@@ -31,6 +31,17 @@ def show_error(err) -> None:
         st.error(str(err))
 
 
+def figure(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` from ``synth_core.viz``, or None when the data do not fit that figure (a
+    SynthError: e.g. no rules to draw); the page then leaves the figure out."""
+    from synth_core.errors import SynthError
+
+    try:
+        return fn(*args, **kwargs)
+    except SynthError:
+        return None
+
+
 def need_dataset():
     ds = state.dataset()
     if ds is None:

@@ -11,9 +11,9 @@ import streamlit as st
 
 from app_support import state
 from app_support.cached import current_client, dataset_key, discover, discovery_available
-from app_support.figures import from_viz, rule_region
 from app_support.glossary import RULES_TERMS, glossary_lines, help_for
-from app_support.widgets import PAGES, need_dataset, show_error
+from app_support.widgets import figure, PAGES, need_dataset, show_error
+from synth_core import viz
 from synth_core import ruleset
 from synth_core.errors import RuleSyntaxError, SynthError
 from synth_core.rules import (STATUSES, format_rule_lines, format_rule_short, parse_rule, rules_to_json,
@@ -184,7 +184,7 @@ if rules:
         state.flash("info", f"Deleted {plural(counts['rejected'], 'rejected rule')}.")
         st.rerun()
 
-    coverage = from_viz("rule_coverage_figure", rules, real=train)
+    coverage = figure(viz.rule_coverage_figure, rules, real=train)
     if coverage is not None:
         with st.expander("Coverage and error of every rule"):
             st.plotly_chart(coverage, key="rules.coverage", width="stretch")
@@ -272,7 +272,7 @@ if rules:
         st.markdown(f"**Its real train rows** ({len(rows):,})")
         st.dataframe(rows.head(500), height=220, key="rules.rows")
     with right:
-        st.plotly_chart(rule_region(rule, train, ds.schema), key="rules.region", width="stretch")
+        st.plotly_chart(viz.rule_region_figure(rule, train, ds.schema), key="rules.region", width="stretch")
 
 # ---------------------------------------------------------------- add by hand
 st.subheader("Add a rule")

@@ -10,9 +10,9 @@ import streamlit as st
 
 from app_support import state
 from app_support.cached import current_client, dataset_key, rates
-from app_support.figures import from_viz
 from app_support.jobs import GenerationJob
-from app_support.widgets import EMBEDDED_NOTE, PAGES, need_dataset, show_error
+from app_support.widgets import figure, EMBEDDED_NOTE, PAGES, need_dataset, show_error
+from synth_core import viz
 from synth_core.errors import SynthError
 from synth_core.generators import GENERATORS, available_generators, get_generator
 from synth_core.labels import LABEL_MODES
@@ -133,7 +133,7 @@ elif method == "structsynth":
         help="Your own or an edited DAG (the run's messages list the DAG it used). Leave empty to ask the LLM.")
     extra_params["edges"] = edges_text if edges_text.strip() else None
     if edges_text.strip():
-        from synth_core.generators.structsynth import dag_figure, parse_edges
+        from synth_core.generators.structsynth import parse_edges
 
         try:
             edges = parse_edges(edges_text, ds.features + [ds.target])
@@ -141,7 +141,7 @@ elif method == "structsynth":
             show_error(err)
         else:
             with st.expander(f"DAG preview ({len(edges)} edge(s))"):
-                st.plotly_chart(dag_figure(edges, ds.features + [ds.target]), key="gen.structsynth.dag",
+                st.plotly_chart(viz.dag_figure(edges, ds.features + [ds.target]), key="gen.structsynth.dag",
                                 width="stretch")
 
 # ---------------------------------------------------------------- the analyst's model and the check
@@ -315,12 +315,12 @@ def run_structure(run) -> None:
     """The DAG or skeleton a run wrote rows from, and the rules it proposed, each one click from editing."""
     structure = run.params.get("structure") or {}
     if structure.get("dag") is not None:
-        from synth_core.generators.structsynth import dag_figure, format_edges
+        from synth_core.generators.structsynth import format_edges
 
         edges = [tuple(e) for e in structure["dag"]]
         with st.expander(f"Dependency DAG of this run ({structure.get('dag_source')}, {len(edges)} edge(s))",
                          expanded=True):
-            st.plotly_chart(dag_figure(edges, run.dataset.features + [run.dataset.target]), key="gen.run_dag",
+            st.plotly_chart(viz.dag_figure(edges, run.dataset.features + [run.dataset.target]), key="gen.run_dag",
                             width="stretch")
             st.button("Edit this DAG", key="gen.edit_dag", on_click=_edit_structure,
                       args=("gen.structsynth.edges", format_edges(edges)),
@@ -389,7 +389,7 @@ if run is not None and err is None:
     arms = run.arms if isinstance(run.arms, pd.DataFrame) else pd.DataFrame()
     if len(arms) and {"arm", "utility", "diversity", "accepted"} <= set(arms.columns):
         with st.expander(f"Row selection: {len(arms)} arms ({run.params.get('selection')})"):
-            fig = from_viz("mds_arm_figure", arms)
+            fig = figure(viz.mds_arm_figure, arms)
             if fig is not None:
                 st.plotly_chart(fig, key="gen.arms", width="stretch")
             st.dataframe(arms, key="gen.arms_table", hide_index=True)

@@ -20,6 +20,9 @@ them:
 - :func:`rule_coverage_figure` — rows per rule (real support vs synthetic) and
   the error of each rule's model.
 - :func:`mds_arm_figure` — MDS arms: utility against diversity, accepted or not.
+- :func:`run_map_figure` — a run's map (:func:`synth_core.compare.run_map`) with the chosen rows highlighted.
+- :func:`rule_region_figure` — the real rows inside and outside one rule, on its first columns.
+- :func:`dag_figure` — a dependency DAG over the columns (StructSynth).
 """
 
 from __future__ import annotations
@@ -46,9 +49,12 @@ __all__ = [
     "TEMPLATE",
     "column_figure",
     "column_shapes_figure",
+    "dag_figure",
     "mds_arm_figure",
     "pair_trends_figure",
     "rule_coverage_figure",
+    "rule_region_figure",
+    "run_map_figure",
     "selected_rows",
     "tsne_figure",
 ]
@@ -437,4 +443,86 @@ def mds_arm_figure(arms: pd.DataFrame) -> go.Figure:
             hovertemplate="arm %{text}<br>diversity %{x:.3f}<br>utility %{y:.3f}<extra>" + name + "</extra>"))
     _base_layout(fig, "MDS arms", f"{int(accepted.sum())} of {len(arms)} arms accepted; "
                  "u = α (1 − error) + (1 − α) diversity", xaxis_title="diversity", yaxis_title="utility")
+    return fig
+
+
+# --------------------------------------------------------------------------- the Compare page's map
+
+
+def run_map_figure(run_map, chosen_ids=()) -> go.Figure:
+    """A run's map: real rows, the other candidates faint, the chosen rows bright. Each candidate point's
+    ``customdata[0]`` is its row id, so a lasso selection maps back to rows (:func:`selected_rows`)."""
+    coords = run_map.coords
+    chosen = coords["row_id"].isin({str(i) for i in chosen_ids}).to_numpy()
+    real = (coords["source"] == "real").to_numpy()
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=coords.loc[real, "x"], y=coords.loc[real, "y"], mode="markers", name="real",
+                               marker={"color": SOURCE_COLORS["real"], "size": 5, "opacity": 0.45},
+                               hoverinfo="skip"))
+    for name, mask, style in (("other candidates", ~real & ~chosen, {"color": "#BBBBBB", "size": 4, "opacity": 0.4}),
+                              ("chosen synthetic rows", ~real & chosen,
+                               {"color": SOURCE_COLORS["synthetic"], "size": 6, "opacity": 0.9})):
+        ids = coords.loc[mask, "row_id"].to_numpy()
+        fig.add_trace(go.Scattergl(x=coords.loc[mask, "x"], y=coords.loc[mask, "y"], mode="markers", name=name,
+                                   marker=style, customdata=np.column_stack([ids, np.full(len(ids), "synthetic")])
+                                   if len(ids) else None,
+                                   hovertemplate="row %{customdata[0]}<extra></extra>"))
+    _base_layout(fig, "t-SNE of real and synthetic rows", run_map.subtitle, height=480, dragmode="lasso")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def rule_region_figure(rule, frame: pd.DataFrame, schema, *, height: int = 300) -> go.Figure:
+    """Real rows on the rule's first one or two columns, inside the rule in blue."""
+    mask = np.asarray(rule.mask(frame), dtype=bool)
+    cols = [c for c in rule.columns if c in frame.columns] or [c for c in schema.features if c in frame][:1]
+    fig = go.Figure()
+    for name, part, colour in (("inside the rule", mask, OKABE_ITO["blue"]), ("outside", ~mask, "#CCCCCC")):
+        rows = frame[part]
+        if len(cols) >= 2 and schema[cols[0]].is_numeric and schema[cols[1]].is_numeric:
+            fig.add_trace(go.Scattergl(x=rows[cols[0]], y=rows[cols[1]], mode="markers", name=name,
+                                       marker={"color": colour, "size": 5, "opacity": 0.6}))
+        else:
+            fig.add_trace(go.Histogram(x=rows[cols[0]].astype(str) if not schema[cols[0]].is_numeric
+                                       else rows[cols[0]], name=name, marker_color=colour))
+    _base_layout(fig, f"{int(mask.sum()):,} of {len(frame):,} real rows inside the rule", height=height,
+                 barmode="stack", margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(title_text=cols[0])
+    if len(cols) >= 2 and schema[cols[0]].is_numeric and schema[cols[1]].is_numeric:
+        fig.update_yaxes(title_text=cols[1])
+    return fig
+
+
+def dag_figure(edges, columns=None, *, title: str = "Dependency DAG") -> go.Figure:
+    """A dependency DAG: columns in layers by depth, arrows from cause to effect (cycles broken as StructSynth
+    breaks them)."""
+    from .generators.structsynth import break_cycles, topological_order
+
+    edges = [(str(a), str(b)) for a, b in edges]
+    nodes = list(dict.fromkeys(list(columns or []) + [c for e in edges for c in e]))
+    kept, _ = break_cycles(edges)
+    depth = {c: 0 for c in nodes}
+    for c in topological_order(nodes, kept):
+        for a, b in kept:
+            if a == c:
+                depth[b] = max(depth[b], depth[a] + 1)
+    layers: dict = {}
+    for c in nodes:
+        layers.setdefault(depth[c], []).append(c)
+    pos = {c: (d, i - (len(members) - 1) / 2) for d, members in layers.items() for i, c in enumerate(members)}
+    fig = go.Figure()
+    for a, b in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowsize=1.2, arrowwidth=1.5, standoff=14, startstandoff=14,
+                           arrowcolor="#888888")
+    fig.add_trace(go.Scatter(x=[pos[c][0] for c in nodes], y=[pos[c][1] for c in nodes], mode="markers+text",
+                             text=nodes, textposition="top center",
+                             marker={"size": 18, "color": OKABE_ITO["blue"]},
+                             hovertext=[f"{c}: parents {[a for a, b in edges if b == c] or 'none'}" for c in nodes],
+                             hoverinfo="text", showlegend=False))
+    _base_layout(fig, title, height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
     return fig

@@ -74,11 +74,11 @@ def scripted(refined=("x > 7 AND color == 'red'",), fail_on=None, bad_rows=False
     return reply
 
 
-def run(dataset, rules, reply, n=20, **params):
+def run(dataset, rules, reply, n=20, refinements=None, **params):
     fake = FakeLLM(responses=reply)
     params.setdefault("random_state", 0)
     gen = DATEGenerator(client=fake, **params).fit(dataset, rules)
-    return gen, fake, gen.generate(n)
+    return gen, fake, gen.generate(n, refinements=refinements)
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +212,7 @@ def test_rules_sharing_a_model_form_one_group_led_by_highest_ind(dataset):
 # --------------------------------------------------------------------------- iterations and refinement
 
 
-def test_refined_rules_come_back_as_proposals(dataset, rules):
+def test_refined_rules_come_back_as_proposals_and_write_no_row_unapproved(dataset, rules):
     _, fake, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
                        iterations=2)
     ids = [r.id for r in out.proposals]
@@ -221,17 +221,61 @@ def test_refined_rules_come_back_as_proposals(dataset, rules):
         assert r.status == "proposed" and r.origin == "refined" and "refined from R1" in r.note
         assert r.model_id == 1 and r.support == r.count(dataset.train)
     assert any("R2: the LLM proposed no valid refined rule" in m for m in out.messages)
-    refined_rows = out.accepted[out.accepted["_rule_id"] == "R1.r1"]
-    assert len(refined_rows) and refined_rows["_iteration"].eq(2).all()
-    assert out.proposals[0].mask(refined_rows).all()  # generated inside the refined rule ...
-    assert "R1.r2" not in set(out.rows["_rule_id"])  # ... one r_new drives the next iteration
-    assert set(out.rows["_arm"]) >= {"R1:1", "R1:2", "R1.r1:2", "R2:1", "R2:2"}
+    assert set(out.rows["_rule_id"]) <= {"R1", "R2"}  # no row, accepted or not, of an unapproved rule
+    assert set(out.accepted["_iteration"]) == {1, 2}  # the leaders write the second iteration alone
+    assert [d["decision"] for d in out.decisions] == ["not approved", "not approved"]
     rule_prompts = [c.prompt for c in fake.calls if is_rule_prompt(c.prompt)]
     assert len(rule_prompts) == 2  # one refinement per group, none after the last iteration
     assert "Delta" in rule_prompts[0] and "delta" in rule_prompts[0] and "R1" in rule_prompts[0]
     assert rules[0].status == "approved"  # the approved rules are untouched
+    assert "R1.r1" not in set(out.per_rule["rule_id"]) and out.per_rule.set_index("rule_id").loc["R1",
+                                                                                                  "refine_calls"] == 1
+
+
+def test_auto_approved_refinements_write_rows_in_the_next_iteration(dataset, rules):
+    _, fake, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
+                       iterations=2, refinements="auto")
+    assert [(r.id, r.status) for r in out.proposals] == [("R1.r1", "approved"), ("R1.r2", "approved")]
+    assert all("approved automatically at iteration 1" in r.note for r in out.proposals)
+    for rid, rule in zip(("R1.r1", "R1.r2"), out.proposals):
+        made = out.accepted[out.accepted["_rule_id"] == rid]
+        assert len(made) and made["_iteration"].eq(2).all() and rule.mask(made).all()  # every r_new writes
+    assert set(out.rows["_arm"]) >= {"R1:1", "R1:2", "R1.r1:2", "R1.r2:2", "R2:1", "R2:2"}
+    assert [(d["rule_id"], d["decision"], d["by"]) for d in out.decisions] == [
+        ("R1.r1", "approved automatically", "automatically"), ("R1.r2", "approved automatically", "automatically")]
     per = out.per_rule.set_index("rule_id")
-    assert per.loc["R1.r1", "status"] == "proposed" and per.loc["R1", "refine_calls"] == 1
+    assert per.loc["R1.r1", "status"] == "approved" and per.loc["R1.r1", "role"] == "refined"
+
+
+def test_a_person_edits_one_refinement_and_rejects_the_other(dataset, rules):
+    from synth_core.approval import Decision
+
+    asked = []
+
+    def gate(request):
+        asked.append(request)
+        return [Decision("R1.r1", "reject"), Decision("R1.r2", "edit", rule="age >= 60 AND x > 5")]
+
+    _, _, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
+                    iterations=2, refinements=gate)
+    assert len(asked) == 1 and asked[0].iteration == 1 and asked[0].iterations == 2
+    assert asked[0].sources == {"R1.r1": "R1", "R1.r2": "R1"}
+    assert "R1.r1" not in set(out.rows["_rule_id"])
+    edited = out.accepted[out.accepted["_rule_id"] == "R1.r2"]
+    assert len(edited) and (edited["age"] >= 60).all() and (edited["x"] > 5).all()
+    by_id = {r.id: r for r in out.proposals}
+    assert by_id["R1.r1"].status == "proposed" and by_id["R1.r2"].status == "approved"
+    assert by_id["R1.r2"].text == "age >= 60 AND x > 5" and "edited by a person" in by_id["R1.r2"].note
+    assert [d["decision"] for d in out.decisions] == ["rejected by a person", "edited by a person"]
+
+
+def test_an_edit_that_does_not_fit_the_table_is_refused(dataset, rules):
+    from synth_core.approval import Decision
+
+    _, _, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'",)), n=12, iterations=2,
+                    refinements=lambda req: [Decision("R1.r1", "edit", rule="colour == 'red'")])
+    assert "R1.r1" not in set(out.rows["_rule_id"])
+    assert out.decisions[0]["decision"] == "edit refused" and "colour" in out.decisions[0]["reason"]
 
 
 def test_refine_off_and_single_iteration_make_no_rule_calls(dataset, rules):

@@ -155,7 +155,7 @@ def test_bad_rho_is_refused_at_fit(rho, shown):
     ({"max_depth": 0}, "max_depth"), ({"max_depth": 2.5}, "max_depth"),
     ({"min_support": 0}, "min_support"), ({"min_support": 1.0}, "min_support"),
     ({"min_support": -0.1}, "min_support"), ({"max_rules": 0}, "max_rules"),
-    ({"max_models": 0}, "max_models"), ({"error": "mae"}, "error"),
+    ({"max_models": 0}, "max_models"), ({"error": "mape"}, "error"),
     ({"model": "tree"}, "model"), ({"model": DecisionTreeRegressor()}, "model"),
     ({"model_sharing": "yes"}, "model_sharing"), ({"random_state": -1}, "random_state"),
 ])

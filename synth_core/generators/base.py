@@ -35,7 +35,12 @@ __all__ = [
     "allocate",
     "provenance_frame",
     "coerce_like",
+    "TYPED_RULE_REASON",
+    "recheck_typed",
 ]
+
+#: ``_reason`` of a row that met its rule as written but not once cast to the table's types.
+TYPED_RULE_REASON = "breaks its rule after rounding to the column's type"
 
 PROVENANCE = ["_row_id", "_generator", "_rule_id", "_iteration", "_arm", "_call_id", "_status", "_reason"]
 ProgressFn = Callable[[int, int, str], None]
@@ -102,6 +107,31 @@ def coerce_like(rows: pd.DataFrame, like: pd.DataFrame, schema) -> pd.DataFrame:
     return out
 
 
+def recheck_typed(rows: pd.DataFrame, rules: dict) -> dict:
+    """Reject, in place, accepted rows of ``rows`` (already cast to the table's types) that break their rule.
+
+    ``rules`` maps a rule id to the rule the row was written for (``_rule_id``). The rule checks of a
+    generator or of the LLM layer may run on values before they are rounded to an integer column or cast
+    to the label type; this check runs on the final, typed row. Returns ``{rule id: rows rejected}``.
+    """
+    if not len(rows) or "_rule_id" not in rows:
+        return {}
+    status = rows["_status"] if "_status" in rows else pd.Series("accepted", index=rows.index)
+    broken = np.zeros(len(rows), dtype=bool)
+    for rid, pos in rows.groupby(rows["_rule_id"].astype(str), sort=False).indices.items():
+        rule = rules.get(rid)
+        if rule is None:
+            continue
+        live = pos[(status.iloc[pos] == "accepted").to_numpy()]
+        if len(live):
+            broken[live] = ~rule.mask(rows.iloc[live])
+    if not broken.any():
+        return {}
+    rows.loc[broken, "_status"] = "rejected"
+    rows.loc[broken, "_reason"] = TYPED_RULE_REASON
+    return {str(k): int(v) for k, v in rows.loc[broken, "_rule_id"].astype(str).value_counts().items()}
+
+
 def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id, iteration, status: str = "accepted",
                      reason: str = "", call_id: str = "") -> pd.DataFrame:
     """``rows`` with provenance columns added. ``rule_id`` and ``iteration`` are one value or one per row.
@@ -148,6 +178,8 @@ class Generation:
     error : Exception or None
         The LLM failure that ended the work early (an endpoint down or hung, a passed deadline); the
         rows made before it are kept.
+    decisions : list of dict
+        What became of each proposal a generator asked a gate about (:mod:`synth_core.approval`).
     """
 
     rows: pd.DataFrame
@@ -158,6 +190,7 @@ class Generation:
     cancelled: bool = False
     seconds: float = 0.0
     error: Exception | None = None
+    decisions: list = field(default_factory=list)
 
     @property
     def accepted(self) -> pd.DataFrame:
@@ -278,20 +311,11 @@ class Generator(BaseEstimator):
         rows = provenance_frame(data, generator=self.name,
                                 rule_id=np.repeat([r.id for r, _, _ in parts], [len(p) for _, _, p in parts]),
                                 iteration=np.repeat([it for _, it, _ in parts], [len(p) for _, _, p in parts]))
-        broken = np.zeros(len(rows), dtype=bool)
-        offset = 0
-        for rule, _, part in parts:
-            span = slice(offset, offset + len(part))
-            broken[span] = ~rule.mask(data.iloc[span])
-            offset += len(part)
-        if broken.any():
-            rows.loc[broken, "_status"] = "rejected"
-            rows.loc[broken, "_reason"] = "breaks its rule after rounding to the column's type"
-            counts = rows.loc[broken, "_rule_id"].value_counts()
-            for entry in summary:
-                lost = int(counts.get(entry["rule_id"], 0))
-                entry["accepted"] -= lost
-                entry["rejected"] += lost
+        lost = recheck_typed(rows, {r.id: r for r, _, _ in parts})
+        for entry in summary:
+            n_lost = lost.get(str(entry["rule_id"]), 0)
+            entry["accepted"] -= n_lost
+            entry["rejected"] += n_lost
         return rows
 
     def _empty(self) -> pd.DataFrame:

@@ -4,99 +4,69 @@
 embedded model by default) for rows inside each approved rule, checks them with
 the rule's *shared model* (a decision tree), measures on validation rows
 whether they help that model, and asks the LLM for refined rules from the tree
-paths and scores, ``iterations`` (``I``) times.
+paths and scores, ``iterations`` (``I``) times. Which steps follow the paper
+and which differ, with the reason and the test that shows it, is in
+``docs/PAPERS.md`` (section "DATE, Algorithm 2"); the two presets are:
+
+``preset="product"`` (default)
+    Kept path groups are those whose *mean* error under ``m`` is within
+    ``rho_m`` (with a small slack over the rule's own error); every kept group's
+    rows stay accepted whatever their validation gain ``Delta`` (recorded in
+    ``_delta``), and the row selection (MDS, or the cross-fitted check)
+    decides; real rows stay the only yardstick of ``m``, ``rho_m`` and
+    ``Delta``; the prompt is the project's plain one (a rule and random
+    exemplars); iterations run ``I`` times.
+``preset="paper"``
+    Alg. 2 as published: ``rho_m = error(m, T_m)`` (Alg. 1 line 7) with Problem
+    1's errors (error rate, mean absolute error); a group is kept only when
+    *every* row's error is within ``rho_m`` (line 10); ``e'_k = (m, rho_m -
+    Delta_k, r_k, H_k)`` joins ``E_m`` (lines 13-14: its rows feed the next
+    iterations' prompts and ``T_m``, its quality ``rho_m - Delta_k`` is kept in
+    ``_quality`` for MDS); only groups with ``Delta_k > 0`` enter ``T^G_m``
+    (lines 15-16; the others are rejected as :data:`DELTA_REASON`); the prompt
+    is DATE's DGR-based one (the group's other rules and path examples as
+    rule-data blocks, exemplars stratified by the target); a group stops when
+    its validation score no longer improves; one refined rule per refinement.
+
+Refined rules never write a row on their own: ``step`` returns them as
+proposals (status ``'proposed'``) and only those passed back approved to
+``apply`` write rows, from the next iteration on (:mod:`synth_core.approval`).
 
 How one run goes (Alg. 2 line numbers in brackets)
 --------------------------------------------------
-``fit(dataset, rules)``
+``fit(dataset, rules)``: only approved rules are used, partitioned by shared
+model [2] (``Rule.model_id``; a rule without one is a group of its own). Per
+group the rule with the highest ``ind(r)`` leads; its rows come first among the
+exemplars. The group's model ``m`` is a :class:`~synth_core.discovery.SharedModel`
+refitted on ``T_m``, the union of the group's train rows [5] (all train rows
+when that union has fewer than ``_MIN_MODEL_ROWS``), with discovery's tree
+settings. Test rows are never read.
 
-* Only approved rules are used. They are partitioned by shared model [2]:
-  rules with the same ``Rule.model_id`` (set by
-  :class:`~synth_core.discovery.DGRDiscoverer`) form one group; a rule without
-  a ``model_id`` (typed by a person, proposed by an LLM) is a group of its own.
-* Per group, the rule with the highest ``ind(r)`` leads (``Rule.ind``; rules
-  without it rank after, then by train support). The leading rule gives the
-  rule constraint (grammar and rule check) of the group's generation and its
-  rows come first in ``examples=`` of :func:`~synth_core.llm.generate_rows`;
-  the train rows of the other rules of the group follow as in-context
-  examples. (``generate_rows`` today draws exemplars only from the rows that
-  match the rule it generates for, so the other rules' rows reach the prompt
-  only when the leading rule has no train row. Discovery fuses the regions
-  of one model into one rule, so groups of several rules are rare.)
-* The group's model ``m`` is a :class:`~synth_core.discovery.SharedModel`
-  fitted on ``T_m``, the union of the group's train rows [5] (all train rows
-  when that union has fewer than ``_MIN_MODEL_ROWS`` rows). Discovery's own
-  trees are not carried by the rules, so they are refitted here with the same
-  tree settings and the same error definition (error rate; for regression MSE
-  over the train target's variance, as discovery's ``error="relative"``).
-* ``rho_m`` [10]: the ``rho`` parameter when given; else
-  ``max(default rho, rule error + 0.05)`` where the default rho is discovery's
-  (0.05 error rate, 0.1 relative MSE) and the rule error is the largest
-  ``Rule.error`` of the group (or ``m``'s error on ``T_m`` when no rule has
-  one). The slack lets rows that are as well explained as the real rows of the
-  rule pass even when the rule sat exactly at its threshold.
+``start(n)`` / ``step()`` / ``apply(approved)`` / ``finish()`` (or ``generate(n)``,
+which runs them with a gate): ``n`` is split over the approved rules by train
+support, a group's share equally over the ``I`` iterations. Iteration ``i`` of a
+group asks the LLM, one call at a time, for rows of its leading rule and of the
+refinements approved after iteration ``i - 1`` [6, 19]. Accepted rows are grouped
+by their tree path under ``m`` [7-8] and checked [10]; kept groups get their
+gain ``Delta_k`` [12]: the validation error of ``m``'s tree refitted on ``T_m``
+minus that of the tree refitted on ``T_m`` plus ``H_k``, on the validation rows
+of the group's rules (all validation rows when fewer than ``_MIN_VAL_ROWS``
+match). With ``refine`` and ``i < I`` the paths, errors and gains go to
+:func:`~synth_core.llm.propose_rules` [17]; its valid answers become proposals
+with ids ``"<leader>.r1"``, ``"<leader>.r2"``, ...
 
-``generate(n)``
-
-* ``n`` is split over the approved rules by train support (``allocate``); a
-  group gets the sum of its rules' shares, and the ``I`` iterations share it
-  equally (``allocate`` again).
-* Iteration ``i`` of a group generates the pool ``G_m`` [6] from the leading
-  rule and, from ``i = 2`` on, from the refined rule proposed at ``i - 1``
-  [19]; the iteration's rows are split equally over these sources. Rows are
-  asked one LLM call at a time (``generate_rows(..., max_calls=1)``) so that
-  a failure or a cancel loses nothing already made; ``max_calls`` bounds the
-  calls per source and iteration (default ``3 * ceil(rows / rows_per_call) + 2``).
-* Rows the LLM layer rejects (unparseable, out of domain, breaking the rule,
-  a copy of a real train row, a duplicate) stay in the output with
-  ``_status="rejected"``, the reason in ``_reason`` and the raw text in
-  ``_raw``; a row repeating one accepted earlier in the run is rejected as
-  ``duplicate``.
-* Accepted rows are grouped by their decision-tree path under ``m``
-  (``SharedModel.leaf_ids``) [7-8]. A group ``H_k`` is kept when the mean
-  error of ``m`` on it is ``<= rho_m`` [10]; otherwise its rows are rejected
-  with reason ``"group error above rho"``.
-* For a kept group the gain [12] is
-  ``Delta_k = error(m, T_val_m) - error(m', T_val_m)`` where ``m'`` is the
-  same tree refitted on ``T_m`` plus ``H_k`` and ``T_val_m`` are the
-  *validation* rows of the group's rules (all validation rows when fewer than
-  ``_MIN_VAL_ROWS`` match). Test rows are never read.
-* Lines 15-16 put only groups with ``Delta_k > 0`` into ``T^G_m``. Here every
-  row of a kept group stays ``accepted`` and carries its group's ``Delta`` in
-  ``_delta``: ``T^G_m`` is exactly the accepted rows with ``_delta > 0``. We do
-  not drop the others because on groups of a few rows ``Delta`` is mostly
-  noise, and the choice belongs to the MAB selection (Alg. 3, ``selection.py``),
-  which scores every arm on validation rows anyway; a caller who wants the
-  paper's ``T^G`` filters on ``_delta > 0``.
-* With ``refine`` and ``i < I`` [13-17], the paths, group errors and Delta
-  go to :func:`~synth_core.llm.propose_rules` as feedback, with all approved
-  and proposed rules as the current ones (so it proposes a rule absent from
-  ``E``). Valid answers become rules with origin ``"refined"``, status
-  ``"proposed"`` and ids ``"<leader>.r1"``, ``"<leader>.r2"``, ...; they are
-  returned in ``Generation.proposals`` for a person to approve, never applied
-  silently. The first valid one drives the next iteration's generation [19]
-  (one ``r_new`` per step, as in the paper's call count); its rows carry its
-  id in ``_rule_id``.
-
-Where this simplifies Alg. 2
-----------------------------
-* ``error(m, t) <= rho_m`` for *every* row of ``H_k`` [10] would, with 0/1
-  loss, keep only groups the tree predicts perfectly; we use the group's mean
-  error, as discovery does for rules.
-* The new examples ``e'_k = (m, rho_m - Delta_k, r_k, H_k)`` [13-14] are not
-  fed back into ``T_m`` or ``rho_m``: real rows stay the reference for the
-  model, the threshold and the gain, so one iteration cannot drift the next
-  one's yardstick. ``e'_k`` reaches the LLM as feedback (path, error, Delta).
-* Delta is measured with the group's shared model refitted, not with the
-  downstream model (that is Alg. 3's job in ``selection.py``).
-* Iterations run a fixed ``I`` times; there is no early stop when the
-  validation score stops improving.
+Rows the LLM layer rejects (unparseable, out of domain, breaking the rule, a
+copy of a real train row, a duplicate) stay in the output with
+``_status="rejected"`` and the reason; every accepted row is checked against its
+rule once more after it is cast to the table's types.
 
 Provenance columns beyond :data:`~synth_core.generators.base.PROVENANCE`:
-``_raw`` (raw LLM text of rows rejected by the parser, ``""`` otherwise),
-``_path`` (the tree path of the row's group), ``_group_error`` (mean error of
-``m`` on the group) and ``_delta`` (the group's validation gain; NaN where not
-measured). The per-group record of every iteration is in ``history_``.
+``_raw`` (raw LLM text of rows rejected by the parser), ``_path`` (the tree path
+of the row's group), ``_group_error`` (mean error of ``m`` on the group),
+``_delta`` (the group's validation gain) and ``_quality`` (``rho_m - Delta``,
+the ``rho_k`` of the example the group forms); NaN where not measured. With the
+paper preset ``_arm`` is one arm per example (source rule, iteration, path), as
+Alg. 3 wants; with the product preset one per (rule, iteration).
 """
 
 from __future__ import annotations
@@ -113,19 +83,22 @@ from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, Shared
 from ..errors import DataError, GenerationError, InvalidParameterError, LLMError
 from ..rules import Rule
 from .base import (PROVENANCE, Generation, Generator, allocate, approved_rules, coerce_like, is_cancelled,
-                   provenance_frame)
+                   provenance_frame, recheck_typed, TYPED_RULE_REASON)
 
-__all__ = ["DATEGenerator", "EXTRA_COLUMNS", "GROUP_ERROR_REASON"]
+__all__ = ["DATEGenerator", "EXTRA_COLUMNS", "GROUP_ERROR_REASON", "DELTA_REASON", "PRESETS"]
 
 #: Columns DATE adds to the provenance columns.
-EXTRA_COLUMNS = ["_raw", "_path", "_group_error", "_delta"]
+EXTRA_COLUMNS = ["_raw", "_path", "_group_error", "_delta", "_quality"]
 #: ``_reason`` of rows whose path group fails the error threshold.
 GROUP_ERROR_REASON = "group error above rho"
+#: ``_reason`` of rows of a kept group that did not improve the validation error (paper preset, line 15).
+DELTA_REASON = "no validation gain (Delta <= 0)"
+#: ``preset`` values.
+PRESETS = ("product", "paper")
 
 _RHO_SLACK = 0.05
 _MIN_MODEL_ROWS = 10
 _MIN_VAL_ROWS = 10
-_N_PROPOSALS = 2
 _SAMPLE_STRIDE = 100_000
 
 
@@ -138,10 +111,18 @@ class _Group:
     leader: Rule
     model: SharedModel
     rho: float
-    train: pd.DataFrame
+    train: pd.DataFrame          # real rows T_m, the leader's first (the exemplars of the product prompt)
     val: pd.DataFrame
-    val_error: float
-    refined: list = field(default_factory=list)
+    val_error: float             # validation error of the tree fitted on T_m (and added-back examples)
+    refined: list = field(default_factory=list)     # every rule this group proposed
+    proposed: list = field(default_factory=list)    # proposed after the last iteration, waiting for apply
+    next_sources: list = field(default_factory=list)
+    quotas: list = field(default_factory=list)      # rows per iteration
+    active: bool = True
+    examples: list = field(default_factory=list)    # paper: path examples e'_k as (path text, H_k rows)
+    added: list = field(default_factory=list)       # paper: H_k rows added back to T_m
+    kept: list = field(default_factory=list)        # rows of T^G_m (Delta > 0) for the early stop
+    best: float = float("nan")                      # paper: the validation score to beat
 
 
 @dataclass
@@ -160,6 +141,27 @@ class _Tally:
     note: str = ""
 
 
+@dataclass
+class _State:
+    """One run of ``start`` ... ``finish``."""
+
+    n: int
+    client: object
+    n_records: int
+    started: float
+    progress: object = None
+    cancel: object = None
+    iteration: int = 0
+    parts: list = field(default_factory=list)
+    tallies: dict = field(default_factory=dict)
+    messages: list = field(default_factory=list)
+    proposals: list = field(default_factory=list)
+    cancelled: bool = False
+    fatal: Exception | None = None
+    decisions: list = field(default_factory=list)
+    finished: bool = False
+
+
 class DATEGenerator(Generator):
     """DATE (Alg. 2): rule-guided LLM rows, grouped by tree path, kept on error, scored on validation.
 
@@ -167,19 +169,26 @@ class DATEGenerator(Generator):
     ----------
     client : LLMClient, optional
         The LLM to ask (default: :func:`synth_core.llm.get_client`, the
-        embedded model unless settings say otherwise), resolved at ``generate``.
+        embedded model unless settings say otherwise), resolved at ``start``.
+    preset : {'product', 'paper'}, default='product'
+        Which reading of Alg. 2 to run (see the module docstring and ``docs/PAPERS.md``).
     iterations : int, default=1
-        ``I``: generate / evaluate / refine rounds per group (they share the rows).
+        ``I``: generate / evaluate / refine rounds per group (they share the rows). The pipeline's
+        presets set it (product 2, paper 3, the paper's value).
     rho : float, optional
-        Error threshold ``rho_m`` for a group of generated rows under the shared
-        model (error rate, or MSE over the train target's variance). Default:
-        per group, ``max(discovery's default rho, rule error + 0.05)``.
+        Error threshold ``rho_m`` for a group of generated rows under the shared model. Default:
+        product, per group ``max(discovery's default rho, rule error + 0.05)`` (error rate, or MSE over
+        the train target's variance); paper, ``error(m, T_m)`` (error rate, or mean absolute error).
     rows_per_call : int, default=5
         Rows asked per LLM call.
     n_examples : int, default=10
-        Exemplar rows shown per call.
+        Exemplar rows shown per call (per rule block with the paper's prompt).
     refine : bool, default=True
-        Ask the LLM for refined rules between iterations (only when ``iterations > 1``).
+        Ask the LLM for refined rules between iterations (only when ``iterations > 1``). They write rows
+        only once approved (``apply``).
+    n_refinements : int, optional
+        Rules asked per refinement call (default: 2 product, 1 paper: "each refinement step produces
+        exactly one new r_new").
     max_calls : int, optional
         Most row calls per source rule and iteration (default ``3 * ceil(rows / rows_per_call) + 2``).
     random_state : int, optional
@@ -191,15 +200,15 @@ class DATEGenerator(Generator):
     groups_ : list
         Per shared model: rules, leading rule, model, ``rho_m``, validation error.
     history_ : list of dict
-        Filled by ``generate``: one entry per (group, iteration, path group) with
-        rows, error, rho, kept and Delta, plus one per refinement.
+        Filled while generating: one entry per (group, iteration, path group) with
+        rows, error, rho, kept, Delta and quality, plus one per refinement and per early stop.
 
     Examples
     --------
     >>> from synth_core.llm.testing import FakeLLM
     >>> gen = DATEGenerator(client=FakeLLM(), iterations=2)
-    >>> gen.get_params()["iterations"]
-    2
+    >>> gen.get_params()["iterations"], gen.get_params()["preset"]
+    (2, 'product')
     """
 
     name = "date"
@@ -207,18 +216,30 @@ class DATEGenerator(Generator):
     llm_rows = True
     uses_validation = True
 
-    def __init__(self, *, client=None, iterations: int = 1, rho: float | None = None, rows_per_call: int = 5,
-                 n_examples: int = 10, refine: bool = True, max_calls: int | None = None, random_state=None):
+    def __init__(self, *, client=None, preset: str = "product", iterations: int = 1, rho: float | None = None,
+                 rows_per_call: int = 5, n_examples: int = 10, refine: bool = True,
+                 n_refinements: int | None = None, max_calls: int | None = None, random_state=None):
         self.client = client
+        self.preset = preset
         self.iterations = iterations
         self.rho = rho
         self.rows_per_call = rows_per_call
         self.n_examples = n_examples
         self.refine = refine
+        self.n_refinements = n_refinements
         self.max_calls = max_calls
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
+
+    @property
+    def _paper(self) -> bool:
+        return self.preset == "paper"
+
+    def _n_refinements(self) -> int:
+        if self.n_refinements is not None:
+            return int(self.n_refinements)
+        return 1 if self._paper else 2
 
     def planned_calls(self, n: int, n_rules: int) -> int:
         k = max(n_rules, 1)
@@ -228,16 +249,19 @@ class DATEGenerator(Generator):
 
     def _check_params(self) -> None:
         problems = []
+        if self.preset not in PRESETS:
+            problems.append(f"The 'preset' parameter of DATEGenerator must be one of {PRESETS}. "
+                            f"Got {self.preset!r} instead.")
         for name in ("iterations", "rows_per_call", "n_examples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 problems.append(f"The '{name}' parameter of DATEGenerator must be an int >= 1. "
                                 f"Got {v!r} instead.")
-        if self.max_calls is not None and (isinstance(self.max_calls, bool)
-                                           or not isinstance(self.max_calls, (int, np.integer))
-                                           or self.max_calls < 1):
-            problems.append(f"The 'max_calls' parameter of DATEGenerator must be None or an int >= 1. "
-                            f"Got {self.max_calls!r} instead.")
+        for name in ("max_calls", "n_refinements"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                problems.append(f"The '{name}' parameter of DATEGenerator must be None or an int >= 1. "
+                                f"Got {v!r} instead.")
         if self.rho is not None and (isinstance(self.rho, bool) or not isinstance(self.rho, (int, float))
                                      or not math.isfinite(self.rho) or self.rho < 0):
             problems.append(f"The 'rho' parameter of DATEGenerator must be None or a number >= 0. "
@@ -289,8 +313,8 @@ class DATEGenerator(Generator):
     def _fit_model(self, frame: pd.DataFrame) -> SharedModel:
         ds = self.dataset_
         return SharedModel.fit(frame[ds.features], frame[ds.target].to_numpy(), task=ds.task,
-                               schema=ds.schema, features=ds.features, error="relative", scale=self.scale_,
-                               random_state=self._seed())
+                               schema=ds.schema, features=ds.features, error="mae" if self._paper else "relative",
+                               scale=self.scale_, random_state=self._seed())
 
     def _make_group(self, key: tuple, members: list) -> _Group:
         ds = self.dataset_
@@ -313,6 +337,8 @@ class DATEGenerator(Generator):
         val_error = model.error(val, val[ds.target].to_numpy()) if len(val) else float("nan")
         if self.rho is not None:
             rho = float(self.rho)
+        elif self._paper:  # Alg. 1 line 7: rho_m = error(m, T_r), Problem 1's error
+            rho = float(model.error(base, base[ds.target].to_numpy()))
         else:
             errors = [r.error for r in ordered if r.error is not None and math.isfinite(r.error)]
             rule_error = max(errors) if errors else model.error(base, base[ds.target].to_numpy())
@@ -325,10 +351,13 @@ class DATEGenerator(Generator):
         return _Group(key=key, rules=ordered, leader=leader, model=model, rho=rho, train=examples, val=val,
                       val_error=float(val_error))
 
-    # ------------------------------------------------------------------ generate
+    # ------------------------------------------------------------------ the steppable run
 
-    def generate(self, n: int, *, progress=None, cancel=None) -> Generation:
+    def generate(self, n: int, *, progress=None, cancel=None, refinements=None) -> Generation:
         """Generate about ``n`` candidate rows (accepted and rejected) with provenance.
+
+        Runs :meth:`start`, then :meth:`step` for each iteration, asking ``refinements`` (a gate,
+        see :mod:`synth_core.approval`) which proposed rules may write rows, then :meth:`finish`.
 
         Parameters
         ----------
@@ -338,12 +367,15 @@ class DATEGenerator(Generator):
             ``progress(step, total, message)``; one step per group and iteration.
         cancel : threading.Event or callable, optional
             Checked before every LLM call; everything made so far is kept.
+        refinements : {'propose', 'auto'}, gate or callable, optional
+            Default ``'propose'``: refined rules come back as proposals and write no row.
 
         Returns
         -------
         Generation
-            ``rows`` carries :data:`PROVENANCE` plus ``_raw``, ``_path``, ``_group_error``, ``_delta``;
-            ``proposals`` the refined rules (status ``'proposed'``).
+            ``rows`` carries :data:`PROVENANCE` plus :data:`EXTRA_COLUMNS`; ``proposals`` the refined
+            rules (status ``'approved'`` if the gate approved them, else ``'proposed'``); ``decisions``
+            what the gate decided.
 
         Raises
         ------
@@ -352,6 +384,22 @@ class DATEGenerator(Generator):
         NotFittedError
             Before ``fit``.
         """
+        from ..approval import resolve_gate, step_all
+
+        gate = resolve_gate(refinements)
+        self.start(n, progress=progress, cancel=cancel)
+        record = step_all([("", self)], gate, schema=self.dataset_.schema, cancelled=lambda: is_cancelled(cancel))
+        out = self.finish()
+        out.decisions = record
+        return out
+
+    def start(self, n: int, *, progress=None, cancel=None) -> "DATEGenerator":
+        """Begin a run of ``n`` rows: split them over the groups and iterations; no LLM call yet.
+
+        Returns
+        -------
+        self
+        """
         self._check_fitted()
         if n < 1:
             raise GenerationError(f"n must be at least 1, got {n}.")
@@ -359,92 +407,104 @@ class DATEGenerator(Generator):
         if client is None:
             from ..llm import get_client
 
-            client = get_client()
-        start = time.perf_counter()
-        n_records = len(client.usage.records)
+            client = self.client = get_client()
         iterations = int(self.iterations)
         quotas = dict(zip([r.id for r in self.rules_], allocate(n, [max(self.supports_[r.id], 1)
                                                                       for r in self.rules_])))
         self.history_ = []
-        for group in self.groups_:  # every call starts from the fitted state: same seed, same run
-            group.refined = []
         self._seen: set = set()
         self._samples: dict[str, int] = {}
-        parts: list[pd.DataFrame] = []
-        tallies: dict[str, _Tally] = {}
-        messages: list[str] = []
-        proposals: list[Rule] = []
-        cancelled = False
-        total = len(self.groups_) * iterations
-        step = 0
-        fatal = None
-        for gi, group in enumerate(self.groups_):
-            if fatal is not None:
-                messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far are "
-                                "kept.")
-                break
-            lead = group.leader
+        for group in self.groups_:  # every run starts from the fitted state: same seed, same run
+            group.refined, group.proposed, group.examples, group.added, group.kept = [], [], [], [], []
+            group.next_sources = [group.leader]
+            group.active = True
+            group.quotas = allocate(sum(quotas[r.id] for r in group.rules), [1] * iterations)
+            if self._paper and len(group.val):
+                group.val_error = float(self._refit_error(group, []))
+            group.best = group.val_error
+        self._state = _State(n=int(n), client=client, n_records=len(client.usage.records),
+                             started=time.perf_counter(), progress=progress, cancel=cancel)
+        st = self._state
+        for group in self.groups_:
             for r in group.rules:
-                tallies[r.id] = _Tally(r, lead.id, "leader" if r is lead else "example",
-                                       note="" if r is lead else f"in-context examples for {lead.id}")
-            group_quota = sum(quotas[r.id] for r in group.rules)
-            per_iteration = allocate(group_quota, [1] * iterations)
-            sources = [lead]
-            failed = False
-            for it, quota in enumerate(per_iteration, start=1):
-                if is_cancelled(cancel):
-                    cancelled = True
-                    break
-                label = f"date: rule {lead.id} iteration {it}/{iterations}"
-                if progress:
-                    progress(step, total, label)
+                st.tallies[r.id] = _Tally(r, group.leader.id, "leader" if r is group.leader else "example",
+                                          note="" if r is group.leader else f"in-context examples for "
+                                                                           f"{group.leader.id}")
+        return self
 
-                def report(msg, _step=step, _label=label):
-                    if progress:
-                        progress(_step, total, f"{_label}: {msg}")
+    def step(self):
+        """Run the next iteration for every group; return its proposals (a :class:`~synth_core.approval.StepResult`).
 
-                pool: list[pd.DataFrame] = []
-                for src, k in zip(sources, allocate(quota, [1] * len(sources))):
-                    if k <= 0:
-                        continue
-                    tally = tallies.setdefault(src.id, _Tally(src, lead.id, "refined",
-                                                              note=f"refined from {lead.id}"))
-                    tally.requested += k
-                    accepted, rejected, stop, error = self._ask(client, group, src, k, it, cancel, report,
-                                                                tally)
-                    parts.extend(rejected)
-                    pool.extend(accepted)
-                    if isinstance(error, LLMError):
-                        messages.append(f"rule {src.id}: the LLM failed: {error}")
-                        failed = tally.failed = True
-                        fatal = error  # an endpoint that failed one call after its retries (down, hung, out of
-                        # time, answering something that is not the API) fails the next: stop, keep the rows
-                    elif error is not None:
-                        messages.append(f"rule {src.id}: no rows could be asked for: {error}")
-                        failed = src is lead
-                    cancelled = cancelled or stop
-                    if failed or cancelled:
-                        break
-                feedback = self._evaluate(group, pool, it, tallies)
-                parts.extend(feedback["frames"])
-                step += 1
-                if cancelled or failed:
-                    break
-                if not self.refine or it >= iterations:
-                    continue
-                if is_cancelled(cancel):
-                    cancelled = True
-                    break
-                new = self._refine(client, group, it, feedback, proposals, messages, gi)
-                sources = [lead] + new[:1]
-            if cancelled:
-                kept = sum(int((p["_status"] == "accepted").sum()) for p in parts if len(p))
-                messages.append(f"cancelled at rule {lead.id}; {kept} accepted rows kept.")
+        The proposals write no row until :meth:`apply` approves them.
+        """
+        from ..approval import StepResult
+
+        st = self._state
+        iterations = int(self.iterations)
+        if st.iteration >= iterations or st.cancelled or st.fatal is not None or st.finished:
+            return StepResult(st.iteration, iterations, done=True)
+        it = st.iteration + 1
+        new_all, sources = [], {}
+        total = len(self.groups_) * iterations
+        for gi, group in enumerate(self.groups_):
+            if not group.active:
+                continue
+            if st.fatal is not None:
+                st.messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far "
+                                   "are kept.")
                 break
-        if progress:
-            progress(total, total, "date: done")
-        rows = self._assemble(parts)
-        for t in tallies.values():
+            if is_cancelled(st.cancel):
+                st.cancelled = True
+            if st.cancelled:
+                break
+            step_no = (it - 1) * len(self.groups_) + gi
+            self._iterate(group, gi, it, step_no, total)
+            if st.cancelled or st.fatal is not None or not group.active:
+                continue
+            if not self.refine or it >= iterations:
+                continue
+            if is_cancelled(st.cancel):
+                st.cancelled = True
+                break
+            new = self._refine(group, it, gi)
+            group.proposed = new
+            for r in new:
+                sources[r.id] = group.leader.id
+            new_all += new
+        st.iteration = it
+        if st.cancelled:
+            kept = sum(int((p["_status"] == "accepted").sum()) for p in st.parts if len(p))
+            lead = next((g.leader.id for g in self.groups_ if g.active), self.groups_[-1].leader.id)
+            st.messages.append(f"cancelled at rule {lead}; {kept} accepted rows kept.")
+        done = it >= iterations or st.cancelled or st.fatal is not None or not any(g.active for g in self.groups_)
+        return StepResult(it, iterations, proposals=[] if done else new_all, sources=sources, done=done)
+
+    def apply(self, approved: dict) -> None:
+        """Let approved proposals write rows in the next iteration.
+
+        Parameters
+        ----------
+        approved : dict
+            Proposal id -> the approved rule (status ``'approved'``, possibly edited by a person); a
+            proposal not in it writes nothing and stays ``'proposed'``.
+        """
+        st = self._state
+        for group in self.groups_:
+            take = [approved[r.id] for r in group.proposed if r.id in approved]
+            group.next_sources = [group.leader] + take
+            group.proposed = []
+        st.proposals = [approved.get(r.id, r) for r in st.proposals]
+
+    def finish(self) -> Generation:
+        """The run's rows, per-rule table, messages and usage."""
+        st = self._state
+        st.finished = True
+        if st.progress:
+            total = len(self.groups_) * int(self.iterations)
+            st.progress(total, total, "date: done")
+        rows = self._assemble(st.parts)
+        messages = st.messages
+        for t in st.tallies.values():
             rejected = sum(t.reasons.values())
             if t.accepted == 0 and rejected > 0:
                 top = ", ".join(f"{reason} {count}" for reason, count in t.reasons.most_common(3))
@@ -453,12 +513,117 @@ class DATEGenerator(Generator):
             elif t.accepted == 0 and t.calls > 0 and not t.failed:
                 messages.append(f"rule {t.rule.id}: {t.calls} LLM call(s) gave no row at all "
                                 "(empty answers).")
-        usage, by_tag = self._usage(client, n_records, tallies)
-        per_rule = self._per_rule(tallies, by_tag)
-        return Generation(rows=rows, per_rule=per_rule, messages=messages, usage=usage, proposals=proposals,
-                          cancelled=cancelled, seconds=time.perf_counter() - start, error=fatal)
+        usage, by_tag = self._usage(st.client, st.n_records, st.tallies)
+        per_rule = self._per_rule(st.tallies, by_tag)
+        return Generation(rows=rows, per_rule=per_rule, messages=messages, usage=usage,
+                          proposals=list(st.proposals), cancelled=st.cancelled,
+                          seconds=time.perf_counter() - st.started, error=st.fatal)
+
+    # ------------------------------------------------------------------ one group, one iteration
+
+    def _iterate(self, group: _Group, gi: int, it: int, step_no: int, total: int) -> None:
+        """Lines 5-16 for one group: ask for rows of its sources, group by path, check, score."""
+        st = self._state
+        lead = group.leader
+        iterations = int(self.iterations)
+        label = f"date: rule {lead.id} iteration {it}/{iterations}"
+        if st.progress:
+            st.progress(step_no, total, label)
+
+        def report(msg, _label=label):
+            if st.progress:
+                st.progress(step_no, total, f"{_label}: {msg}")
+
+        sources, group.next_sources = group.next_sources or [lead], [lead]
+        quota = group.quotas[it - 1] if it - 1 < len(group.quotas) else 0
+        pool: list[pd.DataFrame] = []
+        failed = False
+        for src, k in zip(sources, allocate(quota, [1] * len(sources))):
+            if k <= 0:
+                continue
+            tally = st.tallies.get(src.id)
+            if tally is None:
+                tally = st.tallies[src.id] = _Tally(src, lead.id, "refined", note=f"refined from {lead.id}")
+            tally.rule = src
+            tally.requested += k
+            accepted, rejected, stop, error = self._ask(st.client, group, src, k, it, st.cancel, report, tally)
+            st.parts.extend(rejected)
+            pool.extend(accepted)
+            if isinstance(error, LLMError):
+                st.messages.append(f"rule {src.id}: the LLM failed: {error}")
+                failed = tally.failed = True
+                st.fatal = error  # an endpoint that failed one call after its retries (down, hung, out of
+                # time, answering something that is not the API) fails the next: stop, keep the rows
+            elif error is not None:
+                st.messages.append(f"rule {src.id}: no rows could be asked for: {error}")
+                failed = src is lead
+            st.cancelled = st.cancelled or stop
+            if failed or st.cancelled:
+                break
+        feedback = self._evaluate(group, pool, it)
+        st.parts.extend(feedback["frames"])
+        group.feedback = feedback
+        if failed:
+            group.active = False
+            return
+        if self._paper and not st.cancelled:
+            self._early_stop(group, it, feedback)
+
+    def _refit_error(self, group: _Group, extra: list) -> float:
+        """Validation error of ``m``'s tree refitted on ``T_m`` (plus added-back examples) plus ``extra`` rows."""
+        ds = self.dataset_
+        frames = [group.train[self.columns_]] + [f[self.columns_] for f in group.added + list(extra)]
+        both = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        try:
+            return float(self._fit_model(both).error(group.val, group.val[ds.target].to_numpy()))
+        except DataError:  # pragma: no cover - a refit on rows with no usable column
+            return float("nan")
+
+    def _early_stop(self, group: _Group, it: int, feedback: dict) -> None:
+        """Paper preset: stop the group once its validation score no longer improves (Alg. 2, "until the
+        validation score no longer improves or reaches I rounds")."""
+        st = self._state
+        if not len(group.val):
+            return
+        new_rows = feedback.get("kept_rows", [])
+        score = self._refit_error(group, group.kept) if new_rows else group.best
+        improved = bool(new_rows) and math.isfinite(score) and (not math.isfinite(group.best)
+                                                                or score < group.best)
+        self.history_.append({"group": group.leader.id, "iteration": it, "kind": "score",
+                              "score": float(score), "best": float(group.best), "improved": improved})
+        if improved:
+            group.best = score
+            return
+        group.active = False
+        if it < int(self.iterations):
+            st.messages.append(f"rule {group.leader.id}: stopped after iteration {it}: its validation score no "
+                               "longer improved (DATE stops there, Alg. 2).")
 
     # ------------------------------------------------------------------ one source rule, one iteration
+
+    def _prompt_parts(self, group: _Group, src: Rule):
+        """(exemplar rows, rule-data blocks) for rows of ``src``."""
+        if not self._paper:
+            examples = group.train
+            if src is not group.leader and src not in group.rules:
+                own = self.train_[src.mask(self.train_)]
+                if len(own):
+                    examples = own.reset_index(drop=True)
+            return examples, ()
+        # the paper's DGR-based prompt: every other example of E_m as a block, the rule written for last
+        blocks = []
+        for r in group.rules:
+            if r is src:
+                continue
+            rows = self.train_[r.mask(self.train_)]
+            if len(rows):
+                blocks.append((r.text, rows))
+        blocks += list(group.examples)
+        own = self.train_[src.mask(self.train_)]
+        examples = own.reset_index(drop=True) if len(own) else group.train
+        return examples, tuple(blocks)
+
+    # ------------------------------------------------------------------ one source rule, asking
 
     def _ask(self, client, group: _Group, src: Rule, k: int, iteration: int, cancel, report, tally: _Tally):
         """Ask for ``k`` rows of ``src``, one call at a time.
@@ -469,11 +634,7 @@ class DATEGenerator(Generator):
         from ..llm import generate_rows
 
         ds = self.dataset_
-        examples = group.train
-        if src is not group.leader and src not in group.rules:
-            own = self.train_[src.mask(self.train_)]
-            if len(own):
-                examples = own.reset_index(drop=True)
+        examples, blocks = self._prompt_parts(group, src)
         if len(examples) == 0:
             examples = self.train_
         rpc = int(self.rows_per_call)
@@ -495,7 +656,8 @@ class DATEGenerator(Generator):
                 batch = generate_rows(client, schema=ds.schema, target=ds.target, rule=src, examples=examples,
                                       n=want, real_rows=self.train_, rows_per_call=min(rpc, want),
                                       n_examples=int(self.n_examples), max_calls=1, start_sample=sample,
-                                      tag=src.id, cancel=cancel_fn)
+                                      tag=src.id, cancel=cancel_fn, shape="dgr" if self._paper else "rows",
+                                      blocks=blocks, stratify=self._paper, tolerance=f"{group.rho:.4g}")
             except (LLMError, GenerationError) as exc:
                 self._samples[src.id] = sample + 1
                 return accepted, rejected, stop, exc
@@ -542,14 +704,15 @@ class DATEGenerator(Generator):
                              "_call_id": [c for _, _, c in items],
                              "_status": "rejected", "_reason": [r for _, r, _ in items],
                              "_raw": [str(raw) for raw, _, _ in items], "_path": "",
-                             "_group_error": np.nan, "_delta": np.nan})
+                             "_group_error": np.nan, "_delta": np.nan, "_quality": np.nan})
 
-    # ------------------------------------------------------------------ Alg. 2 lines 7-14
+    # ------------------------------------------------------------------ Alg. 2 lines 7-16
 
-    def _evaluate(self, group: _Group, pool: list, iteration: int, tallies: dict) -> dict:
+    def _evaluate(self, group: _Group, pool: list, iteration: int) -> dict:
         """Group the iteration's accepted rows by tree path; error test, then the validation gain."""
         ds = self.dataset_
-        out = {"frames": [], "scores": {}, "paths": []}
+        tallies = self._state.tallies
+        out = {"frames": [], "scores": {}, "paths": [], "kept_rows": []}
         if not pool:
             return out
         rows = pd.concat(pool, ignore_index=True)
@@ -562,56 +725,80 @@ class DATEGenerator(Generator):
         rows["_path"] = ""
         rows["_group_error"] = np.nan
         rows["_delta"] = np.nan
-        y_val = group.val[ds.target].to_numpy()
+        rows["_quality"] = np.nan
+        rows["_leaf"] = leaves
+        base_error = group.val_error
         for leaf in sorted(set(leaves.tolist())):
             hit = leaves == leaf
             h = rows[hit]
             path = model.path(leaf).to_text() if leaf >= 0 else "(no tree path)"
-            err = model.error(h[ds.features], h[ds.target].to_numpy())
-            kept = err <= group.rho
+            losses = model.row_loss(h[ds.features], h[ds.target].to_numpy())
+            err = float(np.mean(losses))
+            # line 10: the paper asks every row to be within rho_m; the product asks it of the group's mean
+            kept = bool(np.all(losses <= group.rho + 1e-12)) if self._paper else err <= group.rho
             delta = float("nan")
             if kept and len(group.val):
-                both = pd.concat([group.train[self.columns_], h[self.columns_]], ignore_index=True)
-                try:
-                    refit = self._fit_model(both)
-                    delta = group.val_error - refit.error(group.val, y_val)
-                except DataError:  # pragma: no cover - a refit on rows with no usable column
-                    delta = float("nan")
+                delta = base_error - self._refit_error(group, [h])
+            quality = group.rho - delta if math.isfinite(delta) else float("nan")
+            gain = kept and math.isfinite(delta) and delta > 0
             rows.loc[hit, "_path"] = path
             rows.loc[hit, "_group_error"] = err
             if kept:
                 rows.loc[hit, "_delta"] = delta
-            else:
+                rows.loc[hit, "_quality"] = quality
+            if not kept:
                 rows.loc[hit, "_status"] = "rejected"
                 rows.loc[hit, "_reason"] = GROUP_ERROR_REASON
+            elif self._paper and not gain:  # lines 15-16: only Delta > 0 enters T^G_m
+                rows.loc[hit, "_status"] = "rejected"
+                rows.loc[hit, "_reason"] = DELTA_REASON
+            if kept and self._paper and leaf >= 0:  # lines 13-14: e'_k joins E_m (rows and rule)
+                group.examples.append((path, h[self.columns_].reset_index(drop=True)))
+                group.added.append(h[self.columns_].reset_index(drop=True))
+            if gain:
+                group.kept.append(h[self.columns_].reset_index(drop=True))
+                out["kept_rows"].append(int(hit.sum()))
             for rid, count in h["_rule_id"].value_counts().items():
                 t = tallies[rid]
-                if kept:
-                    t.accepted += int(count)
-                    t.positive += int(count) if delta > 0 else 0
-                else:
+                if not kept:
                     t.reasons[GROUP_ERROR_REASON] += int(count)
+                elif self._paper and not gain:
+                    t.reasons[DELTA_REASON] += int(count)
+                else:
+                    t.accepted += int(count)
+                    t.positive += int(count) if gain else 0
             entry = {"group": group.leader.id, "iteration": iteration, "kind": "path", "path": path,
-                     "rows": int(hit.sum()), "error": float(err), "rho": float(group.rho), "kept": bool(kept),
-                     "delta": float(delta)}
+                     "rows": int(hit.sum()), "error": err, "rho": float(group.rho), "kept": kept,
+                     "delta": float(delta), "quality": float(quality)}
             self.history_.append(entry)
             shown = round(float(delta), 4) if kept and math.isfinite(delta) else "n/a"
-            out["scores"][path] = {"rows": int(hit.sum()), "error": round(float(err), 4), "delta": shown,
-                                   "kept": "yes" if kept else "no (error above rho)"}
+            score = {"rows": int(hit.sum()), "error": round(err, 4), "delta": shown,
+                     "kept": "yes" if kept else "no (error above rho)"}
+            if self._paper:
+                score["quality (rho - Delta)"] = round(quality, 4) if math.isfinite(quality) else "n/a"
+                if kept and not gain:
+                    score["kept"] = "no (Delta <= 0)"
+            out["scores"][path] = score
             if leaf >= 0:
                 out["paths"].append(model.path(leaf))
-        out["frames"].append(rows)
+        if self._paper:  # one arm per example e'_k (Alg. 3): the source rule, the iteration and the path
+            rows["_arm"] = (rows["_rule_id"].astype(str) + ":" + str(iteration) + ":p"
+                            + rows["_leaf"].astype(int).astype(str))
+        if self._paper and group.added:  # the next iteration's T_m holds the added-back examples (line 5)
+            group.val_error = self._refit_error(group, [])
+        out["frames"].append(rows.drop(columns=["_leaf"]))
         return out
 
     # ------------------------------------------------------------------ Alg. 2 line 17
 
-    def _refine(self, client, group: _Group, iteration: int, feedback: dict, proposals: list, messages: list,
-                gi: int) -> list:
+    def _refine(self, group: _Group, iteration: int, gi: int) -> list:
         """Ask the LLM for refined rules; they are proposals (status 'proposed') with ids '<leader>.rK'."""
         from ..llm import propose_rules
 
+        st = self._state
         ds = self.dataset_
         lead = group.leader
+        feedback = getattr(group, "feedback", {"scores": {}, "paths": []})
         scores = {lead.id: {"rule error": round(float(lead.error), 4) if lead.error is not None else "n/a",
                             "rho": round(group.rho, 4),
                             "validation error of its model": round(group.val_error, 4)}}
@@ -619,12 +806,12 @@ class DATEGenerator(Generator):
         known = [p.to_text() for p in feedback["paths"]]
         paths = list(feedback["paths"]) + [p for p in group.model.paths if p.to_text() not in known]
         try:
-            out = propose_rules(client, schema=ds.schema, target=ds.target, task=ds.task,
-                                current_rules=list(self.rules_) + proposals, paths=paths[:20],
-                                feedback=scores, n=_N_PROPOSALS, tag=f"{lead.id}:refine",
+            out = propose_rules(st.client, schema=ds.schema, target=ds.target, task=ds.task,
+                                current_rules=list(self.rules_) + st.proposals, paths=paths[:20],
+                                feedback=scores, n=self._n_refinements(), tag=f"{lead.id}:refine",
                                 sample=self._seed() * _SAMPLE_STRIDE + gi * 100 + iteration)
         except LLMError as exc:
-            messages.append(f"rule {lead.id}: refinement at iteration {iteration} failed: {exc}")
+            st.messages.append(f"rule {lead.id}: refinement at iteration {iteration} failed: {exc}")
             self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
                                   "error_text": str(exc)})
             return []
@@ -640,14 +827,14 @@ class DATEGenerator(Generator):
                                  note=(f"refined from {lead.id} at iteration {iteration}"
                                        + (f"; {rule.note}" if rule.note else "")))
             group.refined.append(refined)
-            proposals.append(refined)
+            st.proposals.append(refined)
             new.append(refined)
         self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
                               "proposed": [r.id for r in new], "invalid": [t for t, _ in out.invalid]})
         if not new:
             why = "; ".join(f"{text!r}: {err}" for text, err in out.invalid[:2]) or "empty answer"
-            messages.append(f"rule {lead.id}: the LLM proposed no valid refined rule at iteration "
-                            f"{iteration} ({why}); the next iteration uses {lead.id} alone.")
+            st.messages.append(f"rule {lead.id}: the LLM proposed no valid refined rule at iteration "
+                               f"{iteration} ({why}); the next iteration uses {lead.id} alone.")
         return new
 
     # ------------------------------------------------------------------ output
@@ -668,14 +855,22 @@ class DATEGenerator(Generator):
         out = provenance_frame(data, generator=self.name, rule_id="", iteration=0)
         out["_rule_id"] = rows["_rule_id"].astype(str).to_numpy()
         out["_iteration"] = rows["_iteration"].astype(int).to_numpy()
-        out["_arm"] = [f"{r}:{i}" for r, i in zip(out["_rule_id"], out["_iteration"])]
+        arms = rows["_arm"] if "_arm" in rows else pd.Series(np.nan, index=rows.index)
+        default_arm = out["_rule_id"] + ":" + out["_iteration"].astype(str)
+        out["_arm"] = arms.where(arms.notna(), default_arm.to_numpy()).astype(str).to_numpy()
         out["_call_id"] = rows["_call_id"].fillna("").astype(str).to_numpy()
         out["_status"] = rows["_status"].astype(str).to_numpy()
         out["_reason"] = rows["_reason"].fillna("").astype(str).to_numpy()
         out["_raw"] = rows["_raw"].fillna("").astype(str).to_numpy()
         out["_path"] = rows["_path"].fillna("").astype(str).to_numpy()
-        out["_group_error"] = pd.to_numeric(rows["_group_error"], errors="coerce").to_numpy(dtype=float)
-        out["_delta"] = pd.to_numeric(rows["_delta"], errors="coerce").to_numpy(dtype=float)
+        for c in ("_group_error", "_delta", "_quality"):
+            out[c] = pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float)
+        # the rule checks of the LLM layer ran on parsed values: check the final, typed row once more
+        tallies = self._state.tallies
+        lost = recheck_typed(out, {rid: t.rule for rid, t in tallies.items()})
+        for rid, k in lost.items():
+            tallies[rid].accepted -= k
+            tallies[rid].reasons[TYPED_RULE_REASON] += k
         return out[cols].reset_index(drop=True)
 
     def _usage(self, client, n_records: int, tallies: dict) -> tuple[dict, pd.DataFrame]:

@@ -65,8 +65,8 @@ import pandas as pd
 from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
 from ..models import row_losses
 from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
-from ._region import clip_to_rule, keep_inside
-from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
+from ._region import clip_to_rule, sample_inside
+from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
 from .samplellm import _bin_codes, usage_before, usage_delta
 from .statistical import GaussianCopula
 
@@ -445,25 +445,26 @@ class HTDBUGenerator(Generator):
         return copulas
 
     def _draw(self, rule, copula, n, skeleton, rng) -> tuple[pd.DataFrame, int, int]:
-        """Up to ``n`` rows inside the rule and the skeleton; (rows, drawn inside the rule, broke S)."""
+        """Up to ``n`` rows inside the rule and the skeleton; (rows, drawn inside the rule, broke S).
+
+        Draws are clipped into the skeleton's ranges (a range is the skeleton's own constraint), then kept
+        inside the rule clause by clause (:func:`~synth_core.generators._region.sample_inside`)."""
         schema = self.dataset_.schema
         ranges = _range_conjunction(skeleton)
-        kept, inside_rule, broke = [], 0, 0
-        want = n
-        for _ in range(4):
-            draw = copula.sample(max(int(want * 2), 16), rng)
-            conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
-            draw = clip_to_rule(clip_to_rule(draw, ranges, schema), conj, schema)
-            draw = keep_inside(draw, rule)
-            inside_rule += len(draw)
-            ok = _satisfies(draw, skeleton)
-            broke += int((~ok).sum())
-            kept.append(draw[ok])
-            want = n - sum(len(k) for k in kept)
-            if want <= 0:
-                break
-        rows = pd.concat(kept, ignore_index=True).head(n) if kept else pd.DataFrame(columns=self.columns_)
-        return rows, inside_rule, broke
+        counts = [0, 0]
+
+        def draw(k):
+            rows = clip_to_rule(copula.sample(max(int(k * 2), 16), rng), ranges, schema).reset_index(drop=True)
+            inside, ok = rule.mask(rows), _satisfies(rows, skeleton)
+            counts[0] += int(inside.sum())
+            counts[1] += int((inside & ~ok).sum())
+            return rows[ok]
+
+        rows = sample_inside(draw, rule, n, schema, rng, real=self.regions_[rule.id])
+        rows = rows[_satisfies(rows, skeleton)] if len(rows) else rows
+        if not len(rows):
+            rows = pd.DataFrame(columns=self.columns_)
+        return rows.reset_index(drop=True), counts[0], counts[1]
 
     # -- feedback ------------------------------------------------------------------------------
 
@@ -642,12 +643,14 @@ class HTDBUGenerator(Generator):
                     break
                 rows, inside, broke = self._draw(rule, copulas[rule.id], q, skeleton, rng) if q > 0 else \
                     (pd.DataFrame(columns=self.columns_), 0, 0)
+                lost = 0
                 if len(rows):
                     rows = coerce_like(rows[self.columns_], self.train_, self.dataset_.schema)
                     parts.append(provenance_frame(rows, generator=self.name, rule_id=rule.id,
                                                   iteration=final_round))
-                summary.append({"rule_id": rule.id, "rule": rule.text, "requested": q, "accepted": len(rows),
-                                "rejected": 0, "broke_skeleton": broke})
+                    lost = recheck_typed(parts[-1], {rule.id: rule}).get(str(rule.id), 0)
+                summary.append({"rule_id": rule.id, "rule": rule.text, "requested": q,
+                                "accepted": len(rows) - lost, "rejected": lost, "broke_skeleton": broke})
                 if q > 0 and len(rows) == 0:
                     messages.append(f"rule {rule.id}: no row satisfies both the rule and the skeleton; edit or "
                                     "reject skeleton constraints (they are proposals) and run again.")

@@ -53,7 +53,7 @@ class JitterGenerator(Generator):
         if len(region) == 0:
             return pd.DataFrame(columns=self.columns_)
         return sample_inside(lambda k: self._jitter(region, max(k * 2, 4), rng), rule, n,
-                             self.dataset_.schema, rng)
+                             self.dataset_.schema, rng, real=region)
 
     def _jitter(self, region: pd.DataFrame, n: int, rng) -> pd.DataFrame:
         rows = region.iloc[rng.integers(len(region), size=n)].reset_index(drop=True).copy()

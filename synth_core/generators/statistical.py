@@ -4,9 +4,10 @@ Per approved rule, a Gaussian copula is fitted to the rule's train rows:
 numeric cells through their empirical quantiles, categorical cells (and a
 categorical target) through the cumulative frequency of their categories, as
 SDV's GaussianCopula does, so the dependence between all columns is kept.
-Missing cells are drawn at the region's missing rate. Sampled rows are clipped
-into the rule's intervals and only rows that satisfy the rule are kept
-(rejection sampling, a few rounds). It is fast and deterministic for a seed:
+Missing cells are drawn at the region's missing rate. Only rows that satisfy
+the rule are kept, each clause of an OR rule in proportion to its real rows
+(:func:`~synth_core.generators._region.sample_inside`), and every row is
+checked against its rule again once cast to the table's types. It is fast and deterministic for a seed:
 the offline preview and the baseline next to every LLM generator.
 """
 
@@ -99,9 +100,10 @@ class StatisticalGenerator(Generator):
         self.random_state = random_state
 
     def _fit(self):
-        self.copulas_ = {}
+        self.copulas_, self.regions_ = {}, {}
         for rule in self.rules_:
             rows = region_rows(self.train_, rule)
+            self.regions_[rule.id] = rows
             if len(rows) >= 2:
                 self.copulas_[rule.id] = GaussianCopula(self.dataset_.schema, self.columns_).fit(rows)
 
@@ -110,4 +112,4 @@ class StatisticalGenerator(Generator):
         if copula is None:
             return pd.DataFrame(columns=self.columns_)
         return sample_inside(lambda k: copula.sample(max(int(k * self.oversample), 8), rng), rule, n,
-                             self.dataset_.schema, rng)
+                             self.dataset_.schema, rng, real=self.regions_[rule.id])

@@ -20,8 +20,8 @@ Tabular Data Synthesis in Low-Data Regimes*): two stages.
    of the approved rule's region: a shallow decision tree whose leaves are
    sampled (a train value of the leaf plus kernel noise for numbers, the leaf's
    class shares for categories); a column without parents is drawn from its
-   smoothed marginal. Rows are clipped into the rule's intervals and only rows
-   that satisfy the rule are kept (``_rule_id`` says which).
+   smoothed marginal. Only rows that satisfy the rule are kept, each clause of
+   an OR rule in proportion to its real rows (``_rule_id`` says which).
 
 Where it differs from the paper, and why: the paper also uses the LLM to write
 the rows, conditioned on the structure. Here **the LLM is used for structure
@@ -44,7 +44,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import GenerationError, InvalidParameterError, LLMError
-from ._region import clip_to_rule, keep_inside
+from ._region import sample_inside
 from .base import Generation, Generator, is_cancelled
 from .htdbu import summarize_columns
 from .samplellm import _bin_codes, usage_before, usage_delta
@@ -411,10 +411,11 @@ class StructSynthGenerator(Generator):
     def _fit_samplers(self):
         parents = {c: [a for a, b in self.dag_ if b == c] for c in self.columns_}
         schema = self.dataset_.schema
-        self.samplers_ = {}
+        self.samplers_, self.regions_ = {}, {}
         whole = self.train_[self.columns_]
         for rule in self.rules_:
             region = self.train_[rule.mask(self.train_)][self.columns_]
+            self.regions_[rule.id] = region
             rows = region if len(region) >= 4 * int(self.min_leaf) else whole
             self.samplers_[rule.id] = [
                 _Column(c, parents[c], schema, min_leaf=int(self.min_leaf),
@@ -527,18 +528,11 @@ class StructSynthGenerator(Generator):
 
     def _generate_rule(self, rule, n, iteration, rng):
         samplers = self.samplers_[rule.id]
-        schema = self.dataset_.schema
-        kept, want = [], n
-        for _ in range(6):
-            m = max(int(want * 3), 16)
-            frame = pd.DataFrame(index=range(m))
+
+        def draw(k):
+            frame = pd.DataFrame(index=range(max(int(k * 3), 16)))
             for s in samplers:
                 frame[s.col] = s.sample(frame, rng)
-            conj = rule.conjunctions[rng.integers(len(rule.conjunctions))]
-            frame = keep_inside(clip_to_rule(frame[self.columns_], conj, schema), rule)
-            kept.append(frame)
-            want = n - sum(len(k) for k in kept)
-            if want <= 0:
-                break
-        return pd.concat(kept, ignore_index=True).head(n)
+            return frame[self.columns_]
 
+        return sample_inside(draw, rule, n, self.dataset_.schema, rng, real=self.regions_[rule.id], rounds=6)

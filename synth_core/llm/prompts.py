@@ -225,3 +225,32 @@ TEMPLATES.update(
         )
     }
 )
+
+# --------------------------------------------------------------------------- DATE's DGR-based prompt
+# The paper's prompt (DATE, Fig. 2 and Definition 4): DGR-based examples (m, rho, r, T_r), each a rule with
+# stratified rows of its subset, the most representative rule last so the model continues it. The completion
+# form is a document a base model continues under the row grammar; the chat form says the same in words.
+
+#: Rule-data blocks (``# rows where RULE`` then rows), the rule to write for last; one CSV header.
+DGR_ROWS_COMPLETION_CSV = PromptTemplate(
+    "dgr_rows_completion_csv",
+    "# $table, grouped by distribution-guiding rule: in each group one decision tree predicts $target "
+    "with error at most $tolerance\n$header\n$blocks# rows where $rule\n$examples\n",
+    ("table", "target", "tolerance", "header", "blocks", "rule", "examples"),
+)
+
+DGR_ROWS_CHAT_USER = PromptTemplate(
+    "dgr_rows_chat_user",
+    "Columns (name: type and allowed values):\n$columns\n\n"
+    "The table is split by distribution-guiding rules; in each group one decision tree predicts $target "
+    "with error at most $tolerance. Examples, one group per rule, one JSON object per row:\n"
+    "<data>\n$blocks</data>\n\n"
+    "Every new row must satisfy this rule: $rule\n"
+    "Rows of this group (stratified by $target):\n<data>\n$examples\n</data>\n\n"
+    "Write $k new rows of this group that follow the same patterns and satisfy the rule. Do not copy an "
+    'example. Reply as {"rows": [...]} with one object per row, keys exactly: $keys.',
+    ("columns", "target", "tolerance", "blocks", "rule", "examples", "k", "keys"),
+)
+
+__all__ += ["DGR_ROWS_COMPLETION_CSV", "DGR_ROWS_CHAT_USER"]
+TEMPLATES.update({t.name: t for t in (DGR_ROWS_COMPLETION_CSV, DGR_ROWS_CHAT_USER)})

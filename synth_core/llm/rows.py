@@ -45,9 +45,14 @@ __all__ = [
     "hidden_categories",
     "REJECTION_REASONS",
     "FORMATS",
+    "SHAPES",
+    "stratified_rows",
 ]
 
 FORMATS = ("csv", "jsonl")
+#: Prompt shapes: ``'rows'`` (a rule and exemplar rows) and ``'dgr'`` (DATE's DGR-based examples: other rules'
+#: rows first, one block per rule, then the rule to write for with exemplars stratified by the target).
+SHAPES = ("rows", "dgr")
 
 #: Why a generated line was not accepted, in the order the checks run.
 REJECTION_REASONS = (
@@ -513,6 +518,52 @@ def _decode_chat_rows(text: str) -> list[tuple[str, object]]:
     return [(json.dumps(r, ensure_ascii=False), r if isinstance(r, dict) else None) for r in rows]
 
 
+def stratified_rows(frame: pd.DataFrame, k: int, target: str, rng) -> pd.DataFrame:
+    """``k`` rows of ``frame`` stratified by ``target`` (DATE's "stratified sampling" of example rows).
+
+    Strata are the target's values, or its quartiles for a number with more than 10 values. Each stratum
+    gets a share of the ``k`` rows proportional to its rows (largest remainder), at least one when ``k``
+    allows, never more than it has; the rows come back in random order.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": range(10), "y": ["a"] * 8 + ["b"] * 2})
+    >>> sorted(stratified_rows(df, 5, "y", np.random.default_rng(0))["y"])
+    ['a', 'a', 'a', 'a', 'b']
+    """
+    k = min(int(k), len(frame))
+    if k <= 0:
+        return frame.iloc[:0]
+    y = frame[target]
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if numeric and y.nunique(dropna=True) > 10:
+        codes = pd.qcut(y.rank(method="first"), 4, labels=False).to_numpy()
+        codes = np.where(np.isnan(codes), -1, codes).astype(int)
+    else:
+        codes = pd.factorize(y.astype(object), use_na_sentinel=True)[0]
+    strata = [np.flatnonzero(codes == c) for c in np.unique(codes)]
+    sizes = np.array([len(p) for p in strata], dtype=float)
+    raw = k * sizes / sizes.sum()
+    take = np.minimum(np.floor(raw).astype(int), sizes.astype(int))
+    if k >= len(strata):
+        take = np.maximum(take, 1)
+    while take.sum() > k:
+        take[int(np.argmax(take))] -= 1
+    order = np.argsort(-(raw - np.floor(raw)), kind="stable")
+    while take.sum() < k:
+        grew = False
+        for i in order:
+            if take.sum() >= k:
+                break
+            if take[i] < sizes[i]:
+                take[i] += 1
+                grew = True
+        if not grew:
+            break
+    chosen = np.concatenate([rng.choice(p, size=t, replace=False) for p, t in zip(strata, take) if t > 0])
+    return frame.iloc[chosen[rng.permutation(len(chosen))]]
+
+
 # --------------------------------------------------------------------------- generating
 
 
@@ -602,6 +653,10 @@ def generate_rows(
     range_slack: float = 0.1,
     progress: Callable[[float, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    shape: str = "rows",
+    blocks=(),
+    stratify: bool = False,
+    tolerance: str = "",
 ) -> RowBatch:
     """Ask the LLM for ``n`` new rows that satisfy ``rule``, few-shot from ``examples``.
 
@@ -645,6 +700,16 @@ def generate_rows(
         ``progress(fraction, message)`` in the calling thread.
     cancel : callable, optional
         Checked before each call; the rows so far are returned.
+    shape : {'rows', 'dgr'}
+        ``'dgr'``: DATE's DGR-based prompt (see :data:`SHAPES`): ``blocks`` first, then the rule's
+        exemplars; CSV rows on completion endpoints, JSON on chat endpoints.
+    blocks : sequence of (str, DataFrame)
+        ``'dgr'`` only: the other DGR-based examples (rule text, its rows), shown before the rule written
+        for. Fewer rows per block are shown when the prompt would not fit the context.
+    stratify : bool
+        Draw the exemplars stratified by the target (:func:`stratified_rows`) instead of at random.
+    tolerance : str
+        ``'dgr'`` only: the shared model's error bound as shown in the prompt (e.g. ``'0.05'``).
 
     Returns
     -------
@@ -665,6 +730,10 @@ def generate_rows(
     """
     if fmt not in FORMATS:
         raise GenerationError(f"row format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if shape not in SHAPES:
+        raise GenerationError(f"prompt shape must be one of {', '.join(SHAPES)}, not {shape!r}")
+    if shape == "dgr" and fmt != "csv" and client.api != "chat":
+        raise GenerationError("the DGR-based prompt is written for CSV rows (completion) or chat endpoints")
     if n < 1 or rows_per_call < 1 or n_examples < 1:
         raise GenerationError("n, rows_per_call and n_examples must be at least 1")
     if target not in schema:
@@ -715,8 +784,32 @@ def generate_rows(
         """(request, max_tokens, fitted): exemplars dropped from the end until prompt + answer fit."""
         rng = np.random.default_rng([abs(seed), sample])
         k = min(n_examples, len(pool))
-        ex = pool.iloc[rng.choice(len(pool), size=k, replace=False)]
-        lines = format_rows(ex, schema=schema, columns=columns, fmt="jsonl" if api == "chat" else fmt)
+        if stratify:
+            ex = stratified_rows(pool, k, target, rng)
+        else:
+            ex = pool.iloc[rng.choice(len(pool), size=k, replace=False)]
+        row_fmt = "jsonl" if api == "chat" else fmt
+        lines = format_rows(ex, schema=schema, columns=columns, fmt=row_fmt)
+        shown_blocks = []
+        for text, rows in blocks if shape == "dgr" else ():
+            if len(rows) == 0:
+                continue
+            bk = stratified_rows(rows, n_examples, target, rng) if stratify else \
+                rows.iloc[rng.choice(len(rows), size=min(n_examples, len(rows)), replace=False)]
+            body_lines = format_rows(bk, schema=schema, columns=columns, fmt=row_fmt, header=False)
+            shown_blocks.append((_one_line(str(text)), body_lines))
+        per_block = max((len(b) for _, b in shown_blocks), default=0)
+        block_dial = Dial("other rules' rows", range(per_block, -1, -1),
+                          left_out=lambda v: sum(max(len(b) - v, 0) for _, b in shown_blocks),
+                          total=sum(len(b) for _, b in shown_blocks))
+
+        def block_text(count: int) -> str:
+            out = []
+            for text, body in shown_blocks:
+                if count <= 0:
+                    break
+                out.append(f"# rows where {text}\n" + "".join(line + "\n" for line in body[:count]))
+            return "".join(out)
         per_row = max(max(len(line) for line in lines[1:] or lines), row_bound) + 2
         max_tokens = rows_per_call * per_row + 16
         if api == "chat":
@@ -724,21 +817,23 @@ def generate_rows(
             max_tokens *= 2
 
             def render(plan):
+                described = describe_columns(schema, columns, max_categories=plan["category values"])
+                shown = "\n".join(lines[: plan["exemplar rows"]])
+                if shape == "dgr":
+                    user = prompts.DGR_ROWS_CHAT_USER.render(
+                        columns=described, target=json.dumps(target, ensure_ascii=False),
+                        tolerance=tolerance or "n/a", blocks=block_text(plan["other rules' rows"]),
+                        rule=rule_text, examples=shown, k=rows_per_call, keys=keys)
+                else:
+                    user = prompts.ROWS_CHAT_USER.render(columns=described, rule=rule_text, examples=shown,
+                                                         k=rows_per_call, keys=keys)
                 return [
                     {"role": "system", "content": prompts.ROWS_CHAT_SYSTEM.render()},
-                    {
-                        "role": "user",
-                        "content": prompts.ROWS_CHAT_USER.render(
-                            columns=describe_columns(schema, columns, max_categories=plan["category values"]),
-                            rule=rule_text,
-                            examples="\n".join(lines[: plan["exemplar rows"]]),
-                            k=rows_per_call,
-                            keys=keys,
-                        ),
-                    },
+                    {"role": "user", "content": user},
                 ]
 
-            dials = [Dial("exemplar rows", range(len(lines), min(len(lines), 3) - 1, -1)),
+            dials = [block_dial,
+                     Dial("exemplar rows", range(len(lines), min(len(lines), 3) - 1, -1)),
                      category_dial(schema, columns), Dial("exemplar rows", range(min(len(lines), 3), 0, -1))]
         else:
             header = lines[0] if fmt == "csv" else None
@@ -746,6 +841,11 @@ def generate_rows(
 
             def render(plan):
                 shown = "\n".join(body[: plan["exemplar rows"]])
+                if shape == "dgr":
+                    return prompts.DGR_ROWS_COMPLETION_CSV.render(
+                        table=_one_line(table_name), target=json.dumps(target, ensure_ascii=False),
+                        tolerance=tolerance or "n/a", header=header, blocks=block_text(plan["other rules' rows"]),
+                        rule=rule_text, examples=shown)
                 if fmt == "csv":
                     return prompts.ROWS_COMPLETION_CSV.render(
                         table=_one_line(table_name), rule=rule_text, header=header, examples=shown
@@ -754,7 +854,8 @@ def generate_rows(
                     table=_one_line(table_name), rule=rule_text, examples=shown
                 )
 
-            dials = [Dial("exemplar rows", range(len(body), 0, -1))]
+            dials = [block_dial,
+                     Dial("exemplar rows", range(len(body), 0, -1))]
         fitted = fit_prompt(render, prompt_budget(client, max_tokens), dials,
                             what=f"the row prompt for rule {rule_text!r}", fix=fix)
         return fitted.prompt, max_tokens, fitted
