@@ -158,31 +158,42 @@ if rules:
         state.flash("success", f"Changed the status of {plural(n_changed, 'rule')}.")
         st.rerun()
 
-    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
-    if b1.button("Approve all proposed", key="rules.approve_all", disabled=not counts["proposed"],
-                 help="Approves every rule still proposed; a rule you rejected stays rejected."):
-        state.set_rules(ruleset.approve_all(rules))
-        msg = f"Approved {plural(counts['proposed'], 'proposed rule')}."
-        if counts["rejected"]:
-            msg += (f" {plural(counts['rejected'], 'rule')} you rejected "
-                    f"{'stays' if counts['rejected'] == 1 else 'stay'} rejected; approve "
-                    f"{'it' if counts['rejected'] == 1 else 'them'} one by one if you changed your mind.")
+    # buttons act in their callbacks, before the page is drawn: one run per click, no second rerun
+    def approve_all_proposed() -> None:
+        current = state.rules()
+        n = ruleset.status_counts(current)
+        state.set_rules(ruleset.approve_all(current))
+        msg = f"Approved {plural(n['proposed'], 'proposed rule')}."
+        if n["rejected"]:
+            msg += (f" {plural(n['rejected'], 'rule')} you rejected {'stays' if n['rejected'] == 1 else 'stay'} "
+                    f"rejected; approve {'it' if n['rejected'] == 1 else 'them'} one by one if you changed your "
+                    "mind.")
         state.flash("success", msg)
-        st.rerun()
-    if b2.button("Reject all proposed", key="rules.reject_all", disabled=not counts["proposed"],
-                 help="Rejects every rule still proposed; a rule you approved stays approved."):
-        state.set_rules(ruleset.reject_all(rules))
-        msg = f"Rejected {plural(counts['proposed'], 'proposed rule')}."
-        if counts["approved"]:
-            msg += (f" {plural(counts['approved'], 'rule')} you approved "
-                    f"{'stays' if counts['approved'] == 1 else 'stay'} approved.")
+
+    def reject_all_proposed() -> None:
+        current = state.rules()
+        n = ruleset.status_counts(current)
+        state.set_rules(ruleset.reject_all(current))
+        msg = f"Rejected {plural(n['proposed'], 'proposed rule')}."
+        if n["approved"]:
+            msg += (f" {plural(n['approved'], 'rule')} you approved {'stays' if n['approved'] == 1 else 'stay'} "
+                    "approved.")
         state.flash("info", msg)
-        st.rerun()
-    if b3.button("Delete rejected", key="rules.delete_rejected", disabled=not counts["rejected"],
-                 help="Removes the rejected rules from the set."):
-        state.set_rules(ruleset.drop_rejected(rules))
-        state.flash("info", f"Deleted {plural(counts['rejected'], 'rejected rule')}.")
-        st.rerun()
+
+    def delete_rejected() -> None:
+        current = state.rules()
+        state.set_rules(ruleset.drop_rejected(current))
+        state.flash("info", f"Deleted {plural(ruleset.status_counts(current)['rejected'], 'rejected rule')}.")
+
+    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    b1.button("Approve all proposed", key="rules.approve_all", disabled=not counts["proposed"],
+              on_click=approve_all_proposed, help="Approves every rule still proposed; a rule you rejected stays "
+                                                  "rejected.")
+    b2.button("Reject all proposed", key="rules.reject_all", disabled=not counts["proposed"],
+              on_click=reject_all_proposed, help="Rejects every rule still proposed; a rule you approved stays "
+                                                 "approved.")
+    b3.button("Delete rejected", key="rules.delete_rejected", disabled=not counts["rejected"],
+              on_click=delete_rejected, help="Removes the rejected rules from the set.")
 
     coverage = figure(viz.rule_coverage_figure, rules, real=train)
     if coverage is not None:
@@ -214,15 +225,16 @@ if rules:
                   help=help_for("error") + " It is n/a for a rule typed or edited by hand: discover again "
                                            "to measure it.")
         k4.metric("ind(r)", "n/a" if rule.ind is None else f"{rule.ind:.3f}", help=help_for("ind(r)"))
+        def set_status(status: str, rule_id: str = rid) -> None:
+            state.set_rules([r.with_(status=status) if r.id == rule_id else r for r in state.rules()])
+            state.flash("success" if status == "approved" else "info",
+                        f"{'Approved' if status == 'approved' else 'Rejected'} rule {rule_id}.")
+
         a1, a2, _ = st.columns([1, 1, 2])
-        if a1.button("Approve", key="rules.approve_one", type="primary", disabled=rule.status == "approved"):
-            state.set_rules([r.with_(status="approved") if r.id == rid else r for r in rules])
-            state.flash("success", f"Approved rule {rid}.")
-            st.rerun()
-        if a2.button("Reject", key="rules.reject_one", disabled=rule.status == "rejected"):
-            state.set_rules([r.with_(status="rejected") if r.id == rid else r for r in rules])
-            state.flash("info", f"Rejected rule {rid}.")
-            st.rerun()
+        a1.button("Approve", key="rules.approve_one", type="primary", disabled=rule.status == "approved",
+                  on_click=set_status, args=("approved",))
+        a2.button("Reject", key="rules.reject_one", disabled=rule.status == "rejected", on_click=set_status,
+                  args=("rejected",))
         if rule.note:
             st.caption(f"**Note:** {plain(rule.note)}")
 
@@ -280,39 +292,51 @@ example = ruleset.example_rule_text(ds.schema, train)
 st.caption(f"Write conditions on the table's columns joined by AND and OR, e.g. {code(example)}. "
            "Also: `in {…}`, `not in {…}`, `between 1 and 5`, `is missing`, and parentheses. Columns: "
            + ", ".join(code(c) for c in ds.features))
-if st.session_state.pop("rules.clear_new_text", False):
+
+
+def add_typed_rule(status: str) -> None:
+    """The add form's submit: check the typed text and add it (runs before the page is drawn: one click)."""
+    text = st.session_state.get("rules.new_text") or ""
+    st.session_state.pop("rules.add_problem", None)
+    if not text.strip():
+        st.session_state["rules.add_problem"] = ("warning", "Write a rule in the box first, e.g. " + code(example) + ".")
+        return
+    try:
+        candidate = checked(parse_rule(text), origin="person")
+    except RuleSyntaxError as err:
+        st.session_state["rules.add_problem"] = ("syntax", str(err))
+        return
+    except SynthError as err:
+        st.session_state["rules.add_problem"] = ("error", f"The rule parses but does not fit this table: {err}")
+        return
+    change = ruleset.add_rules(state.rules(), [candidate], prefix="u", status=status, train=train)
+    if change.skipped:
+        same = next(r for r in state.rules() if r.text == candidate.text)
+        st.session_state["rules.add_problem"] = (
+            "warning", f"This rule is already in the set as {same.id} ({same.status}); nothing was added.")
+        return
+    (new,) = change.added
+    state.set_rules(change.rules)
     st.session_state["rules.new_text"] = ""
+    st.session_state["rules.select_next"] = new.id  # shown in full below
+    state.flash("success", f"{'Added and approved' if status == 'approved' else 'Added'} rule {new.id}, "
+                f"{code(short_text(new.text))}: it covers {plural(new.support, 'train row')}.")
+
+
 with st.form("rules.add_form", border=True):
-    text = st.text_area("Rule text", key="rules.new_text", placeholder=f"e.g. {example}", height=80,
-                        help=help_for("rule"))
+    st.text_area("Rule text", key="rules.new_text", placeholder=f"e.g. {example}", height=80, help=help_for("rule"))
     add_col, approve_col, _ = st.columns([1, 1, 3])
-    add = add_col.form_submit_button("Add rule", key="rules.add")
-    add_approve = approve_col.form_submit_button("Add and approve", key="rules.add_approve", type="primary")
-if add or add_approve:
-    candidate = None
-    if not (text or "").strip():
-        st.warning("Write a rule in the box first, e.g. " + code(example) + ".")
+    add_col.form_submit_button("Add rule", key="rules.add", on_click=add_typed_rule, args=("proposed",))
+    approve_col.form_submit_button("Add and approve", key="rules.add_approve", type="primary",
+                                   on_click=add_typed_rule, args=("approved",))
+problem = st.session_state.pop("rules.add_problem", None)
+if problem is not None:
+    kind, message = problem
+    if kind == "syntax":
+        st.error("The rule does not parse:")
+        st.code(message, language=None)
     else:
-        try:
-            candidate = checked(parse_rule(text), origin="person")
-        except RuleSyntaxError as err:
-            show_error(err)
-        except SynthError as err:
-            st.error(f"The rule parses but does not fit this table: {err}")
-    if candidate is not None:
-        change = ruleset.add_rules(state.rules(), [candidate], prefix="u",
-                                   status="approved" if add_approve else "proposed", train=train)
-        if change.skipped:
-            same = next(r for r in state.rules() if r.text == candidate.text)
-            st.warning(f"This rule is already in the set as {same.id} ({same.status}); nothing was added.")
-        else:
-            (new,) = change.added
-            state.set_rules(change.rules)
-            st.session_state["rules.clear_new_text"] = True
-            st.session_state["rules.select_next"] = new.id  # shown in full once the page reruns
-            state.flash("success", f"{'Added and approved' if add_approve else 'Added'} rule {new.id}, "
-                        f"{code(short_text(new.text))}: it covers {plural(new.support, 'train row')}.")
-            st.rerun()
+        getattr(st, kind)(message)
 
 # ---------------------------------------------------------------- LLM proposals
 st.subheader("Ask the LLM for rules")

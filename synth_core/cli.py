@@ -134,9 +134,19 @@ def _cmd_generate(args) -> int:
         client = get_client(LLMSettings.from_env(base_url=args.base_url, model=args.model))
         if args.deadline:
             client = client.with_deadline(args.deadline)
+    from .generators.presets import resolve_preset
+
+    preset = resolve_preset(args.method, args.preset)
     params = _params(args.param)
     if args.method == "date" and args.iterations is not None:
         params.setdefault("iterations", args.iterations)
+    fixed = sorted(k for k in params if preset.fixed and k in preset.generator and params[k] != preset.generator[k])
+    if fixed:
+        print(f"  note: the {preset.name} preset fixes {', '.join(f'{k}={preset.generator[k]!r}' for k in fixed)} "
+              f"(the paper's values); your {', '.join(fixed)} is not used. Use --preset product to change it.",
+              flush=True)
+    print(f"  preset: {preset.label} — {preset.help}", flush=True)
+    refinements = "auto" if args.auto_approve_refinements else "propose"
     last = [-1]
 
     def progress(step, total, message):
@@ -149,9 +159,18 @@ def _cmd_generate(args) -> int:
     run = run_pipeline(ds, rules, method=args.method, n=n, labels=args.labels, selection=args.selection,
                        alpha=args.alpha, client=client, generator_params=params, progress=progress,
                        guard=not args.no_check, model=spec, check_models=checked, folds=args.folds,
-                       random_state=args.seed, extra_params={"rho": args.rho, "source": str(args.file)})
+                       random_state=args.seed, extra_params={"rho": args.rho, "source": str(args.file)},
+                       preset=preset.name, refinements=refinements)
     for m in run.messages:
         print(f"  note: {m}")
+    decided = run.params.get("refinements", {}).get("decisions", [])
+    if decided:
+        counts: dict = {}
+        for d in decided:
+            counts[d["decision"]] = counts.get(d["decision"], 0) + 1
+        print("  refined rules: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+              + ("" if args.auto_approve_refinements else
+                 " (they wrote no rows; approve them in the rules file or pass --auto-approve-refinements)"))
     run.save(args.out)
     print(f"wrote {args.out}: {len(run.rows):,} candidate rows, {len(run.selected):,} kept "
           f"({run.metrics['seconds']:.1f} s)")
@@ -241,7 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "60,000) for jitter/statistical, of which the check keeps the share that helps)")
     p.add_argument("--rho", type=float, default=None, help="error threshold for discovery")
     p.add_argument("--alpha", type=float, default=0.8, help="MDS quality weight (default 0.8)")
-    p.add_argument("--iterations", type=int, default=None, help="DATE iterations I (default: the generator's)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="DATE iterations I (default: the preset's, 2 for product, 3 for paper)")
+    p.add_argument("--preset", choices=["product", "paper"], default="product",
+                   help="product (default): the project's measured settings; paper: the generator's paper step by "
+                        "step (DATE, SampleLLM, H-TDBU; see docs/PAPERS.md); statistical and jitter have product only")
+    p.add_argument("--auto-approve-refinements", action="store_true",
+                   help="let rules the generator refines while it runs (DATE) write rows without a person's "
+                        "approval; the run records them as approved automatically (default: they are only "
+                        "proposed and write no rows)")
     p.add_argument("--selection", default="auto", choices=["auto", "mds", "fgs", "bgs", "topk", "none"],
                    help="how to pick rows before the check (default auto: mds for LLM generators, none for "
                         "offline ones)")

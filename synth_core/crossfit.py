@@ -43,8 +43,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ._validation import Interval, ListOf, Options, check_params
 from .encoding import label_strings
 from .errors import InvalidParameterError
 from .generators.base import is_cancelled
@@ -150,7 +152,7 @@ class ModelVerdict:
         return d
 
 
-class CrossFitCheck:
+class CrossFitCheck(BaseEstimator):
     """Decide the label mode and the amount of synthetic rows kept, and judge them, out of fold.
 
     Parameters
@@ -187,6 +189,15 @@ class CrossFitCheck:
         One sentence on what was kept and why, in the analyst's words.
     """
 
+    _parameter_constraints = {
+        "folds": [Interval(int, 2, 20)],
+        "repeats": [Interval(int, 1, None), Options(("auto",))],
+        "fractions": [ListOf(Interval(float, 0, 1, closed="right"))],
+        "z_min": [Interval(float, None, None, finite=False)],
+        "z_harm": [Interval(float, None, None, finite=False)],
+        "random_state": [Interval(int, 0, None)],
+    }
+
     def __init__(self, *, folds: int = 5, repeats="auto", fractions=DEFAULT_FRACTIONS, z_min: float = 2.0,
                  z_harm: float = 1.0, random_state: int = 0):
         self.folds = folds
@@ -200,12 +211,7 @@ class CrossFitCheck:
 
     def plan(self, dataset, *, repeatable: bool = True) -> list[Fold]:
         """The folds this check will use (``repeatable=False``: one repeat, for producers that cost LLM calls)."""
-        if not 2 <= int(self.folds) <= 20:
-            raise InvalidParameterError(f"The 'folds' parameter of CrossFitCheck must be in [2, 20]. "
-                                        f"Got {self.folds!r} instead.")
-        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
-            raise InvalidParameterError(f"The 'fractions' parameter of CrossFitCheck must hold shares in (0, 1]. "
-                                        f"Got {self.fractions!r} instead.")
+        check_params(self)
         n = len(dataset.train_idx)
         repeats = auto_repeats(n) if self.repeats == "auto" else int(self.repeats)
         if not repeatable:
@@ -240,6 +246,7 @@ class CrossFitCheck:
         cancel : Event or callable, optional
             Checked between folds; a cancelled check leaves ``cancelled_`` True and decides nothing.
         """
+        check_params(self)
         self.dataset_ = dataset
         self.labels_ = labels
         self.models_: list[ModelSpec] = [resolve_model(model)]

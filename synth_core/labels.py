@@ -31,9 +31,10 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
                               RandomForestRegressor)
 
+from ._validation import HasMethods, InstanceOf, Interval, Options, check_params
 from .errors import InvalidParameterError, NotFittedError
 from .encoding import label_strings, split_columns
-from .models import row_losses
+from .models import ModelSpec, row_losses
 
 __all__ = ["Labeler", "LABEL_MODES"]
 
@@ -115,6 +116,17 @@ class Labeler(BaseEstimator):
     message_ : str
     """
 
+    _parameter_constraints = {
+        "mode": [Options(LABEL_MODES)],
+        "teacher": [Options(("boosting", "forest")), HasMethods("fit", "predict"), None],
+        "downstream": [InstanceOf(str, ModelSpec), HasMethods("fit", "get_params"), None],
+        "threshold": [Interval(float, 0, 1, closed="left")],
+        "k": [Interval(float, 0, None, closed="neither")],
+        "min_confidence": [Interval(float, 0, 1)],
+        "n_bags": [Interval(int, 0, None)],
+        "random_state": [Interval(int, 0, None), None],
+    }
+
     def __init__(self, *, mode="auto", teacher=None, downstream=None, threshold=0.3, k=2.0,
                  min_confidence=0.0, n_bags=0, random_state=0):
         self.mode = mode
@@ -135,12 +147,7 @@ class Labeler(BaseEstimator):
         "resid_sd": ...}``) that :class:`~synth_core.crossfit.CrossFitCheck` measured; with neither,
         ``auto`` cannot be decided and is refused.
         """
-        if self.mode not in LABEL_MODES:
-            raise InvalidParameterError(f"The 'mode' parameter of Labeler must be one of {LABEL_MODES}. "
-                                        f"Got {self.mode!r} instead.")
-        if not 0 <= self.threshold < 1:
-            raise InvalidParameterError(f"The 'threshold' parameter of Labeler must be in [0, 1). "
-                                        f"Got {self.threshold!r} instead.")
+        check_params(self)
         self.dataset_ = dataset
         self.task_ = dataset.task
         feats, target = dataset.features, dataset.target

@@ -31,10 +31,12 @@ import time
 import numpy as np
 import pandas as pd
 
+from .approval import policy_name, resolve_gate, step_all
 from .crossfit import CrossFitCheck
 from .errors import GenerationError, InvalidParameterError
 from .generators import GENERATORS, get_generator
 from .generators.base import approved_rules, is_cancelled
+from .generators.presets import preset_params, resolve_preset
 from .generators.selection import choose_amount, select_rows
 from .labels import Labeler
 from .models import resolve_model
@@ -147,15 +149,17 @@ def _for_generator(dataset, gen, selection: str, random_state: int):
     return dataset
 
 
-def _select(rows, dataset, rules, *, selection, alpha, budget, model, random_state):
+def _select(rows, dataset, rules, *, selection, alpha, budget, model, random_state, select_preset="product",
+            n_pulls=None):
     """Row selection (MDS or a greedy baseline) on the dataset's validation rows; returns (rows, messages, info)."""
     accepted = rows[rows["_status"] == "accepted"] if "_status" in rows else rows
     if selection == "none" or not len(accepted):
         return rows.assign(_selected=rows.get("_status", "accepted") == "accepted"), [], {}
     sel = select_rows(rows, dataset, rules, method=selection, alpha=alpha, budget=budget, model=model,
-                      random_state=random_state)
+                      random_state=random_state, preset=select_preset, n_pulls=n_pulls)
     out = rows.assign(_selected=rows["_row_id"].isin(set(sel.row_ids)))
-    info = {"method": sel.method, "baseline_quality": sel.baseline_quality, "final_quality": sel.final_quality}
+    info = {"method": sel.method, "baseline_quality": sel.baseline_quality, "final_quality": sel.final_quality,
+            "preset": select_preset, "pulls": sel.pulls}
     return out, list(sel.messages), {"selection": info, "arms": sel.arms}
 
 
@@ -181,7 +185,8 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
                  selection: str | None = None, alpha: float = 0.8, oversample: float | None = None, client=None,
                  generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
                  model=None, check_models=(), folds: int = 5, repeats="auto", guard: bool = True,
-                 labeler: Labeler | None = None, extra_params: dict | None = None) -> Run:
+                 labeler: Labeler | None = None, extra_params: dict | None = None, preset: str = "product",
+                 refinements="propose") -> Run:
     """Generate candidates for the approved rules, label them, select, and keep what helps ``model``.
 
     Parameters
@@ -210,13 +215,31 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
         row (the cross-fitted verdict is still computed).
     labeler : Labeler, optional
         Paper protocol only: a fitted labeler to reuse (its mode wins over ``labels``).
+    preset : {'product', 'paper'}
+        The generator's preset (:mod:`synth_core.generators.presets`): ``paper`` follows its paper step by
+        step (for DATE also the MDS selection as published), ``product`` is the project's measured default.
+        A paper preset's fixed parameters win over ``generator_params``.
+    refinements : {'propose', 'auto'}, gate or callable
+        Who approves the rules a generator proposes while it runs (DATE's refinements) before they write
+        rows (:mod:`synth_core.approval`): ``'propose'`` (default) approves none, ``'auto'`` all; a gate
+        is asked once per iteration for the whole run. ``Run.params["refinements"]`` records the outcome.
 
     Nothing made is lost: a cancel or an LLM failure mid-run keeps every accepted row, and
     ``Run.messages`` says per rule what happened.
     """
     started = time.perf_counter()
     chosen = approved_rules(rules)
-    selection = default_selection(method) if selection in (None, "auto") else selection
+    chosen_preset = resolve_preset(method, preset)
+    generator_params = preset_params(method, preset, generator_params)
+    plan = dict(chosen_preset.run)
+    if selection in (None, "auto"):
+        selection = plan.get("selection", default_selection(method))
+    if chosen_preset.fixed and "alpha" in plan:
+        alpha = plan["alpha"]
+    if oversample is None and "oversample" in plan:
+        oversample = plan["oversample"]
+    selecting = {"select_preset": plan.get("selection_preset", "product"), "n_pulls": plan.get("n_pulls")}
+    gate = resolve_gate(refinements)
     n = int(n) if n is not None else default_budget(method, dataset)
     if n < 1:
         raise InvalidParameterError(f"n (rows to keep) must be at least 1, got {n}.")
@@ -228,17 +251,24 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
     if dataset.protocol == "paper":
         result = _paper_run(dataset, chosen, gen, n=n, labels=labels, selection=selection, alpha=alpha,
                             oversample=oversample, model=spec, guard=guard, labeler=labeler, bar=bar,
-                            cancel=cancel, random_state=random_state)
+                            cancel=cancel, random_state=random_state, gate=gate, selecting=selecting)
     else:
         result = _crossfit_run(dataset, chosen, gen, method=method, n=n, labels=labels, selection=selection,
                                alpha=alpha, oversample=oversample, model=spec, checked=checked, folds=folds,
                                repeats=repeats, guard=guard, client=client, generator_params=generator_params,
-                               bar=bar, cancel=cancel, random_state=random_state)
+                               bar=bar, cancel=cancel, random_state=random_state, gate=gate,
+                               selecting=selecting)
     bar(1.0, "done")
-    params = {"method": method, "n": n, "labels": labels, "selection": selection, "alpha": alpha, "guard": guard,
-              "oversample": oversample, "random_state": random_state, "protocol": dataset.protocol,
-              "model": spec.name, "check_models": [m.name for m in checked],
+    params = {"method": method, "preset": chosen_preset.name, "n": n, "labels": labels, "selection": selection,
+              "alpha": alpha, "guard": guard, "oversample": oversample, "random_state": random_state,
+              "protocol": dataset.protocol, "model": spec.name, "check_models": [m.name for m in checked],
               "generator": result["gen"].get_params(deep=False)}
+    if selection == "mds":
+        params["selection_preset"] = selecting["select_preset"]
+        if selecting["n_pulls"] is not None:
+            params["n_pulls"] = selecting["n_pulls"]
+    if hasattr(result["gen"], "step"):
+        params["refinements"] = {"policy": policy_name(gate), "decisions": result.get("decisions", [])}
     if dataset.protocol != "paper":
         params.update(folds=folds, repeats=repeats)
     params["generator"].pop("client", None)
@@ -266,11 +296,47 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
 # --------------------------------------------------------------------------- the paper protocol
 
 
+def _generate(gens, gate, *, schema, cancel) -> tuple[dict, list]:
+    """Run fitted generators: ``gens`` maps a label (a fold, or ``''``) to ``(generator, rows, progress)``.
+
+    Steppable generators (DATE) run iteration by iteration together, with ``gate`` asked once per
+    iteration for all of them (:func:`synth_core.approval.step_all`); the others run one after another.
+    An LLM failure in one stops the others at their next call (a cancel), as the next call would fail too.
+    Returns ``({label: Generation}, the gate's record)``.
+    """
+    out: dict = {}
+    failed: list = []
+
+    def stop() -> bool:
+        return is_cancelled(cancel) or bool(failed) or any(getattr(g, "run_error_", None) is not None
+                                                          for g, _, _ in gens.values())
+
+    steppable = [(label, g) for label, (g, _, _) in gens.items() if hasattr(g, "step")]
+    for label, g in steppable:
+        _, k, part = gens[label]
+        g.start(k, progress=part, cancel=stop)
+    record = step_all(steppable, gate, schema=schema, cancelled=lambda: is_cancelled(cancel)) if steppable else []
+    for label, g in steppable:
+        out[label] = g.finish()
+    for label, (g, k, part) in gens.items():
+        if label in out:
+            continue
+        if stop():
+            out[label] = None
+            continue
+        out[label] = g.generate(k, progress=part, cancel=stop)
+        if out[label].error is not None:
+            failed.append(out[label].error)
+    return out, record
+
+
 def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample, model, guard, labeler, bar,
-               cancel, random_state) -> dict:
+               cancel, random_state, gate=None, selecting=None) -> dict:
+    selecting = selecting or {}
     gen.fit(dataset, chosen)
-    generation = gen.generate(max(int(math.ceil(n * oversample)), n), progress=bar.part(0, 0.75),
-                              cancel=cancel)
+    made, record = _generate({"": (gen, max(int(math.ceil(n * oversample)), n), bar.part(0, 0.75))},
+                             resolve_gate(gate), schema=dataset.schema, cancel=cancel)
+    generation = made[""]
     _raise_if_nothing_made([generation])
     messages = list(generation.messages)
     rows = finalize_row_ids(generation.rows)
@@ -287,7 +353,7 @@ def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample,
     if not is_cancelled(cancel) and selection != "none":
         bar(0.9, f"selecting rows ({selection})")
         rows, notes, info = _select(rows, dataset, all_rules, selection=selection, alpha=alpha, budget=n,
-                                    model=model, random_state=random_state)
+                                    model=model, random_state=random_state, **selecting)
         messages += notes
         arms = info.pop("arms", pd.DataFrame())
         label_info.update(info)
@@ -308,14 +374,17 @@ def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample,
                             "try more rows, another generator or label mode.")
     return {"gen": gen, "rows": rows, "messages": messages, "labels": label_info, "arms": arms,
             "per_rule": generation.per_rule, "usage": generation.usage, "proposals": generation.proposals,
-            "cancelled": generation.cancelled, "incomplete": _incomplete([generation])}
+            "cancelled": generation.cancelled, "incomplete": _incomplete([generation]), "decisions": record}
 
 
 # --------------------------------------------------------------------------- the cross-fitted protocol
 
 
 def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, oversample, model, checked,
-                  folds, repeats, guard, client, generator_params, bar, cancel, random_state) -> dict:
+                  folds, repeats, guard, client, generator_params, bar, cancel, random_state, gate=None,
+                  selecting=None) -> dict:
+    selecting = selecting or {}
+    gate = resolve_gate(gate)
     n_candidates = max(int(math.ceil(n * oversample)), n)
     given = len(dataset.train_idx)
     check = CrossFitCheck(folds=folds, repeats=repeats, random_state=random_state,
@@ -335,36 +404,67 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     parts: dict = {}
     failure: list = []  # an LLM that went down or ran out of time stops the check like a cancel
     probe: list = []    # the first fold's rows, for a privacy figure against rows their generator never saw
+    record: list = []
 
-    shares = _rule_shares(chosen, n_folds, dataset) if gen.llm_rows else None
+    def fold_generator(fold):
+        return make_generator(method, client=client, params={**(generator_params or {}), **pinned},
+                              random_state=random_state + 1 + fold.index + 101 * fold.repeat)
 
-    def produce(fold_ds, fold):
-        fold_gen = make_generator(method, client=client, params={**(generator_params or {}), **pinned},
-                                  random_state=random_state + 1 + fold.index + 101 * fold.repeat)
-        g_ds = _for_generator(fold_ds, fold_gen, selection, random_state)
-        if gen.llm_rows:  # this fold writes the rows of its share of the rules: the LLM calls are not multiplied
-            fold_rules, weight = shares[fold.index]
-            if not fold_rules:
-                return gen._empty()
-            fold_gen.fit(g_ds, fold_rules)
-            k = max(1, round(n_candidates * weight))
-        else:
-            fold_gen.fit(g_ds, chosen)
-            k = max(1, round(n_candidates * len(fold.fit_idx) / given))
-        lo = 0.15 + 0.65 * len(parts) / max(len(fold_plan), 1)
-        generation = fold_gen.generate(k, progress=bar.part(lo, lo + 0.65 / max(len(fold_plan), 1) * 0.5,
-                                                            f"fold {fold.label}: "), cancel=cancel)
+    def keep(fold, fold_gen, g_ds, generation, k):
+        """A fold's rows: ids, fold label, the row selection; kept for the run and handed to the check."""
         rows = finalize_row_ids(generation.rows, prefix=f"k{fold.label}:")
         rows["_fold"] = fold.label
-        rows, notes, info = _select(rows, g_ds, chosen + [r for r in generation.proposals if r.id],
-                                    selection=selection, alpha=alpha, budget=math.ceil(k / oversample),
-                                    model=model, random_state=random_state)
+        if is_cancelled(cancel) or failure:
+            rows, notes, info = _select(rows, g_ds, [], selection="none", alpha=alpha, budget=k, model=model,
+                                        random_state=random_state)
+        else:
+            rows, notes, info = _select(rows, g_ds, chosen + [r for r in generation.proposals if r.id],
+                                        selection=selection, alpha=alpha, budget=math.ceil(k / oversample),
+                                        model=model, random_state=random_state, **selecting)
         parts[fold.label] = {"generation": generation, "rows": rows, "notes": notes, "arms": info.get("arms")}
         if not probe:
             probe.append((fold, rows))
         if generation.error is not None:
             failure.append(generation.error)
         return rows[rows["_selected"]] if "_selected" in rows else rows
+
+    if gen.llm_rows:
+        # every row costs an LLM call: each fold writes the rows of its share of the rules (the calls are not
+        # multiplied), all folds before the check, iteration by iteration, so that the approval gate is asked
+        # once per iteration for the whole run
+        shares = _rule_shares(chosen, n_folds, dataset)
+        todo = {}
+        for i, fold in enumerate(fold_plan):
+            fold_rules, weight = shares[fold.index]
+            if not fold_rules:
+                continue
+            fold_ds = dataset.with_train(fold.fit_idx, val_idx=fold.fit_idx[:0])  # as the check builds it
+            fold_gen = fold_generator(fold)
+            g_ds = _for_generator(fold_ds, fold_gen, selection, random_state)
+            fold_gen.fit(g_ds, fold_rules)
+            k = max(1, round(n_candidates * weight))
+            lo = 0.65 * i / max(len(fold_plan), 1)
+            todo[fold.label] = (fold, fold_gen, g_ds, k, bar.part(lo, lo + 0.65 / max(len(fold_plan), 1),
+                                                                     f"fold {fold.label}: "))
+        made, record = _generate({label: (g, k, part) for label, (_, g, _, k, part) in todo.items()}, gate,
+                                 schema=dataset.schema, cancel=cancel)
+        ready = {}
+        for label, (fold, fold_gen, g_ds, k, _) in todo.items():
+            if made.get(label) is not None:
+                ready[label] = keep(fold, fold_gen, g_ds, made[label], k)
+        _raise_if_nothing_made([p["generation"] for p in parts.values()])
+
+    def produce(fold_ds, fold):
+        if gen.llm_rows:  # written above, before the check
+            return ready.get(fold.label, _empty_rows(dataset))
+        fold_gen = fold_generator(fold)
+        g_ds = _for_generator(fold_ds, fold_gen, selection, random_state)
+        fold_gen.fit(g_ds, chosen)
+        k = max(1, round(n_candidates * len(fold.fit_idx) / given))
+        lo = 0.15 + 0.65 * len(parts) / max(len(fold_plan), 1)
+        generation = fold_gen.generate(k, progress=bar.part(lo, lo + 0.65 / max(len(fold_plan), 1) * 0.5,
+                                                            f"fold {fold.label}: "), cancel=cancel)
+        return keep(fold, fold_gen, g_ds, generation, k)
 
     teachers = _teachers(given)
 
@@ -377,15 +477,13 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
 
     if not stop():
         check.fit(dataset, fold_plan, produce, label, labels=labels, model=model, check_models=checked,
-                  progress=bar.part(0.15, 0.85, ""), cancel=stop)
-    if gen.llm_rows:
-        _raise_if_nothing_made([p["generation"] for p in parts.values()])
+                  progress=bar.part(0.7 if gen.llm_rows else 0.15, 0.85, ""), cancel=stop)
     cancelled = is_cancelled(cancel)
     unfinished = cancelled or bool(failure) or getattr(check, "cancelled_", True)
 
     # the rows of the run: the final generation, or the folds' shares for row-by-row LLM generators
     if gen.llm_rows:
-        rows = pd.concat([p["rows"] for p in parts.values()], ignore_index=True) if parts else gen._empty()
+        rows = pd.concat([p["rows"] for p in parts.values()], ignore_index=True) if parts else _empty_rows(dataset)
         generations = [p["generation"] for p in parts.values()]
         arms = pd.concat([p["arms"] for p in parts.values() if p["arms"] is not None and len(p["arms"])],
                          ignore_index=True) if any(p["arms"] is not None and len(p["arms"]) for p in parts.values()) \
@@ -398,7 +496,7 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
         g_ds = _for_generator(dataset, gen, selection, random_state)
         rows, notes, info = _select(rows, g_ds, chosen + [r for r in final.proposals if r.id],
                                     selection=selection, alpha=alpha, budget=n, model=model,
-                                    random_state=random_state)
+                                    random_state=random_state, **selecting)
         messages += notes
         arms = info.get("arms", pd.DataFrame())
     for g in generations:
@@ -444,7 +542,7 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     privacy = _privacy(dataset, probe[0], random_state) if probe and not unfinished else None
     return {"gen": gen, "rows": rows, "messages": messages, "labels": label_info, "arms": arms,
             "per_rule": per_rule, "usage": usage, "proposals": proposals, "cancelled": cancelled,
-            "check": summary, "incomplete": incomplete, "privacy": privacy}
+            "check": summary, "incomplete": incomplete, "privacy": privacy, "decisions": record}
 
 
 #: Rows of the first fold compared with real rows for the privacy figures (distance computations grow fast).
@@ -470,6 +568,13 @@ def _privacy(dataset, probe, random_state: int) -> dict | None:
                note=f"measured on {len(sample):,} rows a generator made without fold {fold.label}, against that "
                     "fold (the final generator learned from every row, so only a fold can be the holdout)")
     return out
+
+
+def _empty_rows(dataset) -> pd.DataFrame:
+    """No rows, with the data and provenance columns (a fold that writes nothing; the generator unfitted)."""
+    from .generators.base import PROVENANCE
+
+    return pd.DataFrame(columns=dataset.features + [dataset.target] + PROVENANCE)
 
 
 def _rule_shares(rules, n_folds: int, dataset) -> list[tuple[list, float]]:

@@ -154,12 +154,15 @@ class Run:
                 out[col] = "ignored on the Data page: left empty"
         return out
 
-    def synthetic_frame(self, *, provenance: bool = False) -> pd.DataFrame:
+    def synthetic_frame(self, *, provenance: bool = False, row_ids=None) -> pd.DataFrame:
         """Selected rows with exactly the upload's columns, order and types (and provenance columns if asked).
 
-        Columns the generators do not write are filled as :meth:`filled_columns` says.
+        Columns the generators do not write are filled as :meth:`filled_columns` says. ``row_ids``: only these
+        of the selected rows (e.g. the ones a person chose on the Compare page).
         """
         sel = self.selected
+        if row_ids is not None:
+            sel = sel[sel["_row_id"].astype(str).isin({str(i) for i in row_ids})].reset_index(drop=True)
         upload = self.dataset.frame
         fill = self.filled_columns()
         out = {}
@@ -178,11 +181,11 @@ class Run:
                     frame[col] = sel[col].to_numpy()
         return frame
 
-    def augmented_frame(self) -> pd.DataFrame:
+    def augmented_frame(self, *, row_ids=None) -> pd.DataFrame:
         """Every uploaded row (rows without a target and any test share included) plus the selected
-        synthetic rows, with a ``source`` column: ``real`` or ``synthetic``."""
+        synthetic rows (``row_ids``: only these of them), with a ``source`` column: ``real`` or ``synthetic``."""
         real = self.dataset.uploaded().assign(source="real")
-        syn = self.synthetic_frame().assign(source="synthetic")
+        syn = self.synthetic_frame(row_ids=row_ids).assign(source="synthetic")
         return pd.concat([real, syn], ignore_index=True)
 
     # ------------------------------------------------------------------ bundle

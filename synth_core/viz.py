@@ -487,7 +487,8 @@ def rule_region_figure(rule, frame: pd.DataFrame, schema, *, height: int = 300) 
             fig.add_trace(go.Histogram(x=rows[cols[0]].astype(str) if not schema[cols[0]].is_numeric
                                        else rows[cols[0]], name=name, marker_color=colour))
     _base_layout(fig, f"{int(mask.sum()):,} of {len(frame):,} real rows inside the rule", height=height,
-                 barmode="stack", margin={"l": 10, "r": 10, "t": 40, "b": 10})
+                 barmode="stack")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     fig.update_xaxes(title_text=cols[0])
     if len(cols) >= 2 and schema[cols[0]].is_numeric and schema[cols[1]].is_numeric:
         fig.update_yaxes(title_text=cols[1])
@@ -522,7 +523,8 @@ def dag_figure(edges, columns=None, *, title: str = "Dependency DAG") -> go.Figu
                              marker={"size": 18, "color": OKABE_ITO["blue"]},
                              hovertext=[f"{c}: parents {[a for a, b in edges if b == c] or 'none'}" for c in nodes],
                              hoverinfo="text", showlegend=False))
-    _base_layout(fig, title, height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    _base_layout(fig, title, height=360)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig

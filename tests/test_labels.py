@@ -1,3 +1,4 @@
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -92,16 +93,40 @@ def test_regression_filter(mixed_frame):
     assert out.loc[0, "_status"] == "rejected"
 
 
-def test_bad_mode():
-    with pytest.raises(InvalidParameterError, match="'mode' parameter"):
+def test_bad_settings_are_refused_when_fit_starts():
+    with pytest.raises(InvalidParameterError) as info:
         Labeler(mode="guess").fit(None)
+    assert str(info.value) == ("The 'mode' parameter of Labeler must be a str among {'auto', 'relabel', "
+                               "'filter', 'score', 'none'}. Got 'guess' instead.")
+    with pytest.raises(InvalidParameterError) as info:
+        Labeler(threshold=1).fit(None)
+    assert str(info.value) == "The 'threshold' parameter of Labeler must be a float in [0, 1). Got 1 instead."
+    with pytest.raises(InvalidParameterError) as info:
+        Labeler(teacher="svm").fit(None)
+    assert str(info.value) == ("The 'teacher' parameter of Labeler must be a str among {'boosting', "
+                               "'forest'}, an object implementing 'fit' and 'predict' or None. "
+                               "Got 'svm' instead.")
 
 
-def test_labelling_is_fast_enough_for_10k_rows(dataset):
+def test_filtering_10k_rows_is_vectorised_and_row_by_row_exact(dataset):
     lab = Labeler(mode="filter").fit(dataset)
     rows = _rows(dataset, dataset.train.sample(10_000, replace=True, random_state=0))
+    flip = np.random.default_rng(0).random(len(rows)) < 0.3
+    rows.loc[flip, "y"] = np.where(rows.loc[flip, "y"] == "pos", "neg", "pos")
+
+    start = time.perf_counter()
     out = lab.transform(rows)
-    assert len(out) == 10_000
+    seconds = time.perf_counter() - start
+
+    assert seconds < 3.0, seconds  # about 0.2 s; a per-row teacher call would take tens of seconds
+    proba = lab.teacher_.predict_proba(rows)
+    given = [list(lab.teacher_.classes_).index(v) for v in rows["y"]]
+    contradicted = proba[np.arange(len(rows)), given] < lab.threshold_
+    assert 1_000 < contradicted.sum() < 5_000
+    assert (out["_status"] == "rejected").tolist() == contradicted.tolist()
+    assert set(out.loc[contradicted, "_reason"]) == {"label contradicted by teacher"}
+    pieces = [lab.transform(rows.iloc[i:i + 2_500].reset_index(drop=True)) for i in range(0, 10_000, 2_500)]
+    pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), out)  # each row labelled alone
 
 
 def test_relabel_keeps_integer_classes_integer_beside_empty_cells():

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from synth_core import rules as rules_mod
+from synth_core.rules import parser as rules_parser
 from synth_core.errors import RuleError, RuleSyntaxError, RuleValidationError, SynthError
 from synth_core.rules import (MAX_DNF_CONJUNCTIONS, MAX_DNF_VALUES, MAX_NESTING, MAX_NUMBER_DIGITS,
                               MAX_RULE_CHARS, MAX_RULES_JSON_CHARS, MAX_RULES_PER_FILE, Predicate, Rule,
@@ -21,7 +22,7 @@ def no_expansion(monkeypatch):
     def refuse(node):
         raise AssertionError("the DNF was expanded before its size was checked")
 
-    monkeypatch.setattr(rules_mod, "_expand", refuse)
+    monkeypatch.setattr(rules_parser, "_expand", refuse)
 
 
 # --------------------------------------------------------------------- bounds on rule text
@@ -66,10 +67,10 @@ def test_values_copied_into_many_clauses_are_refused_before_expansion(no_expansi
 def test_dnf_size_arithmetic_matches_the_expansion():
     # 3 * 2 * 1 clauses; each holds its a/b/c values (1, 1, 3), d in half of them and e in all: 19 values
     text = "(a == 1 OR b == 2 OR c in {1, 2, 3}) AND (TRUE OR d == 4) AND e == 5"
-    _, tree = rules_mod._parse_disjunction(text, 0, 0)
-    expanded = rules_mod._expand(tree)
+    _, tree = rules_parser._parse_disjunction(text, 0, 0)
+    expanded = rules_parser._expand(tree)
     assert tree.n == len(expanded) == 6
-    assert tree.w == sum(rules_mod._weight(p) for conj in expanded for p in conj) == 19
+    assert tree.w == sum(rules_parser.predicate_weight(p) for conj in expanded for p in conj) == 19
 
 
 def test_deep_parentheses_are_refused_at_the_limit():
@@ -359,7 +360,7 @@ def dnf_trees(draw, depth=0):
 def test_refused_exactly_when_the_expansion_is_over_the_limit(tree):
     text, n = tree
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rules_mod, "MAX_DNF_CONJUNCTIONS", 8)
+        mp.setattr(rules_parser, "MAX_DNF_CONJUNCTIONS", 8)
         if n > 8:
             with pytest.raises(RuleSyntaxError, match=f"would expand to {n:,} AND-clauses"):
                 parse_rule(text)

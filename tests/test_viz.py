@@ -207,3 +207,31 @@ def test_figures_render_to_png(real, synthetic, schema, rules, arms, tmp_path):
         data = (tmp_path / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
         assert len(data) > 8000, f"{name}.png is only {len(data)} bytes: nothing was drawn"
+
+
+def test_run_map_rule_region_and_dag_figures():
+    from synth_core.compare import choose_rows, run_map
+    from synth_core.data import make_dataset
+    from synth_core.pipeline import run_pipeline
+    from synth_core.rules import parse_rule
+    from synth_core.viz import dag_figure, rule_region_figure, run_map_figure
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    frame["y"] = np.where(frame["x"] > 0, "p", "n")
+    ds = make_dataset(frame, target="y", seed=0)
+    rule = parse_rule("x > 0", id="R1", status="approved")
+    run = run_pipeline(ds, [rule, parse_rule("x <= 0", id="R2", status="approved")], method="jitter", n=60,
+                       guard=False, folds=2, repeats=1)
+    mapped = run_map(run, max_points=200)
+    chosen = choose_rows(run.rows, status="kept", rule_ids=["R1"])
+    fig = run_map_figure(mapped, chosen["_row_id"])
+    names = [t.name for t in fig.data]
+    assert names == ["real", "other candidates", "chosen synthetic rows"]
+    highlighted = set(fig.data[2].customdata[:, 0])
+    assert highlighted and highlighted <= set(chosen["_row_id"])  # only chosen rows are bright
+    assert not highlighted & set(fig.data[1].customdata[:, 0])
+    region = rule_region_figure(rule, ds.train, ds.schema)
+    assert region.layout.title.text.startswith(f"{int(rule.mask(ds.train).sum()):,} of 200 real rows")
+    dag = dag_figure([("x", "y"), ("c", "y")], ["x", "c", "y"])
+    assert len(dag.layout.annotations) == 2 and list(dag.data[0].text) == ["x", "c", "y"]

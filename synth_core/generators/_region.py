@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..rules import _intervals
+from ..rules import intervals as _intervals
 
 __all__ = ["region_rows", "clip_to_rule", "keep_inside", "sample_inside", "clause_shares", "first_clause"]
 

@@ -233,6 +233,12 @@ class DATEGenerator(Generator):
     # ------------------------------------------------------------------ fit
 
     @property
+    def run_error_(self) -> Exception | None:
+        """The LLM failure that stopped the current run (``None``: none, or no run started)."""
+        state = getattr(self, "_state", None)
+        return None if state is None else state.fatal
+
+    @property
     def _paper(self) -> bool:
         return self.preset == "paper"
 

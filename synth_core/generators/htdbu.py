@@ -36,11 +36,17 @@ Where it is simplified, and why:
   tables have no text modality, so the fidelity signal is the mean per-column
   total variation distance (numbers binned on train quantiles) between the
   probe rows and the real region rows.
-- TSTR trains the project's downstream model (a decision tree) on probe rows
-  and scores it on **validation** rows covered by the approved rules (never
-  test rows); the paper uses logistic regression on the test set.
+- TSTR scores on **validation** rows covered by the approved rules (never test
+  rows, which the paper uses: a held-out row here never judges a choice). The
+  model is the project's downstream one (a decision tree) with
+  ``preset="product"``, and the paper's logistic regression (a linear model;
+  ridge for a number target) with ``preset="paper"``.
 - Bottom-up generators: the Gaussian copula only (the paper also tries
-  RandomForest / XGBoost / CTGAN / TVAE conditional samplers).
+  RandomForest / XGBoost / CTGAN / TVAE conditional samplers; CTGAN and TVAE
+  need a deep-learning stack this project does not install).
+
+``docs/PAPERS.md`` (section "H-TDBU") lists each step with the function, same /
+differs and why, and the test.
 - Feedback rounds run on probe samples. When the last round changed the settings,
   they are probed once more, and the rows returned are one final draw with the
   best setting probed (a skeleton that admits the real rows first, then TSTR,
@@ -296,6 +302,8 @@ class HTDBUGenerator(Generator):
     ----------
     client : LLMClient, optional
         The LLM (the pipeline passes one; default :func:`synth_core.llm.get_client` when needed).
+    preset : {'product', 'paper'}
+        TSTR's model: the decision tree (product) or the paper's logistic regression (paper).
     rounds : int
         Most feedback rounds (0 turns the loop off).
     skeleton : list of str or Rule, optional
@@ -326,9 +334,11 @@ class HTDBUGenerator(Generator):
     needs_llm = True
     uses_validation = True
 
-    def __init__(self, *, client=None, rounds: int = 2, skeleton=None, max_conditions: int = 2,
-                 min_coverage: float = 0.9, max_tvd: float = 0.3, max_tstr_gap: float = 0.1, random_state=None):
+    def __init__(self, *, client=None, preset: str = "product", rounds: int = 2, skeleton=None,
+                 max_conditions: int = 2, min_coverage: float = 0.9, max_tvd: float = 0.3,
+                 max_tstr_gap: float = 0.1, random_state=None):
         self.client = client
+        self.preset = preset
         self.rounds = rounds
         self.skeleton = skeleton
         self.max_conditions = max_conditions
@@ -351,6 +361,9 @@ class HTDBUGenerator(Generator):
         return 0 if self.skeleton is not None else 1
 
     def _fit(self):
+        if self.preset not in ("product", "paper"):
+            raise InvalidParameterError(f"The 'preset' parameter of HTDBUGenerator must be one of "
+                                        f"('product', 'paper'). Got {self.preset!r} instead.")
         if int(self.rounds) < 0:
             raise InvalidParameterError(f"rounds must be 0 or more, got {self.rounds}.")
         if not 0 <= float(self.min_coverage) <= 1:
@@ -504,7 +517,7 @@ class HTDBUGenerator(Generator):
         if len(rows) < 2 or (ds.task == "classification" and y.nunique() < 2):
             return float("nan")
         return float(np.mean(row_losses(ds.schema, ds.features, ds.task, rows, self.val_, ds.target,
-                                        like=self.train_)))
+                                        model="linear" if self.preset == "paper" else None, like=self.train_)))
 
     def _tvd(self, rows: pd.DataFrame, real: pd.DataFrame) -> float:
         """Mean over columns of the total variation distance (numbers binned on real quantiles)."""

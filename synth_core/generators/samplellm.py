@@ -1,52 +1,55 @@
 """SampleLLM: clustered exemplars, few-shot LLM rows, feature-attribution importance sampling.
 
-What follows the paper (Gao et al., *SampleLLM*, Alg. 1):
+Two presets; ``docs/PAPERS.md`` (section "SampleLLM") lists each step of the
+paper's Alg. 1 with the function, same / differs and why, and the test.
 
-- **Exemplar selection by clustering** (Sec. 2.4, Eq. 5): the train rows of each
-  approved rule are clustered (K-medoids from scikit-learn-extra over the
-  :class:`~synth_core.encoding.RowEncoder` encoding, ``n_clusters``
-  = the paper's ``a``) and every prompt shows one randomly drawn row per
-  cluster, so each prompt spans the region's distribution. For
-  classification every class of the region appears at least once.
+``preset="paper"`` follows Gao et al., *SampleLLM*, Alg. 1:
+
+- **Exemplars** (Sec. 2.4, Eq. 5): K-means over the whole table (the
+  :class:`~synth_core.encoding.RowEncoder` encoding of every train row, target
+  included), ``n_clusters`` = the paper's ``a``; each prompt shows one random
+  row of each cluster.
 - **Q prompts x b rows** (Fig. 2a): ``rows_per_call`` is ``b``; prompts are
-  sent until the candidate pool ``D_s'`` holds ``pool_factor * n`` rows (``Q``
-  follows, bounded by ``max_calls``). Rows are written by
-  :func:`synth_core.llm.generate_rows` under the approved rule as the row
-  constraint (grammar on the embedded model), so every candidate obeys its rule.
-- **Feature-attribution importance sampling** (Sec. 2.5, Eq. 12-14): feature
-  groups come from an interaction map thresholded at ``gamma * max`` and merged
-  over shared columns; the weight of a candidate is
-  ``w = P_o(z_1..z_T) / P_s'(z_1..z_T) * M_o(y|x) / M_s'(y|x)`` and the pool is
-  resampled to the ``n`` rows asked for.
+  sent until the pool ``D_s'`` holds ``pool_factor * n`` rows (``Q`` follows,
+  bounded by ``max_calls``).
+- **Interaction map** (Eq. 9-11): second-order attributions of a neural
+  network: a small MLP (scikit-learn) fitted on the train rows, Hessian terms
+  by central finite differences against a zero (mean) baseline, absolute
+  values summed over rows and over the encoded columns of each field
+  (:func:`hessian_interaction_map`).
+- **Feature groups** (Eq. 12): pairs above ``gamma * max``, merged.
+- **Weights** (Eq. 13-14): ``w = prod_t P_o(z_t) / P_s'(z_t) * M_o(y|x) /
+  M_s'(y|x)`` with ``P_d`` the raw frequency of the row's cell of group ``t``
+  in the real rows and in the pool (:func:`frequency_weights`), then a
+  weighted draw of the rows asked for.
+- Not run: the instruction chosen among five hand-written ones by the gain of
+  1% synthetic rows and refined by chain-of-thought over official documents
+  (Sec. 2.3). It needs an instruction-following model and the data set's
+  documents; the embedded base model follows no instruction, so the prompt is
+  the project's row prompt.
 
-Where it is simplified, and why:
+``preset="product"`` (default) keeps what works on small tables:
 
-- *Instruction* (Sec. 2.3): the paper picks one of five hand-written
-  instructions and refines it with CoT over official documents. The embedded
-  model is a base model that follows no instruction, so the prompt is the
-  project's completion-style table (a comment line with the rule, a CSV header,
-  the exemplars); chat endpoints get the project's row prompt.
-- *Interaction map* (Eq. 10-11): the paper sums second-order Taylor
-  attributions (Hessians) of a trained DNN. Here the map is the pairwise
-  normalised mutual information of the (quantile-binned) features on the train
-  rows: no network to train on a few hundred rows, milliseconds instead of a
-  Hessian per row, and it measures exactly what the semi-independence
-  factorisation needs (which fields are *not* independent). Merged groups are
-  capped at ``max_group`` (3) columns so their joint cells stay populated on
-  small tables.
-- *Group probabilities* (Eq. 14): instead of the ratio of raw cell frequencies
-  (which explodes when a pool of 20 rows leaves most cells empty), a
-  discriminator real-vs-synthetic - a logistic regression over one-hot group
-  cells, classes balanced - estimates ``p = P(real | z)`` and the group term is
-  ``p / (1 - p)``. Its log-odds is a sum over groups, i.e. the same
-  semi-independent factorisation, fitted with regularisation.
-- *Discriminant models* (Eq. 13): ``M_o`` and ``M_s'`` are logistic regressions
-  (Ridge with a Gaussian residual for regression) on the encoded features; a
-  pool too small or with one class uses smoothed class frequencies for ``M_s'``.
-- *Resampling*: the pool is resampled **without replacement** (no duplicate
-  rows), weights clipped to ``[1/20, 20]``. Rows not drawn stay in the output
-  with ``_status='rejected'`` and ``_reason='importance resampling'``; every row
-  carries its weight in ``_weight``.
+- K-medoids (scikit-learn-extra) per approved rule's rows, every class of the
+  region at least once per prompt: exemplars come from the region the rows
+  are written for.
+- Interactions from the pairwise normalised mutual information of binned
+  features (:func:`interaction_map`): no network to train on a few hundred
+  rows, milliseconds instead of a Hessian per row; merged groups are capped at
+  ``max_group`` (3) columns so their joint cells stay populated.
+- Group probabilities from a regularised real-vs-synthetic discriminator over
+  one-hot group cells (its log-odds is a sum over groups, the same
+  semi-independent factorisation): raw cell frequencies explode when a pool of
+  20 rows leaves most cells empty. Weights clipped to ``[1/20, 20]``.
+
+Both: rows are written by :func:`synth_core.llm.generate_rows` under the
+approved rule as the row constraint (grammar on the embedded model), every
+accepted row is checked against its rule again once cast to the table's
+types; ``M_o`` and ``M_s'`` are logistic regressions (Ridge with a Gaussian
+residual for regression); the pool is resampled **without replacement** (no
+duplicate rows). Rows not drawn stay in the output with
+``_status='rejected'`` and ``_reason='importance resampling'``; every row
+carries its weight in ``_weight``.
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from ..errors import GenerationError, InvalidParameterError, LLMError
 from ..encoding import RowEncoder
-from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame
+from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
 
-__all__ = ["SampleLLMGenerator", "interaction_map", "feature_groups", "importance_weights"]
+__all__ = ["SampleLLMGenerator", "interaction_map", "feature_groups", "importance_weights", "frequency_weights",
+           "hessian_interaction_map", "PRESETS"]
+
+PRESETS = ("product", "paper")
 
 RESAMPLED_OUT = "importance resampling"
 
@@ -252,18 +258,133 @@ def importance_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, featur
     return w / w.mean()
 
 
+def _fields(encoder: RowEncoder) -> list[str]:
+    """The column (field) of every encoded column of a fitted :class:`RowEncoder`, in order."""
+    return (list(encoder.numeric_) + list(encoder.flags_)
+            + [c for c in encoder.categorical_ for _ in encoder.levels_[c]])
+
+
+def hessian_interaction_map(frame: pd.DataFrame, schema, features, target, task, *, max_rows: int = 200,
+                            step: float = 0.5, random_state=0) -> pd.DataFrame:
+    """SampleLLM Eq. 10-11: summed absolute second-order attributions of a small neural network.
+
+    A one-hidden-layer MLP (scikit-learn) is fitted on the encoded features; for each of at most
+    ``max_rows`` rows ``x`` and pair of encoded columns, ``Gamma_ij(x) = x_i x_j d2f/dx_i dx_j`` against the
+    zero baseline (the encoding's centre), the second derivative by central finite differences of
+    ``step``. ``f`` is the predicted value, or the predicted probability of each class (summed in
+    absolute value). Absolute values are summed over rows (Eq. 11) and over the encoded columns of each
+    field (a one-hot category is one field).
+    """
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    features = list(features)
+    enc = RowEncoder(schema, features).fit(frame)
+    x = enc.transform(frame)
+    fields = _fields(enc)
+    rng = np.random.default_rng(random_state)
+    if len(x) > max_rows:
+        x_eval = x[np.sort(rng.choice(len(x), max_rows, replace=False))]
+    else:
+        x_eval = x
+    y = frame[target].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a small net on a few hundred rows rarely converges fully
+        if task == "classification":
+            net = MLPClassifier(hidden_layer_sizes=(32,), max_iter=400, random_state=int(random_state or 0))
+            net.fit(x, pd.Series(y).astype(str).to_numpy())
+
+            def f(z):
+                return net.predict_proba(z)
+        else:
+            yy = pd.to_numeric(pd.Series(y), errors="coerce").to_numpy(dtype=float)
+            mu, sd = float(np.nanmean(yy)), float(np.nanstd(yy)) or 1.0
+            net = MLPRegressor(hidden_layer_sizes=(32,), max_iter=400, random_state=int(random_state or 0))
+            net.fit(x, (np.nan_to_num(yy, nan=mu) - mu) / sd)
+
+            def f(z):
+                return net.predict(z)[:, None]
+    d = x.shape[1]
+    n = len(x_eval)
+    gamma_cols = np.zeros((d, d))
+    h = float(step)
+    for i in range(d):
+        js = np.arange(i + 1, d)
+        if not len(js):
+            continue
+        batch = []
+        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            z = np.repeat(x_eval[None, :, :], len(js), axis=0).copy()  # (pairs, rows, d)
+            z[:, :, i] += si * h
+            z[np.arange(len(js)), :, js] += sj * h
+            batch.append(z.reshape(-1, d))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = [f(b).reshape(len(js), n, -1) for b in batch]
+        second = (out[0] - out[1] - out[2] + out[3]) / (4 * h * h)  # (pairs, rows, outputs)
+        attr = np.abs(second * (x_eval[None, :, i, None] * x_eval.T[js][:, :, None])).sum(axis=(1, 2))
+        gamma_cols[i, js] = gamma_cols[js, i] = attr
+    names = features
+    pos = {c: k for k, c in enumerate(names)}
+    gamma = np.zeros((len(names), len(names)))
+    for a in range(d):
+        for b in range(d):
+            fa, fb = fields[a], fields[b]
+            if fa != fb:
+                gamma[pos[fa], pos[fb]] += gamma_cols[a, b]
+    return pd.DataFrame(gamma, index=names, columns=names)
+
+
+def frequency_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, features, target, task,
+                      groups) -> np.ndarray:
+    """SampleLLM Eq. 14 with raw frequencies: ``w = prod_t P_o(z_t) / P_s'(z_t) * M_o(y|x) / M_s'(y|x)``.
+
+    ``P_d(z_t)`` is the share of rows of ``d`` (real rows, the pool) in the row's cell of group ``t``
+    (numbers binned on the real rows' quintiles). A cell no real row has gets weight 0. Not normalised
+    and not clipped.
+    """
+    if len(pool) == 0:
+        return np.ones(0)
+    log_w = np.zeros(len(pool))
+    zero = np.zeros(len(pool), dtype=bool)
+    for g in groups:
+        cr, cp = [], []
+        for c in g:
+            a, b = _bin_codes(real[c], pool[c], schema[c] if c in schema else None)
+            cr.append(a)
+            cp.append(b)
+        key_r = pd.Series([tuple(t) for t in np.column_stack(cr)])
+        key_p = pd.Series([tuple(t) for t in np.column_stack(cp)])
+        p_o = key_p.map(key_r.value_counts(normalize=True)).fillna(0.0).to_numpy(dtype=float)
+        p_s = key_p.map(key_p.value_counts(normalize=True)).to_numpy(dtype=float)
+        zero |= p_o <= 0
+        log_w += np.log(np.where(p_o > 0, p_o, 1.0)) - np.log(p_s)
+    enc = RowEncoder(schema, features).fit(real)
+    xr, xs = enc.transform(real), enc.transform(pool)
+    m_o = _label_likelihood(xr, real[target].to_numpy(), xs, pool[target].to_numpy(), task)
+    m_s = _label_likelihood(xs, pool[target].to_numpy(), xs, pool[target].to_numpy(), task,
+                            classes=real[target].dropna().astype(str).unique().tolist())
+    log_w += np.log(m_o) - np.log(m_s)
+    w = np.exp(log_w - np.max(log_w[~zero])) if (~zero).any() else np.zeros(len(pool))
+    w[zero] = 0.0
+    return w
+
+
 # --------------------------------------------------------------------------- generator
 
 
 class SampleLLMGenerator(Generator):
-    """SampleLLM: K-medoids exemplars, few-shot LLM rows per approved rule, importance resampling.
+    """SampleLLM: clustered exemplars, few-shot LLM rows per approved rule, importance resampling.
 
     Parameters
     ----------
     client : LLMClient, optional
         The LLM (the pipeline passes one; default :func:`synth_core.llm.get_client` at generate time).
+    preset : {'product', 'paper'}
+        ``'paper'``: K-means over the whole table, Hessian interactions, Eq. 14's frequency ratios;
+        ``'product'``: K-medoids per rule region, mutual-information interactions, a discriminator
+        (see the module docstring).
     n_clusters : int
-        K-medoids clusters per rule region = exemplars per prompt (the paper's ``a``).
+        Clusters = exemplars per prompt (the paper's ``a``).
     rows_per_call : int
         Rows asked per prompt (the paper's ``b``).
     gamma : float
@@ -288,9 +409,10 @@ class SampleLLMGenerator(Generator):
     needs_llm = True
     llm_rows = True
 
-    def __init__(self, *, client=None, n_clusters: int = 8, rows_per_call: int = 5, gamma: float = 0.5,
-                 pool_factor: float = 1.5, max_calls: int | None = None, random_state=None):
+    def __init__(self, *, client=None, preset: str = "product", n_clusters: int = 8, rows_per_call: int = 5,
+                 gamma: float = 0.5, pool_factor: float = 1.5, max_calls: int | None = None, random_state=None):
         self.client = client
+        self.preset = preset
         self.n_clusters = n_clusters
         self.rows_per_call = rows_per_call
         self.gamma = gamma
@@ -305,6 +427,9 @@ class SampleLLMGenerator(Generator):
         return min(planned, int(self.max_calls)) if self.max_calls is not None else planned
 
     def _check_params(self):
+        if self.preset not in PRESETS:
+            raise InvalidParameterError(f"The 'preset' parameter of SampleLLMGenerator must be one of {PRESETS}. "
+                                        f"Got {self.preset!r} instead.")
         if int(self.n_clusters) < 1:
             raise InvalidParameterError(f"n_clusters must be at least 1, got {self.n_clusters}.")
         if int(self.rows_per_call) < 1:
@@ -323,14 +448,37 @@ class SampleLLMGenerator(Generator):
         rng = np.random.default_rng(self.random_state)
         self.clusters_, self.medoids_ = {}, {}
         everything = np.arange(len(self.train_))
+        feats = self.dataset_.features
+        if self.preset == "paper":  # Eq. 5: K-means over the whole table, the same clusters for every prompt
+            self._global = self._kmeans(everything, rng)
+            for rule in self.rules_:
+                self.clusters_[rule.id] = self._global
+                self.medoids_[rule.id] = self._global[2]
+            self.interaction_ = hessian_interaction_map(self.train_, schema, feats, self.dataset_.target,
+                                                        self.dataset_.task, random_state=self.random_state or 0)
+            self.groups_ = feature_groups(self.interaction_, float(self.gamma), max_group=len(feats) or 1)
+            return
         self._global = self._cluster(everything, rng)
         for rule in self.rules_:
             pos = np.flatnonzero(rule.mask(self.train_))
             self.clusters_[rule.id] = self._cluster(pos, rng) if len(pos) >= 2 else self._global
             self.medoids_[rule.id] = self.clusters_[rule.id][2]
-        feats = self.dataset_.features
         self.interaction_ = interaction_map(self.train_, schema, feats)
         self.groups_ = feature_groups(self.interaction_, float(self.gamma))
+
+    def _kmeans(self, positions: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(train positions, cluster label per position, the row nearest each centre) for K-means."""
+        from sklearn.cluster import KMeans
+
+        x = self.encoder_.transform(self.train_.iloc[positions])
+        k = min(int(self.n_clusters), len(positions))
+        if k <= 1:
+            return positions, np.zeros(len(positions), dtype=int), positions[:1]
+        km = KMeans(n_clusters=k, n_init=10, random_state=int(rng.integers(2**31))).fit(x)
+        labels = km.labels_
+        nearest = [positions[np.flatnonzero(labels == c)[np.argmin(
+            ((x[labels == c] - km.cluster_centers_[c]) ** 2).sum(axis=1))]] for c in range(k) if (labels == c).any()]
+        return positions, labels, np.asarray(nearest)
 
     def _cluster(self, positions: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(train positions, cluster label per position, medoid positions) for K-medoids over the encoding."""
@@ -350,7 +498,7 @@ class SampleLLMGenerator(Generator):
         """One random row per cluster (Eq. 5), every class of the region present at least once."""
         positions, labels, _ = self.clusters_.get(rule.id, self._global)
         chosen = [int(rng.choice(positions[labels == c])) for c in np.unique(labels)]
-        if self.dataset_.task == "classification":
+        if self.dataset_.task == "classification" and self.preset != "paper":
             y = self.train_[self.dataset_.target].astype(str).to_numpy()
             present = Counter(y[chosen])
             for cls in pd.unique(y[positions]):
@@ -470,10 +618,15 @@ class SampleLLMGenerator(Generator):
         if len(real) < 10:
             real = self.train_
         try:
-            weights = importance_weights(real, everything[self.columns_], schema=self.dataset_.schema,
-                                         features=self.dataset_.features, target=self.dataset_.target,
-                                         task=self.dataset_.task, groups=self.groups_,
-                                         random_state=self.random_state or 0)
+            if self.preset == "paper":
+                weights = frequency_weights(real, everything[self.columns_], schema=self.dataset_.schema,
+                                            features=self.dataset_.features, target=self.dataset_.target,
+                                            task=self.dataset_.task, groups=self.groups_)
+            else:
+                weights = importance_weights(real, everything[self.columns_], schema=self.dataset_.schema,
+                                             features=self.dataset_.features, target=self.dataset_.target,
+                                             task=self.dataset_.task, groups=self.groups_,
+                                             random_state=self.random_state or 0)
         except ValueError as exc:  # a degenerate pool (e.g. one constant row): no alignment possible
             messages.append(f"importance weights could not be computed ({exc}); rows kept unweighted.")
             weights = np.ones(len(everything))
@@ -488,11 +641,15 @@ class SampleLLMGenerator(Generator):
             if len(pool) == 0:
                 continue
             keep = np.ones(len(pool), dtype=bool)
-            if len(pool) > quota:
+            if self.preset == "paper":
+                keep &= w > 0  # a cell no real row has: weight 0, never drawn
+            if keep.sum() > quota:
+                live = np.flatnonzero(keep)
                 keep[:] = False
-                keep[rng.choice(len(pool), size=quota, replace=False, p=w / w.sum())] = True
+                keep[live[rng.choice(len(live), size=quota, replace=False, p=w[live] / w[live].sum())]] = True
             call_ids = pool["_call_id"].astype(str).to_numpy()
             data = pool[self.columns_]
+            lost = 0
             for status, mask, reason in (("accepted", keep, ""), ("rejected", ~keep, RESAMPLED_OUT)):
                 if not mask.any():
                     continue
@@ -500,9 +657,11 @@ class SampleLLMGenerator(Generator):
                                          rule_id=rule.id, iteration=1, status=status, reason=reason)
                 frame["_call_id"] = call_ids[mask]
                 frame["_weight"] = np.round(w[mask], 4)
+                if status == "accepted":  # the rule checked once more on the final, typed row
+                    lost += recheck_typed(frame, {rule.id: rule}).get(str(rule.id), 0)
                 parts.append(frame)
-            row["accepted"] = int(keep.sum())
-            row["rejected"] = row["llm_rejected"] + int((~keep).sum())
+            row["accepted"] = int(keep.sum()) - lost
+            row["rejected"] = row["llm_rejected"] + len(pool) - row["accepted"]
             if len(pool) < quota:
                 messages.append(f"rule {rule.id}: {len(pool)} of {quota} rows (the pool was too small to "
                                 "resample; all candidates kept).")

@@ -1,26 +1,43 @@
 """Picking the final rows: DATE's MAB-based data sampling (MDS, Alg. 3) and greedy baselines.
 
-Arms are the generated batches, one per (rule, iteration), read from the
-``_arm`` provenance column. Each arm has
+Two readings of Alg. 3 (``preset=``); ``docs/PAPERS.md`` lists each line with
+the function, same / differs and why, and the test.
 
-- a quality ``1 - rho_k``: the validation score of the downstream model trained
-  on real train rows plus the accepted arms plus (a bootstrap half of) this arm
-  (classification: 1 - error rate; regression: 1 - MSE / var(y), clipped);
-- a diversity ``div_k = 1 - sum_j w_j * overlap(r_k, r_j)`` over the approved
-  rules (weighted by real support) and the arms accepted so far (weighted by
-  rows), with ``overlap`` from ``rules.py`` (Definition 5). The paper calls the
-  weighted overlap itself "diversity"; we use one minus it so that larger is
-  more diverse, which is what ``alpha`` trades against quality;
-- a utility ``u_k = alpha * (1 - rho_k) + (1 - alpha) * div_k``.
-
-MDS runs successive accept/reject (SAR) phases: in phase k every active arm is
-pulled ``n_k - n_{k-1}`` times (``n_k`` as in Alg. 3 line 7, from the pull
-budget), the active arm with the largest UCB utility leaves the active set and
-is evaluated on the full arm with the accepted ones; it is accepted when its
-quality is at least the best validation quality so far (Alg. 3's ``bs``; we
-compare quality rather than utility so an accepted arm never makes validation
-worse, and diversity decides the order). Diversity is recomputed against
-accepted arms. Selection stops when the row budget ``n`` is filled.
+``preset="product"`` (default)
+    Arms are the generated batches, one per (rule, iteration) (the ``_arm``
+    column). Each arm has a quality ``1 - rho_k``: the validation score of the
+    downstream model trained on real train rows plus the accepted arms plus (a
+    bootstrap half of) this arm (classification: 1 - error rate; regression:
+    1 - MSE / var(y)); a diversity ``div_k = 1 - sum_j w_j * overlap(r_k, r_j)``
+    over the approved rules (weighted by real support) and the arms accepted so
+    far (weighted by rows), with ``overlap`` from ``rules.py`` (Definition 5;
+    the paper calls the weighted overlap itself "diversity", we use one minus
+    it so that larger is more diverse); and a utility
+    ``u_k = alpha * (1 - rho_k) + (1 - alpha) * div_k``. Successive
+    accept/reject (SAR) phases pull every active arm ``n_k - n_{k-1}`` times
+    (``n_k`` as Alg. 3 line 7, from ``n_pulls``, default ``min(3K, 90)``: each
+    pull fits the model once); the active arm with the largest mean utility
+    plus ``0.01`` times the UCB bonus ``sqrt(2 ln t / n_i)`` leaves the active
+    set. The bonus is scaled down because pulls are noisy refits on a few
+    hundred validation rows and exploration was measured to pick worse arms;
+    with 0.01 the order is, in effect, by mean utility. The arm is accepted
+    when its quality with the accepted arms is at least the best so far
+    (compared on quality, not utility, so an accepted arm never makes
+    validation worse). Selection stops when the row budget is filled.
+``preset="paper"``
+    Alg. 3 as published: one arm per DGR-based example ``e_k = (m, rho_k, r_k,
+    H_k)`` (DATE's paper preset writes one ``_arm`` per source rule, iteration
+    and tree path; ``r_k`` is the path); the initial utility (lines 3-5) uses
+    the example's ``rho_k = rho_m - Delta_k`` (``_quality``) and Definition 5's
+    diversity, the weighted overlap itself; ``n`` is the number of bandit
+    pulls (200 in the paper); a pull scores a random subset of the active arms
+    that contains the arm (with the accepted ones) and adds
+    ``alpha * quality + (1 - alpha) * div`` to its mean; the arm leaving the
+    active set is the one with the largest mean plus the full UCB bonus; its
+    utility is updated on the accepted arms plus its rows (line 11) and it is
+    accepted when that is at least the best score ``bs`` (lines 12-14, ``bs``
+    starts at 0); selection stops as soon as ``bs`` does not improve. There is
+    no row budget: an accepted arm brings all its rows.
 
 Only train and validation rows are used; test rows never reach selection.
 Greedy baselines (same function, ``method=``): ``fgs`` (forward greedy over arms
@@ -40,9 +57,14 @@ from ..errors import InvalidParameterError
 from ..models import row_losses
 from ..rules import overlap
 
-__all__ = ["select_rows", "Selection", "METHODS", "choose_amount"]
+__all__ = ["select_rows", "Selection", "METHODS", "PRESETS", "UCB_SCALE", "PAPER_PULLS", "choose_amount"]
 
 METHODS = ("mds", "fgs", "bgs", "topk", "none")
+PRESETS = ("product", "paper")
+#: The product's factor on the UCB bonus (see the module docstring); the paper preset uses 1.
+UCB_SCALE = 0.01
+#: The paper's MAB budget n (bandit pulls).
+PAPER_PULLS = 200
 
 
 @dataclass
@@ -50,7 +72,8 @@ class Selection:
     """Chosen rows and how each arm fared.
 
     ``arms`` has one row per arm: arm, rule_id, iteration, rows, quality, diversity, utility,
-    pulls, accepted, order (when it left the active set).
+    pulls, accepted, order (when it left the active set); the paper preset adds ``rho_k``.
+    ``pulls`` is the number of bandit pulls made (each fits the model once).
     """
 
     row_ids: list[str]
@@ -59,6 +82,7 @@ class Selection:
     baseline_quality: float
     final_quality: float
     messages: list[str] = field(default_factory=list)
+    pulls: int = 0
 
 
 class _Scorer:
@@ -114,7 +138,7 @@ def _others(pool: list[tuple], rule, *, keep_accepted: bool = False) -> list[tup
 
 def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds", alpha: float = 0.8,
                 budget: int = 200, n_pulls: int | None = None, model=None, random_state: int = 0,
-                tolerance: float = 0.0) -> Selection:
+                tolerance: float = 0.0, preset: str = "product") -> Selection:
     """Choose at most ``budget`` rows from accepted candidate rows, arm by arm.
 
     Parameters
@@ -131,9 +155,11 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
     budget : int
         Most rows to return (DATE's n).
     n_pulls : int, optional
-        Bandit pulls in total (default 3 per arm, at most 90).
+        Bandit pulls in total (default: product 3 per arm, at most 90; paper :data:`PAPER_PULLS`).
     tolerance : float
-        An arm is accepted when its quality is >= best - tolerance.
+        An arm is accepted when its quality is >= best - tolerance (product).
+    preset : {'product', 'paper'}
+        Which reading of Alg. 3 MDS runs (see the module docstring); ``budget`` does not bound the paper's.
     """
     if method not in METHODS:
         raise InvalidParameterError(f"The 'method' parameter of select_rows must be one of {METHODS}. "
@@ -142,6 +168,9 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         raise InvalidParameterError(f"The 'alpha' parameter of select_rows must be in [0, 1]. Got {alpha!r} instead.")
     if budget < 1:
         raise InvalidParameterError(f"The 'budget' parameter of select_rows must be >= 1. Got {budget!r} instead.")
+    if preset not in PRESETS:
+        raise InvalidParameterError(f"The 'preset' parameter of select_rows must be one of {PRESETS}. "
+                                    f"Got {preset!r} instead.")
     rows = candidates
     if "_status" in rows:
         rows = rows[rows["_status"] == "accepted"]
@@ -183,6 +212,9 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         return _fill(order, arms, budget, scorer, base_q, method, rng, messages, accept_all=False,
                      tolerance=tolerance, greedy_quality=True)
 
+    if preset == "paper":
+        return _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, support, messages)
+
     # --- MDS: successive accept/reject with UCB pulls
     K = len(arms)
     total_pulls = n_pulls if n_pulls is not None else min(3 * K, 90)
@@ -212,7 +244,7 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
                 counts[i] += 1
                 t += 1
         ucb = {i: (sums[i] / counts[i] if counts[i] else 1.0) +
-               (math.sqrt(2 * math.log(max(t, 2)) / counts[i]) if counts[i] else 1e9) * 0.01 for i in active}
+               (math.sqrt(2 * math.log(max(t, 2)) / counts[i]) if counts[i] else 1e9) * UCB_SCALE for i in active}
         i_k = max(active, key=lambda i: ucb[i])
         active.remove(i_k)
         a = arms[i_k]
@@ -244,7 +276,84 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         messages.append("no arm improved the validation score, so no synthetic rows were selected; "
                         "try another generator, more rows, or a lower alpha.")
     final_q = scorer.quality(pd.concat(chosen_rows)) if chosen_rows else base_q
-    return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages)
+    return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
+
+
+def _arm_rule(frame: pd.DataFrame, fallback):
+    """The rule ``r_k`` of a paper arm: its tree path (DATE's paper preset), else its source rule."""
+    from ..errors import RuleSyntaxError
+    from ..rules import parse_rule
+
+    path = str(frame["_path"].iloc[0]) if "_path" in frame and len(frame) else ""
+    if path and not path.startswith("("):
+        try:
+            return parse_rule(path)
+        except RuleSyntaxError:  # pragma: no cover - paths are written by the rule formatter
+            pass
+    return fallback
+
+
+def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, support, messages):
+    """Alg. 3 as published (see the module docstring)."""
+    schema = dataset.schema
+    K = len(arms)
+    n = int(n_pulls) if n_pulls is not None else PAPER_PULLS
+    pool = [(r, support[r.id]) for r in rules if r.status == "approved"] or [(r, support[r.id]) for r in rules]
+    for a in arms:
+        a["_rule"] = _arm_rule(a["_frame"], a["_rule"])
+        # Definition 5: the weighted overlap with E_m (and, later, with the accepted arms)
+        a["diversity"] = 1.0 - _diversity(a["_rule"], pool, schema)
+        quality = pd.to_numeric(a["_frame"].get("_quality"), errors="coerce") if "_quality" in a["_frame"] \
+            else pd.Series(dtype=float)
+        rho_k = float(quality.mean()) if quality.notna().any() else 1.0 - scorer.quality(a["_frame"])
+        a["rho_k"] = rho_k
+    sums = np.array([alpha * (1 - a["rho_k"]) + (1 - alpha) * a["diversity"] for a in arms])  # lines 3-5
+    counts = np.ones(K)
+    active = list(range(K))
+    chosen_rows: list[pd.DataFrame] = []
+    log_bar = 0.5 + sum(1.0 / i for i in range(2, K + 1))
+    best, n_prev, t = 0.0, 0, 0
+    for phase in range(1, K + 1):
+        if not active:
+            break
+        n_k = math.ceil((1 / log_bar) * max(n - K, 0) / (K + 1 - phase)) if phase < K else n_prev  # line 7
+        pulls, n_prev = max(n_k - n_prev, 0), n_k
+        extra = pd.concat(chosen_rows) if chosen_rows else None
+        for i in active:  # line 8: every active arm, n_k - n_{k-1} times
+            for _ in range(pulls):
+                others = [j for j in active if j != i and rng.random() < 0.5]
+                sub = [arms[j]["_frame"] for j in [i] + others] + ([extra] if extra is not None else [])
+                q = scorer.quality(pd.concat(sub))
+                sums[i] += alpha * q + (1 - alpha) * arms[i]["diversity"]
+                counts[i] += 1
+                t += 1
+        ucb = {i: sums[i] / counts[i] + math.sqrt(2 * math.log(max(t, 2)) / counts[i]) for i in active}
+        i_k = max(active, key=lambda i: abs(ucb[i]))  # line 9
+        active.remove(i_k)  # line 10
+        a = arms[i_k]
+        a["order"] = phase
+        a["pulls"] = int(counts[i_k] - 1)
+        q = scorer.quality(a["_frame"] if extra is None else pd.concat([extra, a["_frame"]]))  # line 11
+        a["quality"] = q
+        a["utility"] = alpha * q + (1 - alpha) * a["diversity"]
+        if a["utility"] < best:  # lines 12-14, and the stop "until bs no longer improves"
+            messages.append(f"MDS stopped at arm {a['arm']}: its utility {a['utility']:.4f} did not reach the best "
+                            f"score {best:.4f}.")
+            break
+        best = a["utility"]
+        a["accepted"] = True
+        chosen_rows.append(a["_frame"])
+        pool.append((a["_rule"], len(a["_frame"])))
+        for j in active:  # div_k = div(r_k | E_m ∪ A_K)
+            arms[j]["diversity"] = 1.0 - _diversity(arms[j]["_rule"], pool, schema)
+    for i in active:
+        arms[i]["pulls"] = int(counts[i] - 1)
+        arms[i]["utility"] = float(sums[i] / counts[i])
+    ids = pd.concat(chosen_rows)["_row_id"].tolist() if chosen_rows else []
+    final_q = scorer.quality(pd.concat(chosen_rows)) if chosen_rows else base_q
+    out = Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
+    out.arms["rho_k"] = [a["rho_k"] for a in arms]
+    return out
 
 
 def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_all, tolerance, greedy_quality):
