@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -89,19 +90,26 @@ def existing_client(config: dict):
 
 
 _run_maps: dict = {}
+_run_map_lock = threading.Lock()
 
 
 def run_map(run):
     """The run's map (:func:`synth_core.compare.run_map`), computed once per run and shared by every rerun
-    (the generation job computes it as soon as a run ends, so the Compare page opens on it)."""
+    (the generation job starts it as soon as a run ends, so the Compare page opens on it; a page that asks
+    while it is being computed waits for that one instead of computing it again)."""
     from synth_core.compare import run_map as compute
 
     key = (id(run), run.created)
-    if key not in _run_maps:
-        if len(_run_maps) >= 8:
-            _run_maps.pop(next(iter(_run_maps)))
-        _run_maps[key] = compute(run, random_state=run.dataset.seed)
-    return _run_maps[key]
+    with _run_map_lock:
+        entry = _run_maps.get(key)
+        if entry is None:
+            if len(_run_maps) >= 8:
+                _run_maps.pop(next(iter(_run_maps)))
+            entry = _run_maps[key] = {"lock": threading.Lock(), "map": None}
+    with entry["lock"]:
+        if entry["map"] is None:
+            entry["map"] = compute(run, random_state=run.dataset.seed)
+    return entry["map"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

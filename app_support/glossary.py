@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-__all__ = ["GLOSSARY", "RULES_TERMS", "help_for", "glossary_lines"]
+__all__ = ["GLOSSARY", "RULES_TERMS", "GENERATE_TERMS", "help_for", "glossary_lines"]
 
 #: term -> what it means, in a sentence or three a newcomer can read.
 GLOSSARY: dict[str, str] = {
@@ -69,9 +69,27 @@ GLOSSARY: dict[str, str] = {
               "only quality (low error); 0 only diversity (rules unlike the others)."),
     "iterations": ("I: rounds of generation per rule. After each round the LLM is shown the tree paths and "
                    "scores and proposes a refined rule for the next."),
-    "teacher": ("A model fitted on your real train rows only; it labels synthetic rows, or checks the labels "
-                "they came with."),
+    "teacher": ("The label teacher: a strong model (gradient boosting, or a random forest on small tables, "
+                "whichever predicts your rows better out of fold) fitted on your real rows; it labels synthetic "
+                "rows, or checks the labels they came with."),
+    "your model": ("The model you will train on the result. Every check uses it, because rows that help a "
+                   "decision tree often do nothing for gradient boosting."),
+    "cross-fitting": ("How the app checks rows without setting any of yours aside: your rows are split into K "
+                      "folds; for each fold, a generator and a label teacher fitted on the other folds make and "
+                      "label rows, and your model is scored on the held-out fold with and without them. Every row "
+                      "is held out once, so every row counts both for learning and for checking."),
+    "verdict": ("The change of your model's error the kept rows bring, estimated out of fold with a 95% "
+                "interval: each fold is judged by choices the other folds made, never by rows that chose them."),
+    "budget": ("The most synthetic rows to keep (n). The generator writes that many candidates (twice as many "
+               "with a row selection); the check keeps the share of them that helps your model, possibly none."),
+    "label mode": ("What the label teacher does to each synthetic row: auto (relabel when the teacher beats your "
+                   "model out of fold, else filter), relabel, filter (drop rows whose label it firmly "
+                   "contradicts), score (only add its confidence), none."),
 }
+
+#: The terms the Generate page explains.
+GENERATE_TERMS = ("your model", "cross-fitting", "budget", "teacher", "label mode", "verdict", "MDS", "alpha",
+                  "iterations", "rho (generation)")
 
 #: The terms the Rules page explains, in the order of its glossary.
 RULES_TERMS = ("rule", "DGR", "rho", "support", "error", "ind(r)", "shared model", "tree paths", "coverage",

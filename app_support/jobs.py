@@ -29,6 +29,10 @@ class GenerationJob:
         self.error: SynthError | None = None
         self.bug: BaseException | None = None
         self.collected = False
+        # a gate that waits for a person (DATE's refined rules): the page shows its pending request
+        gate = kwargs.get("refinements")
+        self.gate = gate if hasattr(gate, "pending") else None
+        self.answered: set = set()
         self._thread = threading.Thread(target=self._work, name="synth-generate", daemon=True)
 
     def start(self) -> "GenerationJob":
@@ -44,7 +48,7 @@ class GenerationJob:
 
         try:
             self.result = run_pipeline(progress=self._progress, cancel=self.token, **self.kwargs)
-            self._warm(self.result)
+            threading.Thread(target=self._warm, args=(self.result,), name="synth-map", daemon=True).start()
         except SynthError as err:
             self.error = err
         except BaseException as exc:  # noqa: BLE001 - handed to the page, which re-raises it (a bug)
@@ -52,11 +56,12 @@ class GenerationJob:
         finally:
             self.finished = time.time()
 
-    def _warm(self, run) -> None:
-        """Compute the run's map while the person still reads the Generate page, so Compare opens at once."""
+    @staticmethod
+    def _warm(run) -> None:
+        """Compute the run's map while the person still reads the Generate page, so Compare opens at once
+        (its own thread: the results show without waiting for it)."""
         from app_support.cached import run_map
 
-        self._progress(1, 1, "mapping the rows for the Compare page")
         try:
             run_map(run)
         except SynthError:  # a run with too few rows to map: Compare says so itself
@@ -64,6 +69,13 @@ class GenerationJob:
 
     def cancel(self) -> None:
         self.token.cancel()
+        if self.gate is not None:
+            self.gate.release()
+
+    def asking(self):
+        """The gate's request waiting for the person's answer (``None`` if none or already answered)."""
+        request = self.gate.pending if self.gate is not None else None
+        return request if request is not None and request.iteration not in self.answered else None
 
     @property
     def cancelled(self) -> bool:

@@ -13,8 +13,11 @@ Protocol, per data set (``../shared/datasets``) and seed:
   and validation to 100 rows, stratified, ``random_state=seed``;
 * rules: ``DGRDiscoverer(rho=--rho)`` on those 300 train rows, the first
   ``--rules`` rules that fit approved (rules are listed by ind, then support);
-* ``DATEGenerator(iterations=--iterations, rows_per_call=5)`` asked for ``--n``
-  rows; the embedded client with the reply cache off and seed 0;
+* ``DATEGenerator(preset=--preset, iterations=--iterations, rows_per_call=5)``
+  asked for ``--n`` rows (the paper preset fixes I = 3); the embedded client
+  with the reply cache off and seed 0; refined rules write rows only with
+  ``--auto-approve-refinements`` (otherwise they are proposals, as in the app
+  before a person approves them);
 * utility: decision tree, 100 x test error rate, mean over 5 tree seeds, for
   real train rows only, plus DATE's accepted rows with the LLM's labels, plus
   only the rows of groups with a positive validation gain (``_delta > 0``,
@@ -25,7 +28,8 @@ Protocol, per data set (``../shared/datasets``) and seed:
 Usage::
 
     .venv/bin/python benchmarks/date_embedded.py [--sets bank-marketing,california] [--n 24]
-        [--iterations 2] [--rules 3] [--rho 0.15] [--seeds 0] [--out benchmarks/results/date.md]
+        [--iterations 2] [--preset product|paper] [--auto-approve-refinements] [--rules 3] [--rho 0.15]
+        [--seeds 0] [--out benchmarks/results/date.md]
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ TREE_SEEDS = (0, 1, 2, 3, 4)
 
 def low_data(frame: pd.DataFrame, target: str, seed: int, name: str):
     """300 train / 100 validation rows (stratified), the split's test rows unchanged."""
-    ds = make_dataset(frame, target=target, seed=seed, name=name)
+    ds = make_dataset(frame, target=target, seed=seed, name=name, protocol="paper")
     train_idx, _ = train_test_split(ds.train_idx, train_size=300, random_state=seed,
                                     stratify=ds.train[target])
     val_idx, _ = train_test_split(ds.val_idx, train_size=100, random_state=seed, stratify=ds.val[target])
@@ -81,7 +85,10 @@ def run_one(client, name: str, seed: int, args) -> dict:
     rules = [r.with_(status="approved") for r in (fitting or disc.rules_)[: args.rules]]
     print(f"[{name} seed {seed}] {len(disc.rules_)} rules discovered, approved "
           f"{', '.join(f'{r.id} (support {r.support}, error {r.error:.3f})' for r in rules)}", flush=True)
-    gen = DATEGenerator(client=client, iterations=args.iterations, rows_per_call=5, random_state=seed)
+    from synth_core.generators.presets import preset_params
+
+    params = preset_params("date", args.preset, {"iterations": args.iterations, "rows_per_call": 5})
+    gen = DATEGenerator(client=client, random_state=seed, **params)
     gen.fit(ds, rules)
     last = [0.0]
 
@@ -92,7 +99,7 @@ def run_one(client, name: str, seed: int, args) -> dict:
             print(f"  [{name}] {step}/{total} {message}", flush=True)
 
     t0 = time.perf_counter()
-    out = gen.generate(args.n, progress=progress)
+    out = gen.generate(args.n, progress=progress, refinements="auto" if args.auto_approve_refinements else "propose")
     wall = time.perf_counter() - t0
     acc = out.accepted
     positive = acc[acc["_delta"] > 0]
@@ -111,7 +118,8 @@ def run_one(client, name: str, seed: int, args) -> dict:
         "prompt_tokens": u.get("prompt_tokens", 0),
         "completion_tokens": u.get("completion_tokens", 0), "total_tokens": u.get("total_tokens", 0),
         "llm_seconds": u.get("seconds", 0.0), "wall": wall,
-        "proposals": [(r.id, r.text, r.support) for r in out.proposals], "messages": out.messages,
+        "proposals": [(r.id, r.text, r.support, r.status) for r in out.proposals], "messages": out.messages,
+        "decisions": out.decisions,
         "err_real": error100(ds, None), "err_date": error100(ds, acc),
         "err_positive": error100(ds, positive), "err_labelled": error100(ds, labelled),
         "example": acc.iloc[0][ds.features + [ds.target]].to_dict() if len(acc) else None,
@@ -148,7 +156,9 @@ def markdown(results: list[dict], args, wall: float, started: str) -> str:
         "work",
         f"- protocol: make_dataset split (seed), train cut to 300 and validation to 100 rows (stratified); "
         f"DGRDiscoverer(rho={args.rho}) on the 300 train rows, first {args.rules} fitting rules approved; "
-        f"DATEGenerator(iterations={args.iterations}, rows_per_call=5) asked for N={args.n} rows; reply cache "
+        f"DATEGenerator(preset={args.preset!r}, iterations={3 if args.preset == 'paper' else args.iterations}, "
+        f"rows_per_call=5) asked for N={args.n} rows; refinements "
+        f"{'approved automatically' if args.auto_approve_refinements else 'proposed only (no rows)'}; reply cache "
         "off, temperature 1.0, LLM seed 0; decision tree, 100 x test error, mean of 5 tree seeds",
         f"- whole run: {wall:.0f} s",
         "",
@@ -175,9 +185,10 @@ def markdown(results: list[dict], args, wall: float, started: str) -> str:
                                                    for rid, text, sup, err in r["rules"]))
         lines.append("")
         if r["proposals"]:
-            lines.append("Refined rules proposed (status proposed, shown to the person, not applied): "
-                         + "; ".join(f"{rid} `{text}` (train support {sup})"
-                                     for rid, text, sup in r["proposals"]))
+            outcome = {d["rule_id"]: d["decision"] for d in r["decisions"]}
+            lines.append("Refined rules proposed (each writes rows only once approved): "
+                         + "; ".join(f"{rid} `{text}` (train support {sup}; {outcome.get(rid, status)})"
+                                     for rid, text, sup, status in r["proposals"]))
         else:
             lines.append("Refined rules proposed: none.")
         lines.append("")
@@ -200,6 +211,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--iterations", type=int, default=2)
+    ap.add_argument("--preset", choices=["product", "paper"], default="product")
+    ap.add_argument("--auto-approve-refinements", action="store_true")
     ap.add_argument("--rules", type=int, default=3)
     ap.add_argument("--rho", type=float, default=0.15)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "date.md"))

@@ -52,7 +52,7 @@ def low_data(seed: int):
         from synth_core.samples import sample_path
 
         frame, source = load_table(sample_path("bank_marketing_3k.csv")), "bundled bank_marketing_3k.csv"
-    ds = make_dataset(frame, target="Class", seed=seed, name="bank-marketing")
+    ds = make_dataset(frame, target="Class", seed=seed, name="bank-marketing", protocol="paper")
     train_idx, _ = train_test_split(ds.train_idx, train_size=300, random_state=seed, stratify=ds.train["Class"])
     val_idx, _ = train_test_split(ds.val_idx, train_size=100, random_state=seed, stratify=ds.val["Class"])
     return ds.with_train(np.asarray(train_idx), np.asarray(val_idx)), source

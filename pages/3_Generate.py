@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import pandas as pd
 import streamlit as st
 
 from app_support import state
+from app_support.glossary import GENERATE_TERMS, glossary_lines, help_for
 from app_support.cached import current_client, dataset_key, rates
 from app_support.jobs import GenerationJob
 from app_support.widgets import figure, EMBEDDED_NOTE, PAGES, need_dataset, show_error
 from synth_core import viz
 from synth_core.errors import SynthError
+from synth_core.approval import Decision, WaitingGate
 from synth_core.generators import GENERATORS, available_generators, get_generator
+from synth_core.generators.presets import preset_names, resolve_preset
 from synth_core.labels import LABEL_MODES
 from synth_core.models import MODELS
 from synth_core.pipeline import default_budget, default_selection, estimate_calls
@@ -22,6 +24,8 @@ from synth_core.pipeline import default_budget, default_selection, estimate_call
 st.title("Generate")
 st.caption("Write synthetic rows inside each approved rule, label them with a teacher fitted on your rows, "
            "and keep only the share that helps the model you will train, checked out of fold.")
+with st.expander("What the words on this page mean"):
+    st.markdown(glossary_lines(GENERATE_TERMS))
 state.show_flash()
 ds = need_dataset()
 rules = state.rules()
@@ -35,7 +39,7 @@ LABEL_HELP = {
     "none": "leave labels as the generator wrote them",
 }
 SELECTION_HELP = {"auto": "auto: MDS for LLM generators, every row for offline ones",
-                  "mds": "MDS: bandit over (rule, iteration) batches (DATE Alg. 3)", "fgs": "forward greedy",
+                  "mds": "MDS: DATE's bandit selection over batches of rows", "fgs": "forward greedy",
                   "bgs": "backward greedy", "topk": "top-k batches", "none": "keep the first n accepted rows"}
 
 if not approved:
@@ -53,36 +57,60 @@ if st.session_state["gen.method"] not in methods:
     st.session_state["gen.method"] = methods[0]
 left, right = st.columns([3, 2])
 with left:
-    method = st.selectbox("Generator", methods, key="gen.method",
-                          format_func=lambda m: f"{m}{' (LLM)' if GENERATORS[m][2] else ' (offline)'}")
-    st.caption(GENERATORS[method][3])
+    def switch_generator() -> None:  # each generator starts at its own default budget (200 rows for an LLM)
+        st.session_state["gen.budget"] = default_budget(st.session_state["gen.method"], ds)
+
+    method = st.selectbox("Generator", methods, key="gen.method", on_change=switch_generator,
+                          format_func=lambda m: f"{m}{' (LLM)' if GENERATORS[m].needs_llm else ' (offline)'}")
+    st.caption(GENERATORS[method].help)
     unavailable = [m for m in GENERATORS if m not in methods]
     if unavailable:
         st.caption("Not available in this build: " + ", ".join(unavailable))
-needs_llm = GENERATORS[method][2]
+needs_llm = GENERATORS[method].needs_llm
+presets = preset_names(method)
+preset_key = f"gen.preset.{method}"
+state.default(preset_key, "product")
+with left:
+    if len(presets) > 1:
+        preset_name = st.radio("Preset", presets, key=preset_key, horizontal=True,
+                               format_func=lambda p: resolve_preset(method, p).label,
+                               help="Product: the project's measured defaults. Paper: the paper's steps as "
+                                    "published (docs/PAPERS.md lists each step and where it differs).")
+    else:
+        preset_name = "product"
+    preset = resolve_preset(method, preset_name)
+    if len(presets) > 1:
+        st.caption(preset.help)
 with right:
     if needs_llm:
         st.info(EMBEDDED_NOTE, icon=":material/info:")
     else:
         st.success("Offline generator: no LLM calls, seconds not minutes.", icon=":material/bolt:")
 
-accepted_params = set(inspect.signature(get_generator(method).__init__).parameters) - {"self"}
+accepted_params = set(get_generator(method)._get_param_names())
 c1, c2, c3, c4, c5 = st.columns(5)
-if st.session_state.get("gen.budget_for") != (method, ds.fingerprint):  # each generator starts at its own default
+if st.session_state.get("gen.budget_for") != ds.fingerprint:  # a new table: its own default budget
     st.session_state["gen.budget"] = default_budget(method, ds)
-    st.session_state["gen.budget_for"] = (method, ds.fingerprint)
+    st.session_state["gen.budget_for"] = ds.fingerprint
 n = c1.number_input("Budget n (rows to keep)", 10, 200_000, step=10, key="gen.budget",
-                    help="Most synthetic rows to keep (twice as many are generated). Offline generators default "
-                         "to the train size (at least 3,000): the validation check below keeps only what helps.")
+                    help=help_for("budget") + " Offline generators default to 20 times your rows (3,000 to "
+                                              "60,000); LLM generators to 200.")
 state.default("gen.iterations", 2)
-iterations = c2.slider("I (iterations)", 1, 5, key="gen.iterations",
-                       help="Batches per rule; each batch is one arm for MDS selection.")
 state.default("gen.alpha", 0.8)
-alpha = c3.slider("alpha", 0.0, 1.0, step=0.05, key="gen.alpha",
-                  help="MDS utility = alpha × (1 − error) + (1 − alpha) × diversity.")
+if preset.fixed and "iterations" in preset.generator:  # the paper's value, shown rather than offered
+    iterations = preset.generator["iterations"]
+    c2.metric("Rounds per rule (I)", iterations, help=help_for("iterations") + " Fixed by the paper preset.")
+else:
+    iterations = c2.slider("Rounds per rule (I)", 1, 5, key="gen.iterations", help=help_for("iterations"))
+if preset.fixed and "alpha" in preset.run:
+    alpha = preset.run["alpha"]
+    c3.metric("Quality vs diversity (alpha)", alpha, help=help_for("alpha") + " Fixed by the paper preset.")
+else:
+    alpha = c3.slider("Quality vs diversity (alpha)", 0.0, 1.0, step=0.05, key="gen.alpha",
+                      help=help_for("alpha"), disabled=st.session_state.get("gen.selection", "auto") == "none")
 state.default("gen.rho", 0.05 if ds.task == "classification" else 0.1)
-rho = c4.slider("rho", 0.0, 1.0, step=0.01, key="gen.rho", disabled="rho" not in accepted_params,
-                help="Most error a generated group may have to be kept (DATE generator).")
+rho = c4.slider("Most error of a kept group (rho)", 0.0, 1.0, step=0.01, key="gen.rho",
+                disabled="rho" not in accepted_params, help=help_for("rho (generation)"))
 state.default("gen.rows_per_call", 5)
 rows_per_call = c5.slider("Rows per LLM call", 1, 20, key="gen.rows_per_call",
                           disabled=not needs_llm or method in ("htdbu", "structsynth"),
@@ -144,12 +172,28 @@ elif method == "structsynth":
                 st.plotly_chart(viz.dag_figure(edges, ds.features + [ds.target]), key="gen.structsynth.dag",
                                 width="stretch")
 
+REFINEMENT_CHOICES = {
+    "ask": "Ask me after each round (the run pauses until I decide)",
+    "auto": "Approve refinements automatically",
+    "propose": "Do not use them in this run (they come back as proposed rules)",
+}
+refinements = "propose"
+if method == "date":
+    state.default("gen.refinements", "ask")
+    refinements = st.radio(
+        "Refined rules", list(REFINEMENT_CHOICES), key="gen.refinements", format_func=REFINEMENT_CHOICES.get,
+        horizontal=True, disabled=iterations < 2,
+        help="Between rounds DATE asks the LLM to refine each rule. A refined rule writes rows only once "
+             "approved: by you when the run pauses, or automatically if you choose so. The run records who "
+             "approved what." + (" One round (I = 1) makes no refinements." if iterations < 2 else ""))
+
 # ---------------------------------------------------------------- the analyst's model and the check
 st.markdown("**The model you will train on the result** — every check uses it: what helps a decision tree often "
             "does nothing for gradient boosting.")
 m1, m2, m3 = st.columns([2, 3, 1])
 state.default("gen.for_model", "tree")
-for_model = m1.selectbox("Your model", list(MODELS), key="gen.for_model", format_func=lambda m: MODELS[m].label)
+for_model = m1.selectbox("Your model", list(MODELS), key="gen.for_model", format_func=lambda m: MODELS[m].label,
+                         help=help_for("your model"))
 m1.caption(MODELS[for_model].help)
 state.default("gen.also_check", [])
 also_check = m2.multiselect("Also check (keep only rows that hurt none of them)",
@@ -166,7 +210,7 @@ l1, l2 = st.columns([3, 2])
 with l1:
     state.default("gen.labels", "auto")
     labels = st.radio("Labels", list(LABEL_MODES), key="gen.labels", horizontal=True,
-                      captions=None, help="A teacher model fitted on real train rows only.")
+                      captions=None, help=help_for("label mode", "teacher"))
     st.caption(f"**{labels}**: {LABEL_HELP[labels]}.")
 with l2:
     state.default("gen.selection", "auto")
@@ -242,7 +286,7 @@ if approved and rate_key in timed:
             st.session_state.get("gen.client_seen"), embedded=state.llm_config()["embedded"]))
     estimate = estimate_run(ds, rules, method=method, n=candidates, rates=measured, model=for_model,
                             check_models=also_check, folds=int(folds), params=params)
-calls = estimate_calls(method, rules, candidates, params) if needs_llm else 0
+calls = estimate_calls(method, rules, candidates, params, preset=preset.name) if needs_llm else 0
 with st.form("gen.form", border=True):
     f1, f2 = st.columns([4, 1])
     how = f"{candidates:,} candidate rows, of which the check keeps the share that helps" if check else \
@@ -269,10 +313,47 @@ if start:
         job = GenerationJob(dataset=ds, rules=rules, method=method, n=int(n), labels=labels, selection=chosen_selection,
                             alpha=float(alpha), client=client, generator_params=params, guard=bool(check),
                             model=for_model, check_models=list(also_check), folds=int(folds),
+                            preset=preset.name, refinements=WaitingGate() if refinements == "ask" else refinements,
                             random_state=state.seed()).start()
         st.session_state["job"] = job
 
 # ---------------------------------------------------------------- progress
+def _answer(job: GenerationJob, request) -> None:
+    """The person's decisions on one round's refined rules (a callback: the run goes on at once)."""
+    decisions = []
+    for rule in request.proposals:
+        key = f"gen.ref.{request.iteration}.{rule.id}"
+        choice, text = st.session_state.get(key + ".do"), (st.session_state.get(key + ".text") or "").strip()
+        if choice == "approve":
+            decisions.append(Decision(rule.id, "edit", rule=text) if text and text != rule.text
+                             else Decision(rule.id, "approve"))
+        elif choice == "reject":
+            decisions.append(Decision(rule.id, "reject"))
+    job.answered.add(request.iteration)
+    job.gate.answer(decisions)
+
+
+def approval_form(job: GenerationJob, request) -> None:
+    """The refined rules of one round, for the person to approve, edit or reject before the run goes on."""
+    sources = ", ".join(dict.fromkeys(request.sources.values()))
+    st.markdown(f"**Round {request.iteration} of {request.iterations} is done.** DATE proposes "
+                f"{len(request.proposals)} refined rule(s) of {sources}. A refined rule writes rows in the next "
+                "round only if you approve it; you may edit its text first. The run waits for you.")
+    with st.form(f"gen.approve.{request.iteration}"):
+        for rule in request.proposals:
+            key = f"gen.ref.{request.iteration}.{rule.id}"
+            fold = request.folds.get(rule.id)
+            a, b = st.columns([4, 1])
+            a.text_input(f"{rule.id} (refines {request.sources.get(rule.id, '?')}"
+                         + (f", check fold {fold}" if fold not in ("", None) else "") + ")",
+                         value=rule.text, key=key + ".text")
+            if rule.note:
+                a.caption(rule.note)
+            b.radio("Decision", ["approve", "reject"], index=1, key=key + ".do", horizontal=True)
+        st.form_submit_button("Continue the run with these decisions", type="primary", on_click=_answer,
+                              args=(job, request))
+
+
 job = st.session_state.get("job")
 if job is not None and not job.collected:
     with st.status(f"Generating with {job.kwargs['method']}…", expanded=True) as status:
@@ -281,6 +362,11 @@ if job is not None and not job.collected:
             job.cancel()
         while not job.wait(0.25):
             frac, msg, secs = job.snapshot()
+            asking = job.asking()
+            if asking is not None and not job.cancelled:
+                bar.progress(frac, text=f"waiting for your decision on the refined rules ({secs:.0f} s)")
+                approval_form(job, asking)
+                st.stop()  # the form's button answers and the next run of the page goes on waiting
             note = "cancelling: finishing the current step, every row made so far is kept — " if job.cancelled else ""
             bar.progress(frac, text=f"{note}{msg} ({secs:.0f} s)")
         frac, msg, secs = job.snapshot()

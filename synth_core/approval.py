@@ -76,7 +76,9 @@ class RefinementRequest:
     sources : dict
         Proposal id -> the id of the approved rule it refines (the rule whose rows it will join).
     folds : dict
-        Proposal id -> the cross-fitting fold whose generator proposed it (``''`` without folds).
+        Proposal id -> the cross-fitting folds whose generators proposed it, as text (``'0, 3'``; ``''``
+        without folds). Folds that propose the same refinement of the same rule share one proposal and
+        one decision; the same id with other text from another fold gets the fold appended.
     cancelled : callable
         True once the run is cancelled: a waiting gate must return then (what it returns is ignored).
     """
@@ -354,13 +356,24 @@ def step_all(gens, gate, *, schema=None, cancelled: Callable[[], bool] = lambda:
     live = list(gens)
     while live:
         props, sources, folds, nxt, it, total = [], {}, {}, [], 0, 0
+        members: dict = {}  # proposal id shown to the gate -> [(label, the generator's own id)]
+        seen: dict = {}  # (source rule, text) -> proposal id: folds proposing the same rule share one decision
         for label, gen in live:
             st = gen.step()
             it, total = max(it, st.iteration), max(total, st.iterations)
             for rule in st.proposals:
-                props.append(rule)
-                sources[rule.id] = st.sources.get(rule.id, "")
-                folds[rule.id] = label
+                source = st.sources.get(rule.id, "")
+                shown = seen.get((source, rule.text))
+                if shown is None:
+                    shown = rule.id
+                    while shown in members:  # the same id from another fold, with other text
+                        shown = f"{shown}.{label}" if label != "" else f"{shown}'"
+                    seen[(source, rule.text)] = shown
+                    members[shown] = []
+                    props.append(rule if shown == rule.id else rule.with_(id=shown))
+                    sources[shown] = source
+                members[shown].append((label, rule.id))
+                folds[shown] = ", ".join(str(lab) for lab, _ in members[shown])
             if not st.done:
                 nxt.append((label, gen))
         if props:
@@ -372,7 +385,8 @@ def step_all(gens, gate, *, schema=None, cancelled: Callable[[], bool] = lambda:
             approved, rec = settle(request, decisions, gate=gate, schema=schema)
             record += rec
             for label, gen in live:
-                gen.apply({k: v for k, v in approved.items() if folds[k] == label})
+                gen.apply({own: approved[shown].with_(id=own) for shown, who in members.items() if shown in approved
+                           for lab, own in who if lab == label})
         live = nxt
     return record
 

@@ -92,9 +92,9 @@ def _cmd_discover(args) -> int:
     return 0
 
 
-def _rules_for(args, ds):
+def _rules_for(args, ds, *, error: str = "relative"):
     """The approved rules of ``--rules`` (checked against the table as the Rules page checks them), or every
-    discovered rule, approved."""
+    discovered rule, approved (regression error ``error``: the paper preset discovers with Problem 1's MAE)."""
     if args.rules:
         from .rules import rules_from_json, validate_rules
 
@@ -109,34 +109,34 @@ def _rules_for(args, ds):
         return rules, f"{sum(r.status == 'approved' for r in rules)} approved rules from {args.rules}"
     from .discovery import DGRDiscoverer
 
-    disc = DGRDiscoverer(rho=args.rho, random_state=args.seed).fit(ds)
+    disc = DGRDiscoverer(rho=args.rho, error=error, random_state=args.seed).fit(ds)
     rules = [r.with_(status="approved") for r in disc.rules_]
-    return rules, f"{len(rules)} discovered rules (all approved)"
+    how = " with mean absolute error" if error == "mae" and ds.task == "regression" else ""
+    return rules, f"{len(rules)} discovered rules{how} (all approved)"
 
 
 def _cmd_generate(args) -> int:
     from .export import to_safe_csv
-    from .generators import GENERATORS
+    from .generators import needs_llm
     from .models import resolve_model
+    from .generators.presets import resolve_preset
     from .pipeline import default_budget, run_pipeline
 
+    preset = resolve_preset(args.method, args.preset)
     ds = _load(args)
     spec = resolve_model(args.for_model)
     checked = [resolve_model(m) for m in _names(args.also_check)]
-    rules, source = _rules_for(args, ds)
+    rules, source = _rules_for(args, ds, error="mae" if preset.fixed else "relative")
     how = "cross-fitted" if ds.protocol != "paper" else "paper split"
     print(f"{ds.name}: {len(ds.train_idx):,} rows ({how}), {source}; checked for your {spec.label}"
           + (f" (and {', '.join(m.label for m in checked)})" if checked else ""), flush=True)
     client = None
-    if GENERATORS.get(args.method, ("", "", False))[2]:
+    if needs_llm(args.method):
         from .llm import LLMSettings, get_client
 
         client = get_client(LLMSettings.from_env(base_url=args.base_url, model=args.model))
         if args.deadline:
             client = client.with_deadline(args.deadline)
-    from .generators.presets import resolve_preset
-
-    preset = resolve_preset(args.method, args.preset)
     params = _params(args.param)
     if args.method == "date" and args.iterations is not None:
         params.setdefault("iterations", args.iterations)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._frames import concat_rows
 from .errors import DataError
 from .evaluation.embedding import embed_tsne
 
@@ -47,7 +48,7 @@ def _candidate_sample(rows: pd.DataFrame, k: int, random_state: int) -> pd.DataF
     share = k / len(rows)
     parts = [g.sample(min(len(g), max(1, int(round(share * len(g))))), random_state=random_state)
              for _, g in rows.groupby(keys, sort=True)]
-    out = pd.concat(parts)
+    out = concat_rows(parts)
     return out.sample(min(len(out), k), random_state=random_state) if len(out) > k else out
 
 

@@ -46,9 +46,10 @@ from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ._frames import concat_rows
 from ._validation import Interval, ListOf, Options, check_params
 from .encoding import label_strings
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, NotFittedError
 from .generators.base import is_cancelled
 from .models import ModelSpec, resolve_model, row_losses
 
@@ -301,12 +302,34 @@ class CrossFitCheck(BaseEstimator):
             progress(total, total, "check: done")
         return self
 
+    def _check_fitted(self) -> None:
+        """A check that never finished a fit (none yet, or the last one was cancelled) has no verdict."""
+        if not hasattr(self, "verdicts_") or getattr(self, "cancelled_", False):
+            cancelled = (" Its last fit was cancelled before it decided anything."
+                         if getattr(self, "cancelled_", False) else "")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with the "
+                                 f"dataset, its folds, a producer and a labeler first.{cancelled}")
+
     @property
     def primary(self) -> ModelVerdict:
+        """The verdict on the analyst's model (the first of ``verdicts_``).
+
+        Raises
+        ------
+        NotFittedError
+        """
+        self._check_fitted()
         return self.verdicts_[self.models_[0].name]
 
     def summary(self) -> dict:
-        """JSON-ready: folds, repeats, mode, fraction kept, the reason and every model's verdict."""
+        """JSON-ready: folds, repeats, mode, fraction kept, the reason and every model's verdict.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``, or after a fit that was cancelled.
+        """
+        self._check_fitted()
         return {"folds": int(max(f.index for f in self.folds_) + 1), "repeats": int(self.n_repeats_),
                 "rows": int(len(self.rows_)), "labels": self.labels_, "mode": self.mode_,
                 "teacher": self.teacher_name_, "teacher_losses": self.teacher_losses_,
@@ -321,7 +344,7 @@ class CrossFitCheck(BaseEstimator):
         ds = fold_ds
         cols = ds.features + [ds.target]
         real = ds.train[cols]
-        frame = real if extra is None or len(extra) == 0 else pd.concat([real, extra[cols]], ignore_index=True)
+        frame = real if extra is None or len(extra) == 0 else concat_rows([real, extra[cols]], ignore_index=True)
         return row_losses(ds.schema, ds.features, ds.task, frame, held, ds.target, model=spec,
                           random_state=self.random_state, like=real)
 

@@ -44,6 +44,7 @@ from typing import Iterable, Literal
 import numpy as np
 import pandas as pd
 
+from ._frames import concat_rows
 from .errors import DataError, FileTooLargeError
 
 __all__ = [
@@ -252,7 +253,7 @@ class Dataset:
         if self.unlabelled is None or not len(self.unlabelled):
             return self.frame.reset_index(drop=True)
         labelled = self.frame.set_axis(self.origin if self.origin is not None else np.arange(len(self.frame)))
-        both = pd.concat([labelled, self.unlabelled[self.frame.columns]])
+        both = concat_rows([labelled, self.unlabelled[self.frame.columns]])
         return both.sort_index(kind="stable").reset_index(drop=True)
 
     @property
@@ -434,7 +435,7 @@ def _read_text(raw, name, tab: bool) -> tuple[pd.DataFrame, dict]:
     _check_header(header, name)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, low_memory=False,
-                            keep_default_na=False, na_values=list(MISSING_TOKENS))
+                            keep_default_na=False, na_values=list(MISSING_TOKENS), float_precision="round_trip")
         tokens = _token_counts(frame, lambda cols: pd.read_csv(
             io.StringIO(text), sep=sep, skipinitialspace=True, usecols=cols, dtype=str,
             keep_default_na=False, na_filter=False, chunksize=200_000))

@@ -33,13 +33,22 @@ class Rates:
 
     generate: tuple                   # fit the generator once, then write rows
     teacher: tuple                    # fit one label teacher, per training row
-    models: dict = field(default_factory=dict)   # model name -> fit and score, per training row
+    models: dict = field(default_factory=dict)   # model name -> ((training rows, seconds), ...) at 3 sizes
     per_call: float | None = None     # seconds per LLM call (None: no LLM)
 
     @staticmethod
     def cost(pair: tuple, rows: float) -> float:
         fixed, per_row = pair
         return max(fixed, 0.0) + max(per_row, 0.0) * rows
+
+    @staticmethod
+    def fit_cost(points: tuple, rows: float) -> float:
+        """Seconds of one model fit on ``rows`` rows: piecewise linear through the timed sizes (a model's
+        cost is far from one line: gradient boosting, for one, stops early above 10,000 rows)."""
+        sizes, secs = zip(*sorted(points))
+        if rows <= sizes[-1]:
+            return float(np.interp(rows, sizes, secs))
+        return Rates.cost(_line(*sorted(points)[-2:]), rows)  # beyond the largest size: the last segment
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     large = rng.choice(rows, size=min(len(rows), _SAMPLE), replace=False)
     small = large[: max(len(large) // 4, 50)]
     parts = [dataset.with_train(s, val_idx=s[:0]) for s in (small, large)]
-    needs_llm = GENERATORS[method][2]
+    needs_llm = GENERATORS[method].needs_llm
     per_call = seconds_per_call(client, embedded=embedded) if needs_llm else None
     if needs_llm:
         method = "statistical"  # LLM calls are not spent here; the rows of H-TDBU and StructSynth are statistical
@@ -102,16 +111,18 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     teacher = _line(*[(len(p.train_idx), _time(lambda p=p: Labeler(mode="relabel", random_state=random_state).fit(p)))
                       for p in parts])
     cols = dataset.features + [dataset.target]
-    # model fits are timed near the sizes the check trains on (real rows plus a share of the synthetic ones):
-    # gradient boosting, for one, stops early above 10,000 rows and is far from linear below
-    big = int(min(max(len(rows), 2000) + len(rows), 12_000))
-    frames = [dataset.frame.iloc[rng.choice(rows, size=k, replace=True)][cols] for k in (big // 4, big)]
+    # model fits are timed at the sizes the check trains on: the real rows of a fold alone, and with up to
+    # the default budget of synthetic rows (resampled real rows stand in for them), and one size between
+    least = max(int(0.8 * len(rows)), 100)
+    most = int(least + 0.8 * min(max(3000, 20 * len(rows)), 60_000))
+    sizes = sorted({least, int(np.sqrt(least * most)), most})
+    frames = [dataset.frame.iloc[rng.choice(rows, size=k, replace=True)][cols] for k in sizes]
     fits = {}
     for m in models:
         spec = resolve_model(m)
-        fits[spec.name] = _line(*[(len(f), _time(lambda f=f: row_losses(
+        fits[spec.name] = tuple((len(f), _time(lambda f=f: row_losses(
             dataset.schema, dataset.features, dataset.task, f, f.head(200), dataset.target, model=spec,
-            random_state=random_state))) for f in frames])
+            random_state=random_state))) for f in frames)
     return Rates(generate=generate, teacher=teacher, models=fits, per_call=per_call)
 
 
@@ -129,7 +140,7 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
     from .pipeline import FOREST_TEACHER_ROWS, estimate_calls
 
     given = len(dataset.train_idx)
-    needs_llm = GENERATORS[method][2]
+    needs_llm = GENERATORS[method].needs_llm
     llm_rows = needs_llm and method in ("date", "samplellm")
     reps = 1 if llm_rows else (auto_repeats(given) if repeats == "auto" else int(repeats))
     n_folds = folds * reps
@@ -147,11 +158,11 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
                                                             n_folds * teachers * Rates.cost(rates.teacher, fit_rows))
     fit = 0.0
     for m in [model, *check_models]:
-        pair = rates.models.get(resolve_model(m).name)
-        if pair is None:
+        points = rates.models.get(resolve_model(m).name)
+        if points is None:
             continue
         grown = [fit_rows] + [fit_rows + f * fold_rows for f in fractions]
-        fit += n_folds * sum(Rates.cost(pair, r) for r in grown)
+        fit += n_folds * sum(Rates.fit_cost(points, r) for r in grown)
     detail["models"] = fit
     detail["llm"] = calls * (rates.per_call or 0.0)
     return Estimate(seconds=float(sum(v for k, v in detail.items() if k not in ("folds", "repeats"))), calls=calls,

@@ -200,10 +200,18 @@ class Labeler(BaseEstimator):
                                  self.random_state).fit(boot, self._y(boot[ds.target])))
         return bags
 
-    def teacher_losses(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-row loss of the teacher on real rows (0/1 error, or squared error for regression)."""
+    def _check_fitted(self) -> None:
         if not hasattr(self, "teacher_"):
             raise NotFittedError("Labeler is not fitted yet. Call 'fit' with the dataset first.")
+
+    def teacher_losses(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per-row loss of the teacher on real rows (0/1 error, or squared error for regression).
+
+        Raises
+        ------
+        NotFittedError
+        """
+        self._check_fitted()
         truth = frame[self.dataset_.target]
         pred = self.teacher_.predict(frame)
         if self.task_ == "classification":
@@ -216,7 +224,15 @@ class Labeler(BaseEstimator):
         ``loose``: a filter that drops only rows the teacher firmly contradicts (what ``auto`` does
         when the teacher is not better than your model). ``resid_sd``: the regression filter's
         residual scale.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``: there is no teacher to reuse.
+        InvalidParameterError
+            A mode that is not one of 'relabel', 'filter', 'score' or 'none'.
         """
+        self._check_fitted()
         if mode not in LABEL_MODES or mode == "auto":
             raise InvalidParameterError(f"with_mode needs one of {LABEL_MODES[1:]}, not {mode!r}.")
         out = copy.copy(self)
@@ -232,9 +248,13 @@ class Labeler(BaseEstimator):
         return label_strings(s).astype(str) if self.task_ == "classification" else s.to_numpy(dtype=float)
 
     def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Labelled rows; ``_status`` / ``_reason`` mark rows the filter drops (they are kept, not deleted)."""
-        if not hasattr(self, "teacher_"):
-            raise NotFittedError("Labeler is not fitted yet. Call 'fit' with the dataset first.")
+        """Labelled rows; ``_status`` / ``_reason`` mark rows the filter drops (they are kept, not deleted).
+
+        Raises
+        ------
+        NotFittedError
+        """
+        self._check_fitted()
         out = rows.copy().reset_index(drop=True)
         if "_status" not in out:
             out["_status"], out["_reason"] = "accepted", ""
@@ -296,7 +316,13 @@ class Labeler(BaseEstimator):
         return out
 
     def summary(self, labelled: pd.DataFrame) -> dict:
-        """Counts for the UI: labels changed, rows dropped by reason, teacher vs downstream score."""
+        """Counts for the UI: labels changed, rows dropped by reason, teacher vs downstream score.
+
+        Raises
+        ------
+        NotFittedError
+        """
+        self._check_fitted()
         changed = 0
         if "_label_original" in labelled and "_label_teacher" in labelled:
             both = labelled.dropna(subset=["_label_original"])

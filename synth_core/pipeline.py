@@ -31,10 +31,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from ._frames import concat_rows
 from .approval import policy_name, resolve_gate, step_all
 from .crossfit import CrossFitCheck
 from .errors import GenerationError, InvalidParameterError
-from .generators import GENERATORS, get_generator
+from .generators import GENERATORS, get_generator, needs_llm
 from .generators.base import approved_rules, is_cancelled
 from .generators.presets import preset_params, resolve_preset
 from .generators.selection import choose_amount, select_rows
@@ -64,7 +65,7 @@ def make_generator(method: str, *, client=None, params: dict | None = None, rand
     accepted = cls._get_param_names()
     if "random_state" in accepted:
         kwargs.setdefault("random_state", random_state)
-    if GENERATORS[method][2]:
+    if GENERATORS[method].needs_llm:
         if client is None:
             from .llm import get_client
 
@@ -94,22 +95,23 @@ def default_budget(method: str, dataset) -> int:
     offline ones twenty times the given rows (at least 3,000, at most ``MAX_DEFAULT_ROWS``), since the
     cross-fitted check then keeps only the share that helps: teacher-labelled rows let a decision tree
     learn the teacher's boundary, and measured gains kept growing up to 10-20 times a small table."""
-    if GENERATORS.get(method, ("", "", False))[2]:
+    if needs_llm(method):
         return 200
     return int(min(max(3000, 20 * len(dataset.train_idx)), MAX_DEFAULT_ROWS))
 
 
 def default_selection(method: str) -> str:
     """MDS over (rule, iteration) arms for LLM generators; for offline ones all rows go to the check."""
-    return "mds" if GENERATORS.get(method, ("", "", False))[2] else "none"
+    return "mds" if needs_llm(method) else "none"
 
 
-def estimate_calls(method: str, rules, n: int, params: dict | None = None) -> int:
-    """LLM calls a run of ``method`` with ``params`` plans for ``n`` candidate rows (0 offline).
+def estimate_calls(method: str, rules, n: int, params: dict | None = None, preset: str = "product") -> int:
+    """LLM calls a run of ``method`` with ``params`` under ``preset`` plans for ``n`` candidate rows (0 offline).
 
     Built without a client, so nothing is started or called.
     """
-    gen = get_generator(method)(**{k: v for k, v in generator_params(method, params).items() if k != "client"})
+    params = generator_params(method, preset_params(method, preset, params))
+    gen = get_generator(method)(**{k: v for k, v in params.items() if k != "client"})
     return gen.planned_calls(n, sum(r.status == "approved" for r in rules))
 
 
@@ -274,7 +276,7 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
     params["generator"].pop("client", None)
     if structure := result["gen"].structure():
         params["structure"] = structure
-    if client is not None or GENERATORS[method][2]:
+    if client is not None or GENERATORS[method].needs_llm:
         settings = getattr(getattr(result["gen"], "client", None), "settings", None)
         if settings is not None:
             params["llm"] = {"base_url": _public_url(getattr(settings, "base_url", None)) or "embedded",
@@ -483,9 +485,9 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
 
     # the rows of the run: the final generation, or the folds' shares for row-by-row LLM generators
     if gen.llm_rows:
-        rows = pd.concat([p["rows"] for p in parts.values()], ignore_index=True) if parts else _empty_rows(dataset)
+        rows = concat_rows([p["rows"] for p in parts.values()], ignore_index=True) if parts else _empty_rows(dataset)
         generations = [p["generation"] for p in parts.values()]
-        arms = pd.concat([p["arms"] for p in parts.values() if p["arms"] is not None and len(p["arms"])],
+        arms = concat_rows([p["arms"] for p in parts.values() if p["arms"] is not None and len(p["arms"])],
                          ignore_index=True) if any(p["arms"] is not None and len(p["arms"]) for p in parts.values()) \
             else pd.DataFrame()
         for p in parts.values():
@@ -535,7 +537,7 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
         summary["kept_rows"] = int(len(keep))
         summary["candidate_rows"] = int(len(pool))
     usage = _merge_usage([g.usage for g in generations])
-    per_rule = pd.concat([g.per_rule for g in generations if len(g.per_rule)], ignore_index=True) \
+    per_rule = concat_rows([g.per_rule for g in generations if len(g.per_rule)], ignore_index=True) \
         if any(len(g.per_rule) for g in generations) else pd.DataFrame()
     proposals = [r for g in generations for r in g.proposals]
     incomplete = _incomplete(generations) or (f"the check did not finish: {failure[0]}" if failure else None)
@@ -624,8 +626,13 @@ def _merge_usage(usages: list[dict]) -> dict:
         return usages[0] if usages else {}
     out = dict(usages[0])
     for key, value in usages[0].items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[key] = sum(u.get(key, 0) for u in usages)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "server_start_seconds":
+            out[key] = sum(u.get(key) or 0 for u in usages)
+    if "tokens_per_accepted_row" in out:  # a ratio: from the sums, not summed
+        rows = out.get("rows_accepted") or 0
+        out["tokens_per_accepted_row"] = round(out.get("total_tokens", 0) / rows, 1) if rows else None
+    if "by_tag" in out:
+        out["by_tag"] = [t for u in usages for t in u.get("by_tag", [])]
     return out
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._frames import concat_rows
 from .data import Dataset, Schema
 from .errors import BundleError
 from .export import escape_cell, safe_frame, unescape_frame
@@ -186,7 +187,7 @@ class Run:
         synthetic rows (``row_ids``: only these of them), with a ``source`` column: ``real`` or ``synthetic``."""
         real = self.dataset.uploaded().assign(source="real")
         syn = self.synthetic_frame(row_ids=row_ids).assign(source="synthetic")
-        return pd.concat([real, syn], ignore_index=True)
+        return concat_rows([real, syn], ignore_index=True)
 
     # ------------------------------------------------------------------ bundle
 
@@ -227,8 +228,10 @@ class Run:
         unlabelled = self.dataset.unlabelled
         extra_csv, extra_text = _bundle_csv(unlabelled) if include_data and unlabelled is not None and \
             len(unlabelled) else ("", [])
-        doc["csv"] = {"neutralised": True, "text_columns": {"rows.csv": rows_text, "data.csv": data_text,
-                                                            "unlabelled.csv": extra_text}}
+        text_columns = {"rows.csv": rows_text, "data.csv": data_text}
+        if extra_csv:
+            text_columns["unlabelled.csv"] = extra_text
+        doc["csv"] = {"neutralised": True, "text_columns": text_columns}
         meta = json.dumps(doc, indent=1, default=_json_default)
         _refuse_secrets(meta, rows_csv, data_csv, extra_csv, extra=secrets)
         buf = io.BytesIO()
@@ -310,10 +313,12 @@ def _all_text(s: pd.Series) -> bool:
 
 def _read_bundle_csv(raw: bytes, csv_meta: dict, text_columns: list[str], dtype: dict | None = None) -> pd.DataFrame:
     """A bundle CSV as written by :func:`_bundle_csv` (format 2), or as format 1 wrote it (``csv_meta`` empty)."""
+    # pandas' C parser ends a cell at a NUL character (pandas 2.x); the Python parser keeps it
+    how = {"engine": "python"} if b"\x00" in raw else {"low_memory": False, "float_precision": "round_trip"}
     if not csv_meta.get("neutralised"):  # format 1: raw cells, pandas' missing-value defaults
-        return pd.read_csv(io.BytesIO(raw), low_memory=False, dtype=dtype)
+        return pd.read_csv(io.BytesIO(raw), dtype=dtype, **how)
     dtype = {escape_cell(c): str for c in [*(dtype or {}), *text_columns]}
-    frame = pd.read_csv(io.BytesIO(raw), low_memory=False, dtype=dtype, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(io.BytesIO(raw), dtype=dtype, keep_default_na=False, na_values=[""], **how)
     return unescape_frame(frame)
 
 

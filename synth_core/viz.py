@@ -35,10 +35,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ._frames import concat_rows
 from .errors import DataError, InvalidParameterError
 from .evaluation.compliance import rule_summary
 from .evaluation.embedding import MAX_POINTS, Embedding, embed_tsne
-from .evaluation.fidelity import ID_COLUMNS, RULE_COLUMNS, _categories, find_column, resolve_columns
+from .evaluation.fidelity import ID_COLUMNS, RULE_COLUMNS, category_texts, find_column, resolve_columns
 
 __all__ = [
     "OKABE_ITO",
@@ -156,7 +157,7 @@ def tsne_figure(real: pd.DataFrame, synthetic: pd.DataFrame | None = None, *, sc
     coords = embedding.coords
     is_real = (coords["source"] == "real").to_numpy()
     pos = coords["position"].to_numpy()
-    rows = pd.concat([real.iloc[pos[is_real]], synthetic.iloc[pos[~is_real]]], ignore_index=True) \
+    rows = concat_rows([real.iloc[pos[is_real]], synthetic.iloc[pos[~is_real]]], ignore_index=True) \
         if (~is_real).any() else real.iloc[pos[is_real]].reset_index(drop=True)
 
     if color_by == "source":
@@ -300,8 +301,8 @@ def column_figure(real: pd.DataFrame, synthetic: pd.DataFrame, column: str, *, s
         _base_layout(fig, f"Cumulative distribution of {column}", missing, xaxis_title=column,
                      yaxis_title="share of rows ≤ value")
     else:
-        p = _categories(real[column]).value_counts(normalize=True)
-        q = _categories(synthetic[column]).value_counts(normalize=True)
+        p = category_texts(real[column]).value_counts(normalize=True)
+        q = category_texts(synthetic[column]).value_counts(normalize=True)
         shown = list(p.index[:max_categories])
         shown += [c for c in q.index if c not in shown][: max(0, max_categories - len(shown))]
         p_, q_ = p.reindex(shown, fill_value=0.0), q.reindex(shown, fill_value=0.0)

@@ -21,6 +21,10 @@ helper                 what every request gets
 :func:`drip`           HTTP 200 headers at once, then the body one byte every ``interval`` s
 :func:`too_long`       HTTP 400 with a server's "context length exceeded" error body (llama-cpp-
                        python's by default; :data:`CONTEXT_ERRORS` has other servers' wording)
+:func:`latency`        not a fault: a valid answer after a fixed delay, many requests at once (a
+                       chat request with a JSON schema gets a random value valid under it, drawn
+                       from the request: the same request gets the same answer); counts the
+                       requests in flight (``in_flight``, ``max_in_flight``)
 =====================  ==========================================================================
 
 ``GET /v1/models`` answers a valid model list on every server but :func:`garbage`,
@@ -43,7 +47,10 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
+import random
 import socket
 import threading
 import time
@@ -69,6 +76,9 @@ __all__ = [
     "drip",
     "too_long",
     "CONTEXT_ERRORS",
+    "latency",
+    "schema_instance",
+    "schema_reply",
     "fault_server",
     "wait_for",
 ]
@@ -167,6 +177,8 @@ class FaultServer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.port = 0
+        self.in_flight = 0  # completion / chat requests being answered now (:func:`latency` counts them)
+        self.max_in_flight = 0
 
     # ------------------------------------------------------------------ facts
 
@@ -222,6 +234,7 @@ class FaultServer:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog: many clients connect at once to :func:`latency`
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -440,6 +453,107 @@ def too_long(server: str = "llama_cpp_python") -> contextlib.AbstractContextMana
         return _json(body, status=status)
 
     return _running(f"too_long_{server}", respond)
+
+
+def schema_instance(schema: dict, rng: random.Random):
+    """A random value valid under ``schema``, for the JSON schemas the LLM layer sends.
+
+    ``enum`` (one of the values), ``anyOf`` (a branch that is not ``null`` when there is one),
+    objects (their *required* properties, in the order listed), arrays (``maxItems`` items, else
+    ``minItems``, at most 16), integers and numbers within ``minimum`` / ``maximum`` (numbers with
+    3 decimals), strings (``s`` and digits), booleans and ``null``.
+
+    Examples
+    --------
+    >>> rows = {"type": "object", "properties": {"rows": {"type": "array", "maxItems": 2, "items": {
+    ...     "type": "object", "properties": {"a": {"type": "integer", "minimum": 1, "maximum": 3},
+    ...     "b": {"enum": ["x", "y"]}}, "required": ["a", "b"]}}}, "required": ["rows"]}
+    >>> value = schema_instance(rows, random.Random(0))
+    >>> len(value["rows"]), all(1 <= r["a"] <= 3 and r["b"] in "xy" for r in value["rows"])
+    (2, True)
+    """
+    if "enum" in schema:
+        return rng.choice(list(schema["enum"]))
+    if "anyOf" in schema:
+        branches = [b for b in schema["anyOf"] if b.get("type") != "null"] or schema["anyOf"]
+        return schema_instance(rng.choice(branches), rng)
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        return {k: schema_instance(v, rng) for k, v in props.items() if k in required}
+    if kind == "array":
+        count = schema.get("maxItems", schema.get("minItems", 0))
+        return [schema_instance(schema.get("items", {}), rng) for _ in range(min(int(count), 16))]
+    if kind == "integer":
+        lo = math.ceil(schema.get("minimum", 0))
+        return rng.randint(lo, math.floor(schema.get("maximum", lo + 100)))
+    if kind == "number":
+        lo = float(schema.get("minimum", 0.0))
+        hi = float(schema.get("maximum", lo + 100.0))
+        return min(max(round(rng.uniform(lo, hi), 3), lo), hi)
+    if kind == "string":
+        return f"s{rng.randrange(10**6)}"
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return None
+
+
+def schema_reply(body, *, rules=()) -> str:
+    """The text :func:`latency` answers a request ``body`` with, drawn from the request itself.
+
+    A chat request with a ``json_schema`` response format gets :func:`schema_instance` of its schema;
+    one named ``rules`` gets up to two of ``rules`` (rule texts) when some are given. Anything else
+    gets an empty JSON object. The same request always gets the same text.
+    """
+    if not isinstance(body, dict):
+        return "{}"
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode("utf-8")).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    fmt = body.get("response_format") or {}
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return "{}"
+    if spec.get("name") == "rules" and rules:
+        chosen = rng.sample(list(rules), min(2, len(rules)))
+        return json.dumps({"rules": [{"rule": t, "reason": "test"} for t in chosen]})
+    return json.dumps(schema_instance(spec["schema"], rng))
+
+
+def latency(delay: float = 0.1, *, rules=(), reply: Callable[[object], str] | None = None
+            ) -> contextlib.AbstractContextManager:
+    """A healthy endpoint that takes ``delay`` seconds per completion / chat request, many at once.
+
+    Each request is answered after ``delay`` seconds with :func:`schema_reply` (valid rows, skeletons,
+    DAGs for the JSON schema the request carries; ``rules`` are the rule texts a rule request gets), or
+    ``reply(request_body)``. The server counts the requests being answered at once: ``in_flight`` and
+    its peak ``max_in_flight`` (set it to 0 between runs); ``GET /v1/_stats`` answers
+    ``{"requests", "max_in_flight"}`` and ``GET /v1/_stats?reset=1`` also resets the peak, for a
+    server in another process.
+    """
+
+    def respond(srv, method, path, body, i):
+        route = path.split("?", 1)[0].rstrip("/")
+        if route.endswith("/models"):
+            return _json(_models_body())
+        if route.endswith("/_stats"):
+            with srv._lock:
+                stats = {"requests": len(srv.completions()), "max_in_flight": srv.max_in_flight}
+                if path.endswith("reset=1"):
+                    srv.max_in_flight = 0
+            return _json(stats)
+        with srv._lock:
+            srv.in_flight += 1
+            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        try:
+            srv._closing.wait(delay)
+            text = reply(body) if reply is not None else schema_reply(body, rules=rules)
+        finally:
+            with srv._lock:
+                srv.in_flight -= 1
+        return _reply_for(path, body, text)
+
+    return _running(f"latency_{delay:g}", respond)
 
 
 #: Kind name -> helper taking no required argument (``fail_after`` with ``n=1``).

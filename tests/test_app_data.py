@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from app_support.testing import TIMEOUT, app_at, texts
+from synth_core.samples import sample_path
 
 PAGE = "pages/1_Data.py"
 
@@ -24,7 +25,12 @@ def test_sample_load_and_use():
     at = app_at(PAGE)
     assert not at.exception
     assert at.selectbox(key="data.target").value == "income"  # the sample's own target
-    assert len(at.data_editor) == 1  # the schema editor
+    assert len(at.data_editor) == 1  # the schema editor: one row per column of the sample, the target marked
+    schema_rows = at.data_editor[0].value
+    assert list(schema_rows.columns) == ["column", "kind", "role", "values", "missing", "flags"]
+    assert schema_rows["column"].tolist() == list(pd.read_csv(sample_path("adult_3k.csv"), nrows=0).columns)
+    income = schema_rows.set_index("column").loc["income"]
+    assert (income["kind"], income["role"], income["values"]) == ("categorical", "target", "<=50K, >50K")
     at.button(key="data.apply").click().run(timeout=TIMEOUT)
     assert not at.exception
     ds = at.session_state["dataset"]
@@ -86,4 +92,5 @@ def test_target_with_one_value_is_explained():
     buf = io.BytesIO(frame.to_csv(index=False).encode())
     at.file_uploader(key="data.upload").upload("one.csv", buf.getvalue(), "text/csv").run(timeout=TIMEOUT)
     assert not at.exception
-    assert any("single value" in e or "constant" in e or "no feature" in e for e in texts(at.error)), texts(at.error)
+    assert texts(at.error) == ["target 'y' has a single value ('same'); a model needs at least two classes "
+                               "or values to learn from."]

@@ -50,15 +50,19 @@ def test_without_a_run_rules_still_export():
 def test_downloads(seeded):
     at = app_at(PAGE, **seeded)
     assert not at.exception
-    keys = {b.key for b in at.download_button}
-    assert {"export.synthetic", "export.augmented", "export.provenance", "export.rules", "export.bundle"} <= keys
+    buttons = {b.key: b.proto.label for b in at.download_button if not b.proto.disabled}
+    assert buttons == {"export.synthetic": "Synthetic rows (CSV)",
+                       "export.augmented": "Augmented table (CSV)",
+                       "export.provenance": "Synthetic rows with provenance (CSV)",
+                       "export.rules": "Rules (JSON)", "export.bundle": "Run bundle (zip)"}
     run = seeded["run"]
     cards = {m.label: m.value for m in at.metric}
     assert cards["Synthetic rows"] == f"{len(run.selected):,}"
     assert cards["Augmented rows (every uploaded row + synthetic)"] == f"{len(run.selected) + len(run.dataset.frame):,}"
     at.button(key="export.build_report").click().run(timeout=TIMEOUT)
     assert not at.exception
-    assert "export.report" in {b.key for b in at.download_button}
+    assert {b.key: b.proto.label for b in at.download_button if not b.proto.disabled} == {
+        **buttons, "export.report": "Report (Markdown)"}
     report = at.session_state["compare.report_md"]
     assert report.startswith(f"# Synthetic rows for {run.dataset.name}")
     assert "## Verdict (cross-fitted)" in report and "## Metrics of the kept rows" in report

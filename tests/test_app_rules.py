@@ -46,7 +46,11 @@ def test_discover_then_approve(ds):
     rules = at.session_state["rules"]
     assert rules and all(r.origin == "discovered" and r.status == "proposed" for r in rules)
     assert any(s.startswith("Found") for s in texts(at.success))
-    assert len(at.data_editor) == 1
+    table = at.data_editor[0].value  # one row per rule, in order, as the rules hold them
+    assert list(table.columns) == ["id", "status", "rule", "origin", "support", "error", "ind(r)"]
+    assert table["id"].tolist() == [r.id for r in rules]
+    assert table["support"].tolist() == [r.support for r in rules]
+    assert set(table["status"]) == {"proposed"} and set(table["origin"]) == {"discovered"}
     # the details of the selected (first) rule: paths, rows, figure
     assert at.selectbox(key="rules.selected").value == rules[0].id
     assert any("Its real train rows" in m for m in texts(at.markdown))

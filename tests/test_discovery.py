@@ -20,11 +20,11 @@ from synth_core.discovery import (
     DGRDiscoverer,
     Region,
     SharedModel,
-    _nice_between,
     discover_report,
     simplify_conjunction,
     tree_paths,
 )
+from synth_core.discovery.encoding import nice_between
 from synth_core.errors import DataError, InvalidParameterError, NotFittedError
 from synth_core.rules import (
     Conjunction,
@@ -659,13 +659,13 @@ def test_nice_between_stays_in_the_gap(a, width):
     b = a + width
     if not b > a:
         return
-    v = _nice_between(a, b)
+    v = nice_between(a, b)
     assert a <= v < b
     assert math.isfinite(v)
 
 
 def test_nice_between_prefers_round_numbers():
-    assert _nice_between(0.3, 0.7) == 0.5
-    assert _nice_between(2.0, 1000.0) == 500.0
-    assert _nice_between(0.4971, 0.5032) == 0.5
-    assert _nice_between(3.0, 4.0) == 3.0
+    assert nice_between(0.3, 0.7) == 0.5
+    assert nice_between(2.0, 1000.0) == 500.0
+    assert nice_between(0.4971, 0.5032) == 0.5
+    assert nice_between(3.0, 4.0) == 3.0

@@ -105,7 +105,7 @@ def test_registered_and_available():
     for name, cls in [("samplellm", SampleLLMGenerator), ("htdbu", HTDBUGenerator),
                       ("structsynth", StructSynthGenerator)]:
         assert name in names
-        assert get_generator(name) is cls and cls.needs_llm and GENERATORS[name][2]
+        assert get_generator(name) is cls and cls.needs_llm and GENERATORS[name].needs_llm
 
 
 def test_new_templates_render():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from synth_core.data import make_dataset
-from synth_core.errors import InvalidParameterError
+from synth_core.errors import InvalidParameterError, NotFittedError
 from synth_core.labels import Labeler
 
 
@@ -106,6 +106,27 @@ def test_bad_settings_are_refused_when_fit_starts():
     assert str(info.value) == ("The 'teacher' parameter of Labeler must be a str among {'boosting', "
                                "'forest'}, an object implementing 'fit' and 'predict' or None. "
                                "Got 'svm' instead.")
+
+
+@pytest.mark.parametrize("use", [
+    lambda lab, rows: lab.transform(rows),
+    lambda lab, rows: lab.summary(rows),
+    lambda lab, rows: lab.with_mode("filter"),
+    lambda lab, rows: lab.teacher_losses(rows),
+], ids=["transform", "summary", "with_mode", "teacher_losses"])
+def test_an_unfitted_labeler_says_so(dataset, use):
+    rows = _rows(dataset, dataset.train.head(5))
+    with pytest.raises(NotFittedError, match=r"^Labeler is not fitted yet\. Call 'fit' with the dataset first\.$"):
+        use(Labeler(mode="relabel"), rows)
+
+
+def test_with_mode_reuses_the_fitted_teacher(dataset):
+    lab = Labeler(mode="relabel", random_state=0).fit(dataset)
+    other = lab.with_mode("score")
+    assert other is not lab and other.teacher_ is lab.teacher_
+    assert other.effective_mode_ == "score" and lab.effective_mode_ == "relabel"
+    with pytest.raises(InvalidParameterError, match="with_mode needs one of"):
+        lab.with_mode("auto")
 
 
 def test_filtering_10k_rows_is_vectorised_and_row_by_row_exact(dataset):

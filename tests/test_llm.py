@@ -149,8 +149,10 @@ def test_settings_has_no_key_field_and_validates():
     assert not any("key" in f for f in LLMSettings.__dataclass_fields__)
     with pytest.raises(InvalidParameterError, match="model name is needed"):
         LLMSettings(base_url="https://example.invalid/v1")
-    with pytest.raises(InvalidParameterError, match="temperature.*timeout|timeout.*temperature"):
+    with pytest.raises(InvalidParameterError) as info:  # every problem at once, in field order
         LLMSettings(timeout=0, temperature=5)
+    assert str(info.value) == ("invalid LLM settings: timeout must be a positive number of seconds, got 0; "
+                               "temperature must be from 0 to 2, got 5")
     with pytest.raises(InvalidParameterError, match="base_url must start"):
         LLMSettings(base_url="ftp://x", model="m")
 

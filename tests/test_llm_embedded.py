@@ -262,3 +262,19 @@ def test_issue_18_ask_for_rules_with_nine_rules_on_a_2048_token_server(embedded,
         assert peak is None or peak < 1000, peak  # no logits kept for every prompt token
     finally:
         server.stop()
+
+
+def test_cli_date_writes_a_bundle_with_rows_from_the_embedded_model(embedded, tmp_path, capsys):
+    """Issue 17's 'done when': `synth generate <bank sample> --method date --n 5` on the embedded model."""
+    from synth_core.cli import main
+    from synth_core.run import Run
+    from synth_core.samples import sample_path
+
+    out = tmp_path / "date.zip"
+    code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--method", "date",
+                 "--n", "5", "--no-check", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    run = Run.load(out.read_bytes())
+    assert len(run.rows) > 0
+    assert set(run.rows["_generator"]) == {"date"} and run.rows["_rule_id"].notna().all()

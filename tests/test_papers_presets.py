@@ -586,3 +586,104 @@ def test_cli_generate_takes_a_preset_and_auto_approval(tmp_path, capsys):
     assert main(["generate", str(path), "--target", "y", "--n", "50", "--folds", "2", "--out",
                  str(tmp_path / "r.zip")]) == 0
     assert re.search(r"preset: Product", capsys.readouterr().out)
+
+
+# --------------------------------------------------------------------------- item 3: docs/PAPERS.md
+
+
+def _papers_rows():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "PAPERS.md").read_text()
+    section, in_table, rows = None, False, []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section, in_table = line[3:].split(" — ")[0], False
+        elif line.startswith("|") and "same / differs" in line:
+            in_table = True
+        elif in_table and line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows.append((section, cells))
+    return rows
+
+
+def papers_counts() -> dict:
+    """Per section of docs/PAPERS.md: rows, 'same' only, 'differs' only, and both (one preset same, one not)."""
+    out: dict = {}
+    for section, cells in _papers_rows():
+        same, differs = "same" in cells[2], "differs" in cells[2]
+        c = out.setdefault(section, {"rows": 0, "same": 0, "differs": 0, "paper same, product differs": 0})
+        c["rows"] += 1
+        c["same" if same and not differs else "differs" if differs and not same else "paper same, product differs"] += 1
+    return out
+
+
+def test_papers_doc_every_same_row_names_a_test_and_every_differs_row_a_reason():
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    rows = _papers_rows()
+    assert len(rows) >= 50 and {s for s, _ in rows} >= {"DATE, Algorithm 2 (DGR-guided generation)",
+                                                         "DATE, Algorithm 3 (MDS)", "SampleLLM (Alg. 1 of the paper)"}
+    for section, cells in rows:
+        assert len(cells) == 4, (section, cells)
+        verdict, tests = cells[2], cells[3]
+        assert "same" in verdict or "differs" in verdict, (section, cells[0])
+        if "differs" in verdict:  # a reason follows the word
+            assert re.search(r"differs[^:]*:\s*\S+\s+\S+", verdict), (section, cells[0])
+        named = re.findall(r"`(?:(test_\w+\.py))?::(test_\w+)`", tests)
+        if "same" in verdict:
+            assert named, (section, cells[0])
+        file = None
+        for f, name in named:  # every test named exists
+            file = f or file
+            source = (tests_dir / file).read_text()
+            assert re.search(rf"^def {name}\(", source, re.M), (file, name)
+
+
+def test_papers_doc_counts_table_matches_its_rows():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "PAPERS.md").read_text()
+    table = text[text.index("## Counts"):]
+    for section, c in papers_counts().items():
+        row = f"| {section} | {c['rows']} | {c['same']} | {c['paper same, product differs']} | {c['differs']} |"
+        assert row in table, row
+
+
+def test_folds_share_one_decision_per_refinement_and_same_ids_never_collide():
+    """Two folds propose R1.r1 with the same text and R2.r1 with different texts: the person sees three
+    proposals, and each fold's generator gets back exactly its own approved rules under its own ids."""
+    from synth_core.approval import StepResult, step_all
+    from synth_core.rules import parse_rule
+
+    class Fold:
+        def __init__(self, r2_text):
+            self.props = [parse_rule("x > 7", id="R1.r1", status="proposed", origin="refined"),
+                          parse_rule(r2_text, id="R2.r1", status="proposed", origin="refined")]
+            self.applied, self.steps = None, 0
+
+        def step(self):
+            self.steps += 1
+            return StepResult(1, 2, proposals=self.props, sources={"R1.r1": "R1", "R2.r1": "R2"}, done=True)
+
+        def apply(self, approved):
+            self.applied = approved
+
+    class ApproveAll:
+        by, policy = "person", "person"
+
+        def decide(self, request):
+            self.request = request
+            return [Decision(r.id, "approve") for r in request.proposals]
+
+    a, b, gate = Fold("y < 2"), Fold("y < 3"), ApproveAll()
+    record = step_all([("0", a), ("1", b)], gate)
+    shown = {r.id: r.text for r in gate.request.proposals}
+    assert len(shown) == 3 and shown["R1.r1"] == "x > 7"
+    assert gate.request.folds["R1.r1"] == "0, 1"
+    assert sorted(gate.request.folds.values()) == ["0", "0, 1", "1"]
+    assert set(a.applied) == set(b.applied) == {"R1.r1", "R2.r1"}
+    assert a.applied["R2.r1"].text == "y < 2" and b.applied["R2.r1"].text == "y < 3"
+    assert all(r.status == "approved" for r in [*a.applied.values(), *b.applied.values()])
+    assert len(record) == 3

@@ -209,7 +209,8 @@ def test_sixty_columns_with_long_category_sets_are_summarised(wide):
     assert all(f'"{c}"' in prompt for c in wide.schema.names)  # every column is still named
     # 30 categorical columns list at most 20 of their 30 categories in full: 600 values, + the target's 2
     assert out.left_out["category values"] == 602 - prompt.count('"category_')
-    assert "categories" in prompt or "in all)" in prompt
+    for name in (n for n in wide.schema.names if n.startswith("cat_")):  # each still says how many it has
+        assert f'- "{name}": categorical, {len(wide.schema[name].categories)} categories\n' in prompt, name
     assert "of 602 category values" in out.note
 
 

@@ -28,9 +28,9 @@ import pandas as pd
 
 from ..errors import DataError
 from ..rules import Rule
-from .fidelity import RULE_COLUMNS, Goal, Metric, _check_rows, _error_text, find_column
+from .fidelity import RULE_COLUMNS, Goal, Metric, check_rows, error_text, find_column
 
-__all__ = ["RuleCompliance", "rule_label", "rule_summary"]
+__all__ = ["RuleCompliance", "real_support", "rule_label", "rule_summary"]
 
 _MAX_EXAMPLES = 10
 
@@ -44,7 +44,7 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _real_support(rule: Rule, real: pd.DataFrame | None) -> tuple[int | None, int | None]:
+def real_support(rule: Rule, real: pd.DataFrame | None) -> tuple[int | None, int | None]:
     """(support, real rows covered): ``Rule.support`` first, else counted on ``real``."""
     covered = None
     if real is not None and len(real):
@@ -77,7 +77,7 @@ class RuleCompliance(Metric):
                           rule_column: str | None = None) -> dict:
         if not rules:
             raise DataError("rule compliance needs the rules the rows were generated for; none were given.")
-        _check_rows(real, synthetic, "rule compliance")
+        check_rows(real, synthetic, "rule compliance")
         rule_column = find_column(synthetic, RULE_COLUMNS, rule_column)
         assigned_by_column = rule_column is not None and rule_column in synthetic.columns
         ids = synthetic[rule_column].astype(str).where(synthetic[rule_column].notna(), None) \
@@ -87,7 +87,7 @@ class RuleCompliance(Metric):
         for i, rule in enumerate(rules):
             label = rule_label(rule, i)
             rows = synthetic[(ids == label).to_numpy()] if assigned_by_column else synthetic
-            support, covered = _real_support(rule, real)
+            support, covered = real_support(rule, real)
             entry = {"text": rule.text, "n_assigned": len(rows),
                      "real_support": support,
                      "real_share": float(covered / len(real)) if covered is not None else None,
@@ -96,7 +96,7 @@ class RuleCompliance(Metric):
             try:
                 ok = rule.mask(rows) if len(rows) else np.zeros(0, dtype=bool)
             except KeyError as exc:
-                entry["error"] = _error_text(DataError(f"the synthetic rows lack column {exc.args[0]!r} "
+                entry["error"] = error_text(DataError(f"the synthetic rows lack column {exc.args[0]!r} "
                                                        f"used by rule {label!r}"))
                 by_rule[label] = entry
                 continue
@@ -134,7 +134,7 @@ def rule_summary(rules: Sequence[Rule], *, real: pd.DataFrame | None = None,
         syn_ids = synthetic[rule_column].astype(str).where(synthetic[rule_column].notna(), None)
     for i, rule in enumerate(rules):
         label = rule_label(rule, i)
-        support, _ = _real_support(rule, real)
+        support, _ = real_support(rule, real)
         rec = {"rule": label, "text": rule.text, "status": rule.status, "origin": rule.origin,
                "error": rule.error, "support": support, "synthetic_rows": None, "compliance": None}
         if synthetic is not None:

@@ -22,7 +22,7 @@ row instead of being left out.
 
 from __future__ import annotations
 
-from .fidelity import Goal, Metric, _check_rows
+from .fidelity import Goal, Metric, check_rows
 from .sdmetrics_bridge import diagnostics, prepare, sdmetrics_columns, sdmetrics_version
 
 __all__ = ["Diagnostics"]
@@ -45,7 +45,7 @@ class Diagnostics(Metric):
 
     @classmethod
     def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None) -> dict:
-        _check_rows(real, synthetic, "the diagnostics")
+        check_rows(real, synthetic, "the diagnostics")
         _, sdtypes = sdmetrics_columns(real, synthetic, schema, columns, require_both=False)
         result = diagnostics(prepare(real, sdtypes), prepare(synthetic, sdtypes), sdtypes)
         validity = []

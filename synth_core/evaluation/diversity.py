@@ -38,8 +38,8 @@ from threadpoolctl import threadpool_limits
 from ..errors import DataError
 from ..rules import Rule, overlap
 from ..encoding import RowEncoder
-from .compliance import _real_support, rule_label
-from .fidelity import RULE_COLUMNS, Goal, Metric, _check_rows, find_column, resolve_columns
+from .compliance import real_support, rule_label
+from .fidelity import RULE_COLUMNS, Goal, Metric, check_rows, find_column, resolve_columns
 
 __all__ = ["RowCoverage", "RuleDiversity", "rule_diversity"]
 
@@ -68,7 +68,7 @@ def rule_diversity(rule: Rule, reference: Sequence[Rule], weights: Sequence[floa
 
 
 def _weight(rule: Rule, real: pd.DataFrame | None) -> float:
-    support, _ = _real_support(rule, real)
+    support, _ = real_support(rule, real)
     return float(support) if support else 1.0
 
 
@@ -149,7 +149,7 @@ class RowCoverage(Metric):
     @classmethod
     def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, n_cells: int = 50,
                           random_state: int | None = 0, max_rows: int = 5000) -> dict:
-        _check_rows(real, synthetic, "row coverage")
+        check_rows(real, synthetic, "row coverage")
         schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
         cols = numeric + categorical
         rng = np.random.default_rng(random_state)

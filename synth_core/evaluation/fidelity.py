@@ -71,7 +71,10 @@ __all__ = [
     "Fidelity",
     "Goal",
     "Metric",
+    "category_texts",
+    "check_rows",
     "combine_fidelity",
+    "error_text",
     "find_column",
     "is_provenance",
     "resolve_columns",
@@ -248,14 +251,21 @@ def resolve_columns(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema 
     return schema, numeric, categorical
 
 
-def _check_rows(real: pd.DataFrame, synthetic: pd.DataFrame, metric: str) -> None:
+def check_rows(real: pd.DataFrame, synthetic: pd.DataFrame, metric: str) -> None:
+    """Refuse an empty real or synthetic frame, naming the ``metric`` that needs rows.
+
+    Raises
+    ------
+    DataError
+    """
     if len(real) == 0:
         raise DataError(f"{metric} needs at least one real row; the real frame is empty.")
     if len(synthetic) == 0:
         raise DataError(f"{metric} needs at least one synthetic row; the selection is empty.")
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """A failure as a report stores it: ``'DataError: the message'``."""
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -267,7 +277,8 @@ def _category_text(value: Any) -> str:
     return category_text(value, missing=_MISSING)
 
 
-def _categories(s: pd.Series) -> pd.Series:
+def category_texts(s: pd.Series) -> pd.Series:
+    """Every cell as its category's text (1, 1.0 and "1" are one category; missing is ``(missing)``)."""
     values = s.astype(object).where(s.notna(), None)
     return values.map(_category_text)
 
@@ -290,7 +301,7 @@ def _choose_pairs(columns: list[str], target: str | None, max_pairs: int,
 def _sdmetrics_rows(real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None, columns,
                     random_state: int | None, max_rows_per_side: int | None, metric: str):
     """(schema, sdtypes, real, synthetic, sampling): the prepared rows SDMetrics is handed."""
-    _check_rows(real, synthetic, metric)
+    check_rows(real, synthetic, metric)
     schema, sdtypes = sdmetrics_columns(real, synthetic, schema, columns)
     rng = np.random.default_rng(random_state)
     r = prepare(cap_rows(real, max_rows_per_side, rng), sdtypes)

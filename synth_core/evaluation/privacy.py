@@ -51,7 +51,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
 from ..encoding import RowEncoder
-from .fidelity import Goal, Metric, _categories, _check_rows, resolve_columns
+from .fidelity import Goal, Metric, category_texts, check_rows, resolve_columns
 
 __all__ = ["DistanceToClosestRecord", "ExactCopies", "NearestNeighbourDistanceRatio", "row_keys"]
 
@@ -105,7 +105,7 @@ def _neighbour_distances(train_X: np.ndarray, query_X: np.ndarray, k: int) -> np
 
 
 def _prepare(real, synthetic, holdout, schema, columns, random_state, holdout_share, max_rows):
-    _check_rows(real, synthetic, "the privacy metrics")
+    check_rows(real, synthetic, "the privacy metrics")
     schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
     cols = numeric + categorical
     rng = np.random.default_rng(random_state)
@@ -207,7 +207,7 @@ def row_keys(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) ->
         x = pd.to_numeric(frame[col], errors="coerce").astype(float)
         parts[col] = x.round(9).fillna(np.inf)  # inf stands for missing; a real inf is not expected
     for col in categorical:
-        parts[col] = _categories(frame[col]).astype(str)
+        parts[col] = category_texts(frame[col]).astype(str)
     norm = pd.DataFrame(parts, index=frame.index)
     return pd.util.hash_pandas_object(norm, index=False).to_numpy()
 
@@ -226,7 +226,7 @@ class ExactCopies(Metric):
 
     @classmethod
     def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None) -> dict:
-        _check_rows(real, synthetic, "exact copies")
+        check_rows(real, synthetic, "exact copies")
         schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
         real_keys = row_keys(real, numeric, categorical)
         syn_keys = row_keys(synthetic, numeric, categorical)

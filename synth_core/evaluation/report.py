@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..rules import Rule
-from .fidelity import Goal, Metric, _error_text, combine_fidelity, resolve_columns, select_rows
+from .fidelity import Goal, Metric, combine_fidelity, error_text, resolve_columns, select_rows
 
 __all__ = ["DEFAULT_METRICS", "Report", "to_jsonable"]
 
@@ -347,7 +347,7 @@ class Report:
             entry["breakdown"] = breakdown
             entry["score"] = breakdown.get("score")
         except Exception as exc:  # noqa: BLE001 - a failing metric must not fail the report (SDMetrics)
-            entry["error"] = _error_text(exc)
+            entry["error"] = error_text(exc)
         entry["seconds"] = time.perf_counter() - t0
         return entry
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..errors import DataError
 from ..encoding import align_frame
 from ..models import resolve_model, row_losses
@@ -91,7 +92,7 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
     real = dataset.train if train is None else train
     real = real[dataset.features + [dataset.target]]
     syn = prepare_synthetic(dataset, synthetic)
-    augmented = pd.concat([real, syn], ignore_index=True) if len(syn) else real
+    augmented = concat_rows([real, syn], ignore_index=True) if len(syn) else real
     if on not in ("test", "val"):
         raise DataError(f"on must be 'test' or 'val', not {on!r}.")
     base = _stats([_fit_score(dataset, real, model, s, on) for s in seeds])

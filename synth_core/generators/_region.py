@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..rules import intervals as _intervals
 
 __all__ = ["region_rows", "clip_to_rule", "keep_inside", "sample_inside", "clause_shares", "first_clause"]
@@ -102,8 +103,10 @@ def _repair(rows: pd.DataFrame, conj, donors: pd.DataFrame, rng) -> pd.DataFrame
             continue
         bad = ~np.asarray(p.mask(out), dtype=bool)
         if bad.any():
-            if out[p.column].dtype != pick[p.column].dtype:
-                out[p.column] = out[p.column].astype(object)
+            a, b = out[p.column].dtype, pick[p.column].dtype
+            if a != b:  # a column that can hold both: float for two number types, else object
+                numeric = all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in (a, b))
+                out[p.column] = out[p.column].astype(float if numeric else object)
             out.loc[bad, p.column] = pick.loc[bad, p.column].to_numpy()
     return out
 
@@ -151,9 +154,9 @@ def sample_inside(draw, rule, n: int, schema, rng, *, real: pd.DataFrame | None 
         spare.append(rows[first < 0])
     short = quotas - have
     if (short > 0).any():
-        pool = pd.concat(spare, ignore_index=True) if spare else pd.DataFrame()
+        pool = concat_rows(spare, ignore_index=True) if spare else pd.DataFrame()
         extra = [] if len(pool) >= int(short.sum()) else [draw(int(short.sum()) - len(pool))]
-        pool = pd.concat([pool, *extra], ignore_index=True) if extra else pool
+        pool = concat_rows([pool, *extra], ignore_index=True) if extra else pool
         real_first = first_clause(rule, real) if real is not None and len(real) else None
         at = 0
         for j in np.flatnonzero(short > 0):
@@ -168,5 +171,5 @@ def sample_inside(draw, rule, n: int, schema, rng, *, real: pd.DataFrame | None 
     parts = [p for clause in kept for p in clause if len(p)]
     if not parts:
         return draw(1).iloc[:0]
-    out = pd.concat(parts, ignore_index=True).head(n)
+    out = concat_rows(parts, ignore_index=True).head(n)
     return out.iloc[rng.permutation(len(out))].reset_index(drop=True)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from .._frames import concat_rows
 from ..errors import GenerationError, NotFittedError
 
 __all__ = [
@@ -306,7 +307,7 @@ class Generator(BaseEstimator):
         is rejected, never returned as accepted."""
         if not parts:
             return self._empty()
-        data = coerce_like(pd.concat([p for _, _, p in parts], ignore_index=True), self.train_,
+        data = coerce_like(concat_rows([p for _, _, p in parts], ignore_index=True), self.train_,
                            self.dataset_.schema)
         rows = provenance_frame(data, generator=self.name,
                                 rule_id=np.repeat([r.id for r, _, _ in parts], [len(p) for _, _, p in parts]),

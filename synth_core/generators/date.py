@@ -45,8 +45,8 @@ settings. Test rows are never read.
 ``start(n)`` / ``step()`` / ``apply(approved)`` / ``finish()`` (or ``generate(n)``,
 which runs them with a gate): ``n`` is split over the approved rules by train
 support, a group's share equally over the ``I`` iterations. Iteration ``i`` of a
-group asks the LLM, one call at a time, for rows of its leading rule and of the
-refinements approved after iteration ``i - 1`` [6, 19]. Accepted rows are grouped
+group asks the LLM for rows of its leading rule and of the refinements approved
+after iteration ``i - 1`` [6, 19]. Accepted rows are grouped
 by their tree path under ``m`` [7-8] and checked [10]; kept groups get their
 gain ``Delta_k`` [12]: the validation error of ``m``'s tree refitted on ``T_m``
 minus that of the tree refitted on ``T_m`` plus ``H_k``, on the validation rows
@@ -54,6 +54,17 @@ of the group's rules (all validation rows when fewer than ``_MIN_VAL_ROWS``
 match). With ``refine`` and ``i < I`` the paths, errors and gains go to
 :func:`~synth_core.llm.propose_rules` [17]; its valid answers become proposals
 with ids ``"<leader>.r1"``, ``"<leader>.r2"``, ...
+
+Concurrency: the iterations run one after the other (each needs the previous
+one's scores and approved refinements), but inside an iteration every group's
+row calls are sent together, up to the client's ``concurrency`` in flight
+(:class:`~synth_core.llm.parallel.CallStream`); a group's refinement request
+joins them as soon as its rows are checked. The calls are planned before they
+are sent (in rounds: a rule short of rows after one, because some were
+rejected, gets another) and their replies are taken in the planned order, so
+with the same seed and the same replies (the reply cache) the rows are the same
+at any concurrency. Cancel starts no further call and keeps the replies of the
+calls in flight.
 
 Rows the LLM layer rejects (unparseable, out of domain, breaking the rule, a
 copy of a real train row, a duplicate) stay in the output with
@@ -79,6 +90,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, SharedModel
 from ..errors import DataError, GenerationError, InvalidParameterError, LLMError
 from ..rules import Rule
@@ -139,6 +151,29 @@ class _Tally:
     calls: int = 0
     failed: bool = False
     note: str = ""
+
+
+@dataclass
+class _Ask:
+    """One source rule's rows in one iteration: what is asked for, what came back (:meth:`DATEGenerator._iterate`)."""
+
+    group: _Group
+    gi: int
+    src: Rule
+    k: int                       # rows wanted
+    tally: _Tally
+    examples: pd.DataFrame
+    blocks: tuple
+    budget: int                  # most calls
+    sample: int                  # the next call's sample index
+    planned: int = 0             # calls planned so far
+    outstanding: int = 0         # calls of the current round not taken yet
+    done: bool = False           # no further round
+    ran: int = 0                 # calls answered
+    got: int = 0                 # rows accepted so far
+    accepted: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    error: Exception | None = None
 
 
 @dataclass
@@ -352,7 +387,7 @@ class DATEGenerator(Generator):
             rho = max(default, float(rule_error) + _RHO_SLACK)
         # examples: rows of the leading rule first, then the other rules' rows (in-context examples)
         lead_mask = leader.mask(train)
-        examples = (pd.concat([train[lead_mask], train[~lead_mask]], ignore_index=True)
+        examples = (concat_rows([train[lead_mask], train[~lead_mask]], ignore_index=True)
                     if len(train) else train)
         return _Group(key=key, rules=ordered, leader=leader, model=model, rho=rho, train=examples, val=val,
                       val_error=float(val_error))
@@ -420,6 +455,11 @@ class DATEGenerator(Generator):
         self.history_ = []
         self._seen: set = set()
         self._samples: dict[str, int] = {}
+        from ..llm._domain import generated_columns
+        from ..llm.rows import real_row_keys
+
+        ds = self.dataset_  # the copy check's keys of the train rows, once for every call of the run
+        self._real_keys = real_row_keys(self.train_, ds.schema, generated_columns(ds.schema, ds.target))
         for group in self.groups_:  # every run starts from the fitted state: same seed, same run
             group.refined, group.proposed, group.examples, group.added, group.kept = [], [], [], [], []
             group.next_sources = [group.leader]
@@ -441,7 +481,9 @@ class DATEGenerator(Generator):
     def step(self):
         """Run the next iteration for every group; return its proposals (a :class:`~synth_core.approval.StepResult`).
 
-        The proposals write no row until :meth:`apply` approves them.
+        Every active group's row calls and refinement requests go through the client together, up to its
+        ``concurrency`` in flight, and the replies are taken in a fixed order, so the rows do not depend on
+        the concurrency (see :meth:`_iterate`). The proposals write no row until :meth:`apply` approves them.
         """
         from ..approval import StepResult
 
@@ -451,32 +493,15 @@ class DATEGenerator(Generator):
             return StepResult(st.iteration, iterations, done=True)
         it = st.iteration + 1
         new_all, sources = [], {}
-        total = len(self.groups_) * iterations
-        for gi, group in enumerate(self.groups_):
-            if not group.active:
-                continue
-            if st.fatal is not None:
-                st.messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far "
-                                   "are kept.")
-                break
-            if is_cancelled(st.cancel):
-                st.cancelled = True
-            if st.cancelled:
-                break
-            step_no = (it - 1) * len(self.groups_) + gi
-            self._iterate(group, gi, it, step_no, total)
-            if st.cancelled or st.fatal is not None or not group.active:
-                continue
-            if not self.refine or it >= iterations:
-                continue
-            if is_cancelled(st.cancel):
-                st.cancelled = True
-                break
-            new = self._refine(group, it, gi)
-            group.proposed = new
-            for r in new:
-                sources[r.id] = group.leader.id
-            new_all += new
+        active = [(gi, g) for gi, g in enumerate(self.groups_) if g.active]
+        if is_cancelled(st.cancel):
+            st.cancelled = True
+        if active and not st.cancelled:
+            for group, new in self._iterate(active, it):
+                group.proposed = new
+                for r in new:
+                    sources[r.id] = group.leader.id
+                new_all += new
         st.iteration = it
         if st.cancelled:
             kept = sum(int((p["_status"] == "accepted").sum()) for p in st.parts if len(p))
@@ -525,61 +550,186 @@ class DATEGenerator(Generator):
                           proposals=list(st.proposals), cancelled=st.cancelled,
                           seconds=time.perf_counter() - st.started, error=st.fatal)
 
-    # ------------------------------------------------------------------ one group, one iteration
+    # ------------------------------------------------------------------ every group, one iteration
 
-    def _iterate(self, group: _Group, gi: int, it: int, step_no: int, total: int) -> None:
-        """Lines 5-16 for one group: ask for rows of its sources, group by path, check, score."""
+    def _iterate(self, active: list, it: int) -> list:
+        """Lines 5-17 for every active group at once: ask for rows of its sources, group them by path, check
+        and score them, ask for refined rules; returns ``[(group, new proposals)]`` in group order.
+
+        One :class:`~synth_core.llm.parallel.CallStream` carries every call of the iteration, up to the
+        client's ``concurrency`` in flight. Each source first gets the calls that would bring its ``k`` rows if
+        every row were accepted (``rows_per_call`` rows each, the remainder last); the replies are taken in
+        the order the calls were added, and a source still short once its calls are all taken (rejected rows)
+        gets another round, added behind the calls already planned. A group whose sources are all done is
+        checked and scored there and then, and its refinement request joins the stream while the other groups'
+        calls are still in flight. Everything is decided in that fixed order, so the rows are the same at any
+        concurrency. An :class:`LLMError` (the endpoint failed after its retries) or cancel starts no further
+        call; the replies of the calls in flight are kept, and every group is checked with the rows it has. A
+        :class:`GenerationError` (no row can be asked for a rule) ends that source.
+        """
+        from ..llm import generate_rows, propose_rules
+        from ..llm.parallel import CallStream
+
         st = self._state
-        lead = group.leader
+        ds = self.dataset_
         iterations = int(self.iterations)
-        label = f"date: rule {lead.id} iteration {it}/{iterations}"
+        n_groups = len(self.groups_)
+        total = n_groups * iterations
+        base = (it - 1) * n_groups
+        first_gi, first = active[0]
+        others = f" (and {len(active) - 1} other rule group(s) at once)" if len(active) > 1 else ""
+        label = f"date: rule {first.leader.id} iteration {it}/{iterations}{others}"
         if st.progress:
-            st.progress(step_no, total, label)
+            st.progress(base + first_gi, total, label)
+        asks = self._plan_asks(active, it)
+        mine = {gi: [a for a in asks if a.gi == gi] for gi, _ in active}
+        wanted = sum(a.k for a in asks)
+        rpc = int(self.rows_per_call)
+        refine = bool(self.refine) and it < iterations
+        current = list(self.rules_) + list(st.proposals)  # what every refinement request of this iteration shows
+        taken = {r.conjunctions for r in current}
+        stream = CallStream(st.client, cancel=st.cancel, catch=(LLMError, GenerationError), stop_on=(LLMError,))
+        parts: dict[int, list] = {gi: [] for gi, _ in active}
+        finished: list[int] = []
+        refined: dict[int, list] = {}
+        answered = [0]
+        held = [False]  # a call was not made because the stream had stopped (cancel or an LLM failure)
 
-        def report(msg, _label=label):
+        def cancel_fn():
+            return is_cancelled(st.cancel)
+
+        def row_call(job):
+            _, a, sample, want = job
+            return generate_rows(st.client, schema=ds.schema, target=ds.target, rule=a.src, examples=a.examples,
+                                 n=want, real_rows=self.train_, rows_per_call=min(rpc, want),
+                                 n_examples=int(self.n_examples), max_calls=1, start_sample=sample,
+                                 tag=a.src.id, cancel=cancel_fn, shape="dgr" if self._paper else "rows",
+                                 blocks=a.blocks, stratify=self._paper, tolerance=f"{a.group.rho:.4g}",
+                                 real_keys=self._real_keys)
+
+        def refine_call(job):  # a failed refinement is reported and the run goes on: no stop for the stream
+            try:
+                return propose_rules(st.client, **job[3])
+            except LLMError as exc:
+                return exc
+
+        def plan(a: _Ask) -> int:
+            """Add the next round of ``a``'s calls; how many."""
+            want = a.k - a.got
+            if a.error is not None or want <= 0 or a.planned >= a.budget:
+                return 0
+            if stream.halted:
+                held[0] = True
+                return 0
+            count = min(math.ceil(want / rpc), a.budget - a.planned)
+            for j in range(count):
+                stream.add(row_call, ("rows", a, a.sample, want - j * rpc))
+                a.sample += 1
+                a.planned += 1
+            a.outstanding = count
+            return count
+
+        def finish(gi: int, group: _Group) -> None:
+            """All of the group's rows are in: lines 7-16, then its refinement request (line 17)."""
+            finished.append(gi)
+            pool: list[pd.DataFrame] = []
+            for a in mine[gi]:
+                parts[gi].extend(a.rejected)
+                pool.extend(a.accepted)
+            feedback = self._evaluate(group, pool, it)
+            parts[gi].extend(feedback["frames"])
+            group.feedback = feedback
+            if any(isinstance(a.error, LLMError) or (a.error is not None and a.src is group.leader)
+                   for a in mine[gi]):
+                group.active = False
+            elif self._paper and not stream.halted:
+                self._early_stop(group, it, feedback)
             if st.progress:
-                st.progress(step_no, total, f"{_label}: {msg}")
+                st.progress(min(base + len(finished), total), total,
+                            f"date: rule {group.leader.id} iteration {it}/{iterations}: rows checked")
+            if refine and group.active and st.fatal is None:
+                if stream.halted:
+                    held[0] = True
+                else:
+                    stream.add(refine_call, ("refine", gi, group, self._refine_request(group, gi, it, current)))
 
-        sources, group.next_sources = group.next_sources or [lead], [lead]
-        quota = group.quotas[it - 1] if it - 1 < len(group.quotas) else 0
-        pool: list[pd.DataFrame] = []
-        failed = False
-        for src, k in zip(sources, allocate(quota, [1] * len(sources))):
-            if k <= 0:
+        def handle(out) -> None:
+            if out.job[0] == "refine":
+                refined[out.job[1]] = self._take_refinement(out, it, taken)
+                return
+            a = out.job[1]
+            self._take(out, it)
+            answered[0] += 1
+            if st.progress:
+                got = sum(x.got for x in asks)
+                st.progress(min(base + len(finished), total), total,
+                            f"{label}: {answered[0]} call(s) answered, {got} of {wanted} rows")
+            a.outstanding -= 1
+            if a.outstanding == 0 and not plan(a):
+                a.done = True
+                if all(x.done for x in mine[a.gi]):
+                    finish(a.gi, a.group)
+
+        for a in asks:
+            if not plan(a):
+                a.done = True
+        for gi, group in active:
+            if all(a.done for a in mine[gi]):
+                finish(gi, group)
+        stream.run(handle)
+        if st.fatal is None and (stream.cancelled or held[0]):
+            st.cancelled = True
+        for a in asks:  # what went wrong, in the planned order
+            self._samples[a.src.id] = a.sample
+            if isinstance(a.error, LLMError):
+                st.messages.append(f"rule {a.src.id}: the LLM failed: {a.error}")
+                a.tally.failed = True
+                # an endpoint that failed one call after its retries (down, hung, out of time, answering
+                # something that is not the API) fails the next: no further call, the rows are kept
+                st.fatal = st.fatal or a.error
+            elif a.error is not None:
+                st.messages.append(f"rule {a.src.id}: no rows could be asked for: {a.error}")
+        for gi, group in active:  # stopped or cancelled: the groups still waiting are checked with what they have
+            if gi in finished:
                 continue
-            tally = st.tallies.get(src.id)
-            if tally is None:
-                tally = st.tallies[src.id] = _Tally(src, lead.id, "refined", note=f"refined from {lead.id}")
-            tally.rule = src
-            tally.requested += k
-            accepted, rejected, stop, error = self._ask(st.client, group, src, k, it, st.cancel, report, tally)
-            st.parts.extend(rejected)
-            pool.extend(accepted)
-            if isinstance(error, LLMError):
-                st.messages.append(f"rule {src.id}: the LLM failed: {error}")
-                failed = tally.failed = True
-                st.fatal = error  # an endpoint that failed one call after its retries (down, hung, out of
-                # time, answering something that is not the API) fails the next: stop, keep the rows
-            elif error is not None:
-                st.messages.append(f"rule {src.id}: no rows could be asked for: {error}")
-                failed = src is lead
-            st.cancelled = st.cancelled or stop
-            if failed or st.cancelled:
-                break
-        feedback = self._evaluate(group, pool, it)
-        st.parts.extend(feedback["frames"])
-        group.feedback = feedback
-        if failed:
-            group.active = False
-            return
-        if self._paper and not st.cancelled:
-            self._early_stop(group, it, feedback)
+            if st.fatal is not None and not any(a.ran or a.error for a in mine[gi]):
+                st.messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far "
+                                   "are kept.")
+            finish(gi, group)
+        for gi, _ in active:  # the rows in group order, whichever group finished first
+            st.parts.extend(parts[gi])
+        return [(group, refined[gi]) for gi, group in active if gi in refined]
+
+    def _plan_asks(self, active: list, it: int) -> list:
+        """One :class:`_Ask` per source rule of every active group with rows to ask for in iteration ``it``."""
+        st = self._state
+        asks: list[_Ask] = []
+        for gi, group in active:
+            lead = group.leader
+            srcs, group.next_sources = group.next_sources or [lead], [lead]
+            quota = group.quotas[it - 1] if it - 1 < len(group.quotas) else 0
+            for src, k in zip(srcs, allocate(quota, [1] * len(srcs))):
+                if k <= 0:
+                    continue
+                tally = st.tallies.get(src.id)
+                if tally is None:
+                    tally = st.tallies[src.id] = _Tally(src, lead.id, "refined", note=f"refined from {lead.id}")
+                tally.rule = src
+                tally.requested += k
+                examples, blocks = self._prompt_parts(group, src)
+                if len(examples) == 0:
+                    examples = self.train_
+                budget = (int(self.max_calls) if self.max_calls is not None
+                          else 3 * math.ceil(k / int(self.rows_per_call)) + 2)
+                asks.append(_Ask(group=group, gi=gi, src=src, k=k, tally=tally, examples=examples, blocks=blocks,
+                                 budget=budget, sample=self._samples.get(src.id, self._seed() * _SAMPLE_STRIDE)))
+        return asks
 
     def _refit_error(self, group: _Group, extra: list) -> float:
         """Validation error of ``m``'s tree refitted on ``T_m`` (plus added-back examples) plus ``extra`` rows."""
         ds = self.dataset_
         frames = [group.train[self.columns_]] + [f[self.columns_] for f in group.added + list(extra)]
-        both = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        both = concat_rows(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         try:
             return float(self._fit_model(both).error(group.val, group.val[ds.target].to_numpy()))
         except DataError:  # pragma: no cover - a refit on rows with no usable column
@@ -629,81 +779,57 @@ class DATEGenerator(Generator):
         examples = own.reset_index(drop=True) if len(own) else group.train
         return examples, tuple(blocks)
 
-    # ------------------------------------------------------------------ one source rule, asking
+    # ------------------------------------------------------------------ the row calls of an iteration
 
-    def _ask(self, client, group: _Group, src: Rule, k: int, iteration: int, cancel, report, tally: _Tally):
-        """Ask for ``k`` rows of ``src``, one call at a time.
-
-        Returns (accepted frames, rejected frames, cancelled, error): an :class:`LLMError` or a
-        :class:`GenerationError` stops the asking and is returned, with every frame made before it.
-        """
-        from ..llm import generate_rows
-
-        ds = self.dataset_
-        examples, blocks = self._prompt_parts(group, src)
-        if len(examples) == 0:
-            examples = self.train_
-        rpc = int(self.rows_per_call)
-        budget = int(self.max_calls) if self.max_calls is not None else 3 * math.ceil(k / rpc) + 2
-        sample = self._samples.get(src.id, self._seed() * _SAMPLE_STRIDE)
-        accepted, rejected = [], []
-        got = calls = 0
-        stop = False
-
-        def cancel_fn():
-            return is_cancelled(cancel)
-
-        while got < k and calls < budget:
-            if is_cancelled(cancel):
-                stop = True
-                break
-            want = k - got
-            try:
-                batch = generate_rows(client, schema=ds.schema, target=ds.target, rule=src, examples=examples,
-                                      n=want, real_rows=self.train_, rows_per_call=min(rpc, want),
-                                      n_examples=int(self.n_examples), max_calls=1, start_sample=sample,
-                                      tag=src.id, cancel=cancel_fn, shape="dgr" if self._paper else "rows",
-                                      blocks=blocks, stratify=self._paper, tolerance=f"{group.rho:.4g}")
-            except (LLMError, GenerationError) as exc:
-                self._samples[src.id] = sample + 1
-                return accepted, rejected, stop, exc
-            sample += 1
-            calls += 1
-            tally.calls += 1
-            if batch.cancelled and not batch.call_ids:
-                stop = True
-                break
-            call_id = batch.call_ids[0] if batch.call_ids else ""
-            if batch.rejected:
-                items = [(raw, reason, call_id) for raw, reason in batch.rejected]
-                rejected.append(self._rejected_frame(items, src, iteration))
-                tally.reasons.update(reason for _, reason in batch.rejected)
-            rows = batch.rows.reset_index(drop=True)
-            if len(rows):
-                rows = rows[[c for c in self.columns_ if c in rows.columns]].copy()
-                rows["_call_id"] = list(batch.row_call_ids[: len(rows)]) or [call_id] * len(rows)
-                keys = [tuple("" if pd.isna(v) else str(v) for v in vals)
-                        for vals in rows[self.columns_].itertuples(index=False, name=None)]
-                dup = np.array([key in self._seen for key in keys], dtype=bool)
-                seen_now = set()
-                for i, key in enumerate(keys):  # a repeat inside one call is caught by the LLM layer already
-                    if not dup[i]:
-                        seen_now.add(key)
-                self._seen |= seen_now
-                if dup.any():
-                    raw = [",".join(key) for key, d in zip(keys, dup) if d]
-                    cids = rows.loc[dup, "_call_id"].tolist()
-                    rejected.append(self._rejected_frame([(r, "duplicate", c) for r, c in zip(raw, cids)],
-                                                         src, iteration))
-                    tally.reasons["duplicate"] += int(dup.sum())
-                rows = rows[~dup].reset_index(drop=True)
-                rows["_rule_id"] = src.id
-                accepted.append(rows)
-                got += len(rows)
-            if report:
-                report(f"{calls} call(s), {got} of {k} rows for {src.id}")
-        self._samples[src.id] = sample
-        return accepted, rejected, stop, None
+    def _take(self, out, iteration: int) -> None:
+        """One row reply of :meth:`_iterate`: its rejected rows, its accepted rows (less duplicates of earlier
+        ones)."""
+        a = out.job[1]
+        if out.error is not None:
+            if a.error is None:
+                a.error = out.error
+            if isinstance(out.error, LLMError):
+                self._state.fatal = self._state.fatal or out.error
+            return
+        batch = out.value
+        if batch.cancelled and not batch.call_ids:  # cancel seen before the call: nothing was asked
+            self._state.cancelled = True
+            return
+        a.ran += 1
+        a.tally.calls += 1
+        src, tally = a.src, a.tally
+        call_id = batch.call_ids[0] if batch.call_ids else ""
+        if batch.rejected:
+            items = [(raw, reason, call_id) for raw, reason in batch.rejected]
+            a.rejected.append(self._rejected_frame(items, src, iteration))
+            tally.reasons.update(reason for _, reason in batch.rejected)
+        rows = batch.rows.reset_index(drop=True)
+        row_ids = list(batch.row_call_ids[: len(rows)]) or [call_id] * len(rows)
+        room = max(a.k - a.got, 0)
+        if len(rows) > room:  # a reply with more rows than its call asked for: the source's k at most
+            rows, row_ids = rows.iloc[:room].reset_index(drop=True), row_ids[:room]
+        if not len(rows):
+            return
+        rows = rows[[c for c in self.columns_ if c in rows.columns]].copy()
+        rows["_call_id"] = row_ids
+        keys = [tuple("" if pd.isna(v) else str(v) for v in vals)
+                for vals in rows[self.columns_].itertuples(index=False, name=None)]
+        dup = np.array([key in self._seen for key in keys], dtype=bool)
+        seen_now = set()
+        for i, key in enumerate(keys):  # a repeat inside one call is caught by the LLM layer already
+            if not dup[i]:
+                seen_now.add(key)
+        self._seen |= seen_now
+        if dup.any():
+            raw = [",".join(key) for key, d in zip(keys, dup) if d]
+            cids = rows.loc[dup, "_call_id"].tolist()
+            a.rejected.append(self._rejected_frame([(r, "duplicate", c) for r, c in zip(raw, cids)],
+                                                   src, iteration))
+            tally.reasons["duplicate"] += int(dup.sum())
+        rows = rows[~dup].reset_index(drop=True)
+        rows["_rule_id"] = src.id
+        a.accepted.append(rows)
+        a.got += len(rows)
 
     def _rejected_frame(self, items, src: Rule, iteration: int) -> pd.DataFrame:
         return pd.DataFrame({"_rule_id": src.id, "_iteration": iteration,
@@ -721,7 +847,7 @@ class DATEGenerator(Generator):
         out = {"frames": [], "scores": {}, "paths": [], "kept_rows": []}
         if not pool:
             return out
-        rows = pd.concat(pool, ignore_index=True)
+        rows = concat_rows(pool, ignore_index=True)
         model = group.model
         leaves = model.leaf_ids(rows[ds.features])
         rows["_iteration"] = iteration
@@ -797,11 +923,9 @@ class DATEGenerator(Generator):
 
     # ------------------------------------------------------------------ Alg. 2 line 17
 
-    def _refine(self, group: _Group, iteration: int, gi: int) -> list:
-        """Ask the LLM for refined rules; they are proposals (status 'proposed') with ids '<leader>.rK'."""
-        from ..llm import propose_rules
-
-        st = self._state
+    def _refine_request(self, group: _Group, gi: int, iteration: int, current: list) -> dict:
+        """The arguments of :func:`~synth_core.llm.propose_rules` for the group's refinement (the paths,
+        errors and gains of its iteration; ``current``: the rules known before this iteration's refinements)."""
         ds = self.dataset_
         lead = group.leader
         feedback = getattr(group, "feedback", {"scores": {}, "paths": []})
@@ -811,18 +935,35 @@ class DATEGenerator(Generator):
         scores.update(feedback["scores"])
         known = [p.to_text() for p in feedback["paths"]]
         paths = list(feedback["paths"]) + [p for p in group.model.paths if p.to_text() not in known]
-        try:
-            out = propose_rules(st.client, schema=ds.schema, target=ds.target, task=ds.task,
-                                current_rules=list(self.rules_) + st.proposals, paths=paths[:20],
-                                feedback=scores, n=self._n_refinements(), tag=f"{lead.id}:refine",
-                                sample=self._seed() * _SAMPLE_STRIDE + gi * 100 + iteration)
-        except LLMError as exc:
-            st.messages.append(f"rule {lead.id}: refinement at iteration {iteration} failed: {exc}")
+        return dict(schema=ds.schema, target=ds.target, task=ds.task, current_rules=current, paths=paths[:20],
+                    feedback=scores, n=self._n_refinements(), tag=f"{lead.id}:refine",
+                    sample=self._seed() * _SAMPLE_STRIDE + gi * 100 + iteration)
+
+    def _take_refinement(self, out, iteration: int, taken: set) -> list:
+        """A refinement reply: its valid rules become proposals (status 'proposed') with ids '<leader>.rK'.
+
+        Replies are taken in the order the requests were made; a rule equal to an approved rule or to an
+        earlier proposal (another group's of this iteration included, ``taken``) is refused as a duplicate.
+        """
+        from ..rules import format_rule
+
+        st = self._state
+        ds = self.dataset_
+        group = out.job[2]
+        lead = group.leader
+        error = out.error if out.error is not None else out.value if isinstance(out.value, Exception) else None
+        if error is not None:
+            st.messages.append(f"rule {lead.id}: refinement at iteration {iteration} failed: {error}")
             self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
-                                  "error_text": str(exc)})
+                                  "error_text": str(error)})
             return []
+        proposals = out.value
         new = []
-        for rule in out.valid:
+        for rule in proposals.valid:
+            if rule.conjunctions in taken:  # another group proposed it first in this refinement
+                proposals.invalid.append((format_rule(rule), "same as a current or an earlier proposed rule"))
+                continue
+            taken.add(rule.conjunctions)
             k = len(group.refined) + 1
             rows = self.train_[rule.mask(self.train_)]
             err = None
@@ -836,9 +977,9 @@ class DATEGenerator(Generator):
             st.proposals.append(refined)
             new.append(refined)
         self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
-                              "proposed": [r.id for r in new], "invalid": [t for t, _ in out.invalid]})
+                              "proposed": [r.id for r in new], "invalid": [t for t, _ in proposals.invalid]})
         if not new:
-            why = "; ".join(f"{text!r}: {err}" for text, err in out.invalid[:2]) or "empty answer"
+            why = "; ".join(f"{text!r}: {err}" for text, err in proposals.invalid[:2]) or "empty answer"
             st.messages.append(f"rule {lead.id}: the LLM proposed no valid refined rule at iteration "
                                f"{iteration} ({why}); the next iteration uses {lead.id} alone.")
         return new
@@ -850,7 +991,7 @@ class DATEGenerator(Generator):
         parts = [p for p in parts if len(p)]
         if not parts:
             return pd.DataFrame(columns=cols)
-        rows = pd.concat(parts, ignore_index=True)
+        rows = concat_rows(parts, ignore_index=True)
         for c in self.columns_:
             if c not in rows:
                 rows[c] = np.nan
@@ -884,8 +1025,11 @@ class DATEGenerator(Generator):
         from ..llm.usage import Usage
 
         usage = Usage()
+        # only this generator's calls: others (the folds of a cross-fitted run) may share the client meanwhile
+        own = set(tallies) | {f"{g.leader.id}:refine" for g in self.groups_}
         for rec in client.usage.records[n_records:]:
-            usage.record(rec)
+            if rec.tag in own:
+                usage.record(rec)
         for t in tallies.values():
             usage.add_rows(t.rule.id, accepted=t.accepted, rejected=sum(t.reasons.values()))
         usage.set_server_start(client.usage.server_start_seconds)

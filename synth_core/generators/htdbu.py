@@ -68,6 +68,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
 from ..models import row_losses
 from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
@@ -490,7 +491,7 @@ class HTDBUGenerator(Generator):
             probes.append(rows)
             inside += ins
             broke += brk
-        probe = pd.concat(probes, ignore_index=True)
+        probe = concat_rows(probes, ignore_index=True)
         tstr = self._tstr(probe)
         gap = tstr - self.baseline_
         if self.dataset_.task == "regression" and self.baseline_ > 0:
@@ -598,7 +599,7 @@ class HTDBUGenerator(Generator):
         elif self.skeleton is not None:
             messages.append(f"H-TDBU: using the given skeleton ({len(self.skeleton_)} constraint(s)); no LLM call.")
         skeleton = list(self.skeleton_)
-        real = pd.concat(list(self.regions_.values()), ignore_index=True) if self.regions_ else self.train_
+        real = concat_rows(list(self.regions_.values()), ignore_index=True) if self.regions_ else self.train_
         supports = [max(len(self.regions_[r.id]), 1) for r in self.rules_]
         quotas = allocate(n, supports)
         shrink, use_skeleton_rows = 0.0, True
@@ -672,7 +673,7 @@ class HTDBUGenerator(Generator):
             messages.append("cancelled during the feedback loop; no rows were drawn.")
         if progress:
             progress(total, total, "htdbu: done")
-        rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
+        rows = concat_rows(parts, ignore_index=True) if parts else self._empty()
         return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
                           usage=usage_delta(self.client, before) if self.client is not None else {},
                           proposals=list(skeleton), cancelled=cancelled, seconds=time.perf_counter() - started,

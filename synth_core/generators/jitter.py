@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._validation import Interval, check_params
 from ._region import region_rows, sample_inside
 from .base import Generator
 
@@ -25,21 +26,40 @@ class JitterGenerator(Generator):
     Parameters
     ----------
     noise : float
-        Numeric noise as a fraction of the region's standard deviation.
+        Numeric noise as a fraction of the region's standard deviation (>= 0).
     swap : float
-        Share of categorical feature cells replaced by another value from the region.
+        Share of categorical feature cells replaced by another value from the region, in [0, 1].
     iterations : int
-        Batches per rule (each batch becomes one MDS arm).
+        Batches per rule (each batch becomes one MDS arm), at least 1.
     random_state : int or None
     """
 
     name = "jitter"
+    _parameter_constraints = {
+        "noise": [Interval(float, 0, None)],
+        "swap": [Interval(float, 0, 1)],
+        "iterations": [Interval(int, 1, None)],
+        "random_state": [Interval(int, 0, None), None],
+    }
 
     def __init__(self, *, noise: float = 0.1, swap: float = 0.1, iterations: int = 2, random_state=None):
         self.noise = noise
         self.swap = swap
         self.iterations = iterations
         self.random_state = random_state
+
+    def fit(self, dataset, rules):
+        """Keep the train rows of every approved rule's region.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else).
+        GenerationError
+            No approved rule.
+        """
+        check_params(self)
+        return super().fit(dataset, rules)
 
     def _fit(self):
         schema = self.dataset_.schema
@@ -75,5 +95,7 @@ class JitterGenerator(Generator):
                 continue
             hit = rng.random(n) < self.swap
             if hit.any():
+                # a bool or category column cannot take object values in place (pandas 2.x)
+                rows[col] = rows[col].astype(object)
                 rows.loc[hit, col] = pool[rng.integers(len(pool), size=int(hit.sum()))]
         return rows

@@ -64,6 +64,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import normalized_mutual_info_score
 
+from .._frames import concat_rows
 from ..errors import GenerationError, InvalidParameterError, LLMError
 from ..encoding import RowEncoder
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
@@ -518,16 +519,30 @@ class SampleLLMGenerator(Generator):
         return self.train_.iloc[[chosen[i] for i in order]]
 
     def generate(self, n: int, *, progress=None, cancel=None) -> Generation:
+        """Ask for the candidate pool (every rule's prompts at once, up to the client's concurrency), then
+        resample it by importance weights.
+
+        Every rule first gets the prompts that would fill its pool if every row were accepted
+        (``rows_per_call`` rows each), all sent through one :class:`~synth_core.llm.parallel.CallStream`;
+        a rule still short once its prompts' replies are all taken gets another round, added behind the
+        prompts already planned. The exemplars are drawn in the order the prompts are added and the replies
+        are taken in it, so the rows are the same at any concurrency. An LLM failure or cancel starts no
+        further prompt; the replies of the calls in flight are kept.
+        """
         self._check_fitted()
         if n < 1:
             raise GenerationError(f"n must be at least 1, got {n}.")
         from ..llm import generate_rows
+        from ..llm._domain import generated_columns
+        from ..llm.parallel import CallStream
+        from ..llm.rows import real_row_keys
 
         if self.client is None:
             from ..llm import get_client
 
             self.client = get_client()
         client = self.client
+        ds = self.dataset_
         started = time.perf_counter()
         before = usage_before(client)
         rng = np.random.default_rng(self.random_state)
@@ -539,49 +554,82 @@ class SampleLLMGenerator(Generator):
         planned = [int(math.ceil(q / b)) if q > 0 else 0 for q in pool_quotas]
         budget = int(self.max_calls) if self.max_calls is not None else 2 * sum(planned)
         total = min(sum(planned), budget) + 1
-        step, calls, cancelled, failure = 0, 0, False, None
         stop = (lambda: is_cancelled(cancel)) if cancel is not None else None
-        pools, messages, summary = [], [], []
-        for rule, quota, pool_q, plan in zip(self.rules_, quotas, pool_quotas, planned):
-            made, rejected, prompts, rule_calls = [], Counter(), 0, 0
-            limit = max(2 * plan, plan)
-            while sum(len(m) for m in made) < pool_q and prompts < limit and calls < budget:
-                if is_cancelled(cancel):
-                    cancelled = True
-                    break
-                if progress:
-                    progress(min(step, total - 1), total,
-                             f"samplellm: rule {rule.id} prompt {prompts + 1} ({calls} call(s) so far)")
-                want = min(b, pool_q - sum(len(m) for m in made))
-                exemplars = self._exemplars(rule, rng)
-                try:
-                    batch = generate_rows(
-                        client, schema=self.dataset_.schema, target=self.dataset_.target, rule=rule,
-                        examples=exemplars, n=want, real_rows=self.train_, rows_per_call=want,
-                        n_examples=len(exemplars), max_calls=1,
-                        start_sample=1000 * len(summary) + prompts, tag=rule.id or "samplellm", cancel=stop)
-                except LLMError as exc:
-                    failure = exc
-                    break
-                prompts += 1
-                calls += len(batch.call_ids)
-                rule_calls += len(batch.call_ids)
-                step += 1
-                rejected.update(batch.reasons)
-                if len(batch.rows):
-                    rows = coerce_like(batch.rows[self.columns_], self.train_, self.dataset_.schema)
-                    rows["_call_id"] = batch.row_call_ids[: len(rows)]
-                    made.append(rows)
-                if batch.cancelled:
-                    cancelled = True
-                    break
-            pool = pd.concat(made, ignore_index=True) if made else pd.DataFrame(columns=self.columns_ + ["_call_id"])
-            pools.append((rule, quota, pool))
-            summary.append({"rule_id": rule.id, "rule": rule.text, "requested": quota, "pool": len(pool),
-                            "calls": rule_calls, "llm_rejected": int(sum(rejected.values())),
-                            "rejected_by_reason": dict(rejected)})
-            if failure is not None or cancelled:
-                break
+        real_keys = real_row_keys(self.train_, ds.schema, generated_columns(ds.schema, ds.target))
+        asks = [{"index": i, "rule": rule, "quota": quota, "pool_q": pool_q, "limit": max(2 * plan, plan),
+                 "prompts": 0, "calls": 0, "got": 0, "made": [], "rejected": Counter(), "outstanding": 0}
+                for i, (rule, quota, pool_q, plan) in enumerate(zip(self.rules_, quotas, pool_quotas, planned))]
+        answered = 0
+        cancelled, failure = False, None
+        messages = []
+
+        def one(job):
+            a, sample, want, exemplars = job
+            return generate_rows(
+                client, schema=ds.schema, target=ds.target, rule=a["rule"], examples=exemplars, n=want,
+                real_rows=self.train_, rows_per_call=want, n_examples=len(exemplars), max_calls=1,
+                start_sample=sample, tag=a["rule"].id or "samplellm", cancel=stop, real_keys=real_keys)
+
+        stream = CallStream(client, cancel=cancel)
+        n_planned = [0]
+        held = [False]  # a prompt was not planned because the stream had stopped (cancel or failure)
+
+        def plan(a) -> int:
+            """Add the prompts that fill ``a``'s pool if every row is accepted (exemplars drawn now, in order)."""
+            want = a["pool_q"] - a["got"]
+            count = max(min(math.ceil(want / b), a["limit"] - a["prompts"], budget - n_planned[0]), 0)
+            if count and stream.halted:
+                held[0], count = True, 0
+            for j in range(count):
+                exemplars = self._exemplars(a["rule"], rng)
+                stream.add(one, (a, 1000 * a["index"] + a["prompts"], min(b, want - j * b), exemplars))
+                a["prompts"] += 1
+                n_planned[0] += 1
+            a["outstanding"] = count
+            return count
+
+        def handle(out) -> None:  # in the order the prompts were added, whichever call finished first
+            nonlocal failure, cancelled, answered
+            a = out.job[0]
+            a["outstanding"] -= 1
+            if out.error is not None:
+                failure = failure or out.error
+                return
+            batch = out.value
+            if batch.cancelled and not batch.call_ids:
+                cancelled = True
+                return
+            answered += 1
+            a["calls"] += len(batch.call_ids)
+            a["rejected"].update(batch.reasons)
+            if len(batch.rows):
+                rows = coerce_like(batch.rows[self.columns_], self.train_, ds.schema)
+                rows["_call_id"] = batch.row_call_ids[: len(rows)]
+                a["made"].append(rows)
+                a["got"] += len(rows)
+            if progress:
+                progress(min(answered, total - 1), total,
+                         f"samplellm: rule {a['rule'].id}: {answered} call(s) answered, "
+                         f"{sum(x['got'] for x in asks)} of {pool_n} candidate rows")
+            if a["outstanding"] == 0 and failure is None:
+                plan(a)  # rows were rejected: another round for this rule, behind the prompts already added
+
+        if progress:
+            progress(0, total, "samplellm: asking the LLM for candidate rows")
+        for a in asks:
+            plan(a)
+        stream.run(handle)
+        if failure is None and (stream.cancelled or held[0]):
+            cancelled = True
+        pools, summary = [], []
+        for a in asks:
+            made = a["made"]
+            pool = concat_rows(made, ignore_index=True) if made else pd.DataFrame(columns=self.columns_ + ["_call_id"])
+            pools.append((a["rule"], a["quota"], pool))
+            summary.append({"rule_id": a["rule"].id, "rule": a["rule"].text, "requested": a["quota"],
+                            "pool": len(pool), "calls": a["calls"], "llm_rejected": int(sum(a["rejected"].values())),
+                            "rejected_by_reason": dict(a["rejected"])})
+        calls = sum(a["calls"] for a in asks)
         if failure is not None:
             made_rows = sum(len(p) for _, _, p in pools)
             if made_rows == 0:
@@ -596,7 +644,7 @@ class SampleLLMGenerator(Generator):
         parts = self._align(pools, summary, messages, rng)
         if progress:
             progress(total, total, "samplellm: done")
-        rows = pd.concat(parts, ignore_index=True) if parts else self._empty()
+        rows = concat_rows(parts, ignore_index=True) if parts else self._empty()
         for row in summary:
             row.setdefault("accepted", 0)
             row.setdefault("rejected", row["llm_rejected"])
@@ -613,7 +661,7 @@ class SampleLLMGenerator(Generator):
         frames = [p for _, _, p in pools if len(p)]
         if not frames:
             return []
-        everything = pd.concat(frames, ignore_index=True)
+        everything = concat_rows(frames, ignore_index=True)
         real = self.train_[np.any([r.mask(self.train_) for r in self.rules_], axis=0)]
         if len(real) < 10:
             real = self.train_

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..errors import InvalidParameterError
 from ..models import row_losses
 from ..rules import overlap
@@ -104,7 +105,7 @@ class _Scorer:
         """Per-validation-row loss (0/1 error or squared error) and the quality."""
         ds = self.ds
         frame = self.train if extra is None or len(extra) == 0 else \
-            pd.concat([self.train, extra[self.train.columns]], ignore_index=True)
+            concat_rows([self.train, extra[self.train.columns]], ignore_index=True)
         self.calls += 1
         loss = row_losses(ds.schema, ds.features, ds.task, frame, self.val, ds.target, model=self.model,
                           random_state=self.rs, like=self.train)
@@ -193,7 +194,7 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         a["diversity"] = _diversity(a["_rule"], _others(pool, a["_rule"]), dataset.schema)
 
     if method == "none":
-        chosen = pd.concat([a["_frame"] for a in arms])
+        chosen = concat_rows([a["_frame"] for a in arms])
         ids = chosen["_row_id"].sample(min(budget, len(chosen)), random_state=random_state).tolist()
         for a in arms:
             a["accepted"] = True
@@ -233,12 +234,12 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         n_k = math.ceil((1 / log_bar) * max(total_pulls - K, 0) / (K + 1 - phase)) if phase < K else n_prev
         pulls = max(n_k - n_prev, 1 if phase == 1 else 0)
         n_prev = n_k
-        extra = pd.concat(chosen_rows) if chosen_rows else None
+        extra = concat_rows(chosen_rows) if chosen_rows else None
         for i in active:
             for _ in range(pulls):
                 frame = arms[i]["_frame"]
                 half = frame.sample(max(1, len(frame) // 2), random_state=int(rng.integers(1 << 30)))
-                q = scorer.quality(half if extra is None else pd.concat([extra, half]))
+                q = scorer.quality(half if extra is None else concat_rows([extra, half]))
                 u = alpha * q + (1 - alpha) * arms[i]["diversity"]
                 sums[i] += u
                 counts[i] += 1
@@ -254,7 +255,7 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         room = budget - used
         if len(frame) > room:
             frame = frame.sample(room, random_state=random_state)
-        q = scorer.quality(frame if extra is None else pd.concat([extra, frame]))
+        q = scorer.quality(frame if extra is None else concat_rows([extra, frame]))
         a["quality"] = q
         a["utility"] = alpha * q + (1 - alpha) * a["diversity"]
         if q >= best_q - tolerance:
@@ -271,11 +272,11 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         arms[i]["pulls"] = int(counts[i])
         if counts[i]:
             arms[i]["utility"] = float(sums[i] / counts[i])
-    ids = pd.concat(chosen_rows)["_row_id"].tolist() if chosen_rows else []
+    ids = concat_rows(chosen_rows)["_row_id"].tolist() if chosen_rows else []
     if not ids:
         messages.append("no arm improved the validation score, so no synthetic rows were selected; "
                         "try another generator, more rows, or a lower alpha.")
-    final_q = scorer.quality(pd.concat(chosen_rows)) if chosen_rows else base_q
+    final_q = scorer.quality(concat_rows(chosen_rows)) if chosen_rows else base_q
     return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
 
 
@@ -318,12 +319,12 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
             break
         n_k = math.ceil((1 / log_bar) * max(n - K, 0) / (K + 1 - phase)) if phase < K else n_prev  # line 7
         pulls, n_prev = max(n_k - n_prev, 0), n_k
-        extra = pd.concat(chosen_rows) if chosen_rows else None
+        extra = concat_rows(chosen_rows) if chosen_rows else None
         for i in active:  # line 8: every active arm, n_k - n_{k-1} times
             for _ in range(pulls):
                 others = [j for j in active if j != i and rng.random() < 0.5]
                 sub = [arms[j]["_frame"] for j in [i] + others] + ([extra] if extra is not None else [])
-                q = scorer.quality(pd.concat(sub))
+                q = scorer.quality(concat_rows(sub))
                 sums[i] += alpha * q + (1 - alpha) * arms[i]["diversity"]
                 counts[i] += 1
                 t += 1
@@ -333,7 +334,7 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
         a = arms[i_k]
         a["order"] = phase
         a["pulls"] = int(counts[i_k] - 1)
-        q = scorer.quality(a["_frame"] if extra is None else pd.concat([extra, a["_frame"]]))  # line 11
+        q = scorer.quality(a["_frame"] if extra is None else concat_rows([extra, a["_frame"]]))  # line 11
         a["quality"] = q
         a["utility"] = alpha * q + (1 - alpha) * a["diversity"]
         if a["utility"] < best:  # lines 12-14, and the stop "until bs no longer improves"
@@ -349,8 +350,8 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
     for i in active:
         arms[i]["pulls"] = int(counts[i] - 1)
         arms[i]["utility"] = float(sums[i] / counts[i])
-    ids = pd.concat(chosen_rows)["_row_id"].tolist() if chosen_rows else []
-    final_q = scorer.quality(pd.concat(chosen_rows)) if chosen_rows else base_q
+    ids = concat_rows(chosen_rows)["_row_id"].tolist() if chosen_rows else []
+    final_q = scorer.quality(concat_rows(chosen_rows)) if chosen_rows else base_q
     out = Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
     out.arms["rho_k"] = [a["rho_k"] for a in arms]
     return out
@@ -366,7 +367,7 @@ def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_
             frame = frame.sample(budget - used, random_state=int(rng.integers(1 << 30)))
         a["order"] = rank
         if greedy_quality:
-            q = scorer.quality(pd.concat(chosen + [frame]))
+            q = scorer.quality(concat_rows(chosen + [frame]))
             a["quality"] = q
             a["utility"] = q
             if q < best_q - tolerance:
@@ -377,10 +378,10 @@ def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_
         a["accepted"] = True
         chosen.append(frame)
         used += len(frame)
-    ids = pd.concat(chosen)["_row_id"].tolist() if chosen else []
+    ids = concat_rows(chosen)["_row_id"].tolist() if chosen else []
     if not ids:
         messages.append("no arm improved the validation score, so no synthetic rows were selected.")
-    final_q = scorer.quality(pd.concat(chosen)) if chosen else base_q
+    final_q = scorer.quality(concat_rows(chosen)) if chosen else base_q
     return Selection(ids, _arm_table(arms), method, base_q, final_q, messages)
 
 

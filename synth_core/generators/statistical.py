@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._validation import Interval, check_params
 from ._region import region_rows, sample_inside
 from .base import Generator
 
@@ -86,18 +87,36 @@ class StatisticalGenerator(Generator):
     Parameters
     ----------
     iterations : int
-        Batches per rule (each batch becomes one MDS arm).
+        Batches per rule (each batch becomes one MDS arm), at least 1.
     oversample : float
-        Rows drawn per requested row in each rejection round.
+        Rows drawn per requested row in each rejection round (> 0).
     random_state : int or None
     """
 
     name = "statistical"
+    _parameter_constraints = {
+        "iterations": [Interval(int, 1, None)],
+        "oversample": [Interval(float, 0, None, closed="neither")],
+        "random_state": [Interval(int, 0, None), None],
+    }
 
     def __init__(self, *, iterations: int = 2, oversample: float = 2.0, random_state=None):
         self.iterations = iterations
         self.oversample = oversample
         self.random_state = random_state
+
+    def fit(self, dataset, rules):
+        """Fit one copula per approved rule on the rule's train rows.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else).
+        GenerationError
+            No approved rule.
+        """
+        check_params(self)
+        return super().fit(dataset, rules)
 
     def _fit(self):
         self.copulas_, self.regions_ = {}, {}

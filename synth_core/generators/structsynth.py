@@ -1,7 +1,9 @@
 """StructSynth: an LLM-proposed dependency DAG, checked on the data, rows sampled in topological order.
 
-What follows the paper (*StructSynth: Leveraging LLMs for Structure-Aware
-Tabular Data Synthesis in Low-Data Regimes*): two stages.
+After *StructSynth: Leveraging LLMs for Structure-Aware Tabular Data Synthesis in
+Low-Data Regimes* (only a summary is in the reference set); ``docs/PAPERS.md``
+(section "StructSynth") lists each step, same / differs and why, and the test.
+Two stages:
 
 1. **Structure discovery, LLM-guided**: the LLM reads the column names, kinds
    and summaries and proposes a directed acyclic graph of dependencies as JSON

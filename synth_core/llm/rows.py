@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .._frames import concat_rows
 from ..errors import GenerationError
 from . import prompts
 from ._domain import encode_value, generated_columns
@@ -657,6 +658,7 @@ def generate_rows(
     blocks=(),
     stratify: bool = False,
     tolerance: str = "",
+    real_keys: set | None = None,
 ) -> RowBatch:
     """Ask the LLM for ``n`` new rows that satisfy ``rule``, few-shot from ``examples``.
 
@@ -710,6 +712,10 @@ def generate_rows(
         Draw the exemplars stratified by the target (:func:`stratified_rows`) instead of at random.
     tolerance : str
         ``'dgr'`` only: the shared model's error bound as shown in the prompt (e.g. ``'0.05'``).
+    real_keys : set, optional
+        ``real_row_keys(real_rows, schema, generated columns)`` computed once by a caller that makes many
+        one-call batches on the same real rows (it is most of a call's CPU time on a few thousand rows);
+        read only. Default: computed from ``real_rows``.
 
     Returns
     -------
@@ -753,7 +759,8 @@ def generate_rows(
         if len(matching):
             pool = matching
     dtypes = {c: examples[c].dtype for c in columns}
-    real_keys = real_row_keys(examples if real_rows is None else real_rows, schema, columns)
+    if real_keys is None:
+        real_keys = real_row_keys(examples if real_rows is None else real_rows, schema, columns)
     rule_text = _one_line(rule.text) if rule is not None else "TRUE"
     api = client.api
     constrain = client.constrain if use_constraints else "none"
@@ -942,7 +949,7 @@ def generate_rows(
         if len(results) < len(jobs):
             batch.cancelled = True
             break
-    rows = pd.concat(accepted, ignore_index=True) if accepted else _frame([], columns, schema, dtypes)
+    rows = concat_rows(accepted, ignore_index=True) if accepted else _frame([], columns, schema, dtypes)
     if len(rows) > n:
         rows = rows.iloc[:n].reset_index(drop=True)
         batch.row_call_ids = batch.row_call_ids[:n]

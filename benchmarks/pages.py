@@ -1,0 +1,194 @@
+"""How long the pages take to answer a person, measured in a real browser on a 10,000-row table.
+
+Serves the app with Streamlit, drives Debian Chromium through Playwright, loads
+heloc (10,000 rows, 23 columns, from ../shared/datasets), discovers and approves
+rules, generates with the defaults, then times each interaction a person makes:
+
+- Rules: approve one rule, approve all, add a rule (one click each);
+- Compare: open the page (the map drawn), switch the row choice, filter to a rule;
+- Export: open the page, click a download.
+
+"Answered" means Streamlit's script run is over and the element the interaction
+shows is on screen. The map on Compare is timed on its own ("map shown") because
+the page draws it before the metric cards, which follow with a spinner.
+Three passes, median. ``--app-dir`` points at another checkout to time an older
+version the same way (the "before" column).
+
+    python benchmarks/pages.py                         # this checkout
+    python benchmarks/pages.py --app-dir /tmp/old --label before
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app_dir: Path, python: str):
+    port = free_port()
+    proc = subprocess.Popen([python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=app_dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("streamlit did not start")
+
+
+def idle(page, timeout=600):
+    page.wait_for_timeout(150)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000)
+
+
+def timed(page, action, ready) -> float:
+    """Seconds from ``action()`` until the run is over and ``ready()`` returns."""
+    t = time.perf_counter()
+    action()
+    idle(page)
+    ready()
+    return time.perf_counter() - t
+
+
+def go(page, title):
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+
+
+def one_pass(url, csv: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True).new_page()
+        page.set_default_timeout(600_000)
+        page.goto(url)
+        idle(page)
+        go(page, "Data")
+        idle(page)
+        page.get_by_text("Upload a file").click()
+        idle(page)
+        page.locator("input[type='file']").first.set_input_files(str(csv))
+        idle(page)
+        page.get_by_role("button", name="Use this table").click()
+        idle(page)
+        go(page, "Rules")
+        idle(page)
+        page.get_by_role("button", name="Discover rules").click()
+        idle(page)
+        out["rules: approve one rule"] = timed(
+            page, lambda: page.get_by_role("button", name="Approve", exact=True).first.click(),
+            lambda: page.get_by_text(re.compile(r"Approved rule")).first.wait_for())
+        out["rules: approve all"] = timed(
+            page, lambda: page.get_by_role("button", name=re.compile(r"^Approve all")).first.click(),
+            lambda: page.get_by_text(re.compile(r"Approved \d+")).first.wait_for())
+        box = page.get_by_label(re.compile(r"^(Rule text|New rule)"), exact=False).first
+        box.fill("ExternalRiskEstimate >= 80")
+        out["rules: add a rule"] = timed(
+            page, lambda: page.get_by_role("button", name="Add rule", exact=True).first.click(),
+            lambda: page.get_by_text(re.compile(r"Added rule")).first.wait_for())
+        go(page, "Generate")
+        idle(page)
+        page.get_by_role("button", name="Start generation").click()
+        idle(page)
+        page.get_by_text("Latest run").wait_for()
+        out["compare: open (map shown)"] = timed(
+            page, lambda: go(page, "Compare"),
+            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+        idle(page)
+        page.get_by_text("Rule compliance").first.wait_for()
+        out["compare: switch the row choice"] = timed(
+            page, lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
+            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+        rules_box = page.get_by_label(re.compile(r"^Rules")).first
+        out["compare: filter to a rule"] = timed(
+            page, lambda: (rules_box.click(), page.get_by_role("option").first.click()),
+            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+        out["export: open"] = timed(page, lambda: go(page, "Export"),
+                                    lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for())
+
+        def download():
+            with page.expect_download():
+                page.get_by_role("button", name="Synthetic rows (CSV)").click()
+
+        out["export: download a CSV"] = timed(page, download, lambda: None)
+        browser.close()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--app-dir", default=str(ROOT))
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--label", default="after")
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pages.json"))
+    args = ap.parse_args(argv)
+    if not (SHARED / "heloc.csv.gz").exists() or not os.path.exists(CHROMIUM):
+        print("needs ../shared/datasets/heloc.csv.gz and /usr/bin/chromium (make browser)")
+        return 0
+    csv = Path("/tmp") / "heloc_10k.csv"
+    import pandas as pd
+
+    pd.read_csv(SHARED / "heloc.csv.gz").to_csv(csv, index=False)
+    results = []
+    for i in range(args.passes):
+        proc, url = serve(Path(args.app_dir), args.python)
+        try:
+            results.append(one_pass(url, csv))
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        print(f"pass {i + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in results[-1].items()), flush=True)
+    medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    out = Path(args.out)
+    recorded = json.loads(out.read_text()) if out.exists() else {}
+    recorded[args.label] = {"medians": medians, "passes": results, "date": time.strftime("%Y-%m-%d"),
+                            "app_dir": args.app_dir}
+    out.write_text(json.dumps(recorded, indent=1))
+    write_markdown(recorded, out.with_suffix(".md"))
+    return 0
+
+
+def write_markdown(recorded: dict, path: Path) -> None:
+    labels = list(recorded)
+    keys = list(dict.fromkeys(k for v in recorded.values() for k in v["medians"]))
+    lines = ["# Page timings in a real browser (heloc, 10,000 rows)", "",
+             "Command: `python benchmarks/pages.py --label after` (and `--app-dir OLD --label before` for the "
+             "version before); Chromium through Playwright, three passes, median seconds from the click until the "
+             "script run is over and the element shown. Shared 2-core machine.", "",
+             "| interaction | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for k in keys:
+        lines.append(f"| {k} | " + " | ".join(f"{recorded[lab]['medians'].get(k, float('nan')):.2f}"
+                                              for lab in labels) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
