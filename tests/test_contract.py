@@ -101,13 +101,6 @@ def _xfail(reason: str):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-NOT_UNIFORM = ("checks its parameters by hand, in its own words ('rounds must be 0 or more, got -1.'): "
-               "give it _parameter_constraints and call check_params in fit")
-HAND_ROLLED = "checks its parameters by hand: declare _parameter_constraints (issue 20)"
-LOCKED_CLIENT = ("clone deep-copies the LLM client, and LLMClient holds a threading lock: "
-                 "'cannot pickle _thread.lock'; give LLMClient a __deepcopy__ that returns self "
-                 "(a client is shared, like a connection)")
-
 BAD_GENERATOR_PARAMS = {"statistical": ("oversample", -1.0), "jitter": ("noise", -1.0),
                         "date": ("iterations", 0), "samplellm": ("n_clusters", 0), "htdbu": ("rounds", -1),
                         "structsynth": ("max_edges", 0)}
@@ -117,16 +110,10 @@ PINNED = {"htdbu": {"skeleton": ["age >= 18"]}, "structsynth": {"edges": [("age"
 def _generator_case(name: str) -> Case:
     cls = get_generator(name)
     params = {"random_state": 0, **PINNED.get(name, {})}
-    marks = {}
     if cls.needs_llm:
         params["client"] = FakeLLM(responses=_no_calls)
-        marks["clone"] = _xfail(LOCKED_CLIENT)
-    if name in ("samplellm", "htdbu", "structsynth"):
-        marks["bad_parameter"] = _xfail(NOT_UNIFORM)
-    if cls.needs_llm:
-        marks["constraints"] = _xfail(HAND_ROLLED)
     return Case(cls, params, _fit_generator, {"generate": lambda est, ctx: est.generate(3)},
-                BAD_GENERATOR_PARAMS[name], output=None if cls.needs_llm else _generated, marks=marks)
+                BAD_GENERATOR_PARAMS[name], output=None if cls.needs_llm else _generated)
 
 
 CASES: dict[str, Case] = {

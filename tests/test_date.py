@@ -93,8 +93,12 @@ def test_registered_with_llm_flag_and_constructor_only_stores(dataset, rules):
     assert cls is DATEGenerator and cls.needs_llm and cls.name == "date"
     gen = DATEGenerator(iterations=0, rho=-1)  # sklearn style: nothing checked before fit
     assert gen.get_params()["iterations"] == 0
-    with pytest.raises(InvalidParameterError, match="iterations.*rho|rho.*iterations"):
+    with pytest.raises(InvalidParameterError, match=r"^The 'iterations' parameter of DATEGenerator must be an "
+                                                    r"int >= 1\. Got 0 instead\.$"):
         gen.fit(dataset, rules)
+    with pytest.raises(InvalidParameterError, match=r"^The 'rho' parameter of DATEGenerator must be a float "
+                                                    r">= 0 or None\. Got -1 instead\.$"):
+        gen.set_params(iterations=1).fit(dataset, rules)
     with pytest.raises(GenerationError, match="no approved rules"):
         DATEGenerator(client=FakeLLM()).fit(dataset, [rules[2]])
 

@@ -183,6 +183,38 @@ def test_samplellm_bad_parameters(bank, rules):
         SampleLLMGenerator(client=FakeLLM()).fit(bank, [rules[2]])
 
 
+@pytest.mark.parametrize("cls, params, message", [
+    (SampleLLMGenerator, {"pool_factor": 0.5},
+     "The 'pool_factor' parameter of SampleLLMGenerator must be a float >= 1. Got 0.5 instead."),
+    (SampleLLMGenerator, {"client": "http://127.0.0.1:9/v1"},
+     "The 'client' parameter of SampleLLMGenerator must be an LLMClient or None. "
+     "Got 'http://127.0.0.1:9/v1' instead."),
+    (HTDBUGenerator, {"rounds": -1},
+     "The 'rounds' parameter of HTDBUGenerator must be an int >= 0. Got -1 instead."),
+    (HTDBUGenerator, {"skeleton": "V1 >= 20"},  # one rule, not a list: its characters would be read as rules
+     "The 'skeleton' parameter of HTDBUGenerator must be a list or tuple whose items are each a str or a Rule "
+     "or None. Got 'V1 >= 20' instead."),
+    (StructSynthGenerator, {"alpha": 0},
+     "The 'alpha' parameter of StructSynthGenerator must be a float in (0, 1]. Got 0 instead."),
+    (StructSynthGenerator, {"edges": [("V1", "V6", "V12")]},
+     "The 'edges' parameter of StructSynthGenerator must be a str, a list or tuple whose items are each a str "
+     "or a (cause, effect) pair of str or None. Got [('V1', 'V6', 'V12')] instead."),
+])
+def test_paper_generators_refuse_bad_parameters_in_the_shared_words(bank, rules, cls, params, message):
+    gen = cls(**{"client": FakeLLM(), "random_state": 0, **params})  # stored as given, checked when fit starts
+    with pytest.raises(InvalidParameterError) as info:
+        gen.fit(bank, rules)
+    assert str(info.value) == message
+
+
+def test_person_structure_in_every_accepted_shape(bank, rules):
+    for edges in ("", "V1 -> V6", ["V1 -> V6"], [("V1", "V6")], (["V1", "V6"],), []):
+        StructSynthGenerator(client=FakeLLM(), edges=edges, random_state=0).fit(bank, rules)
+    rule = parse_rule("V12 between 100 and 2000")
+    for skeleton in (["V12 between 100 and 2000"], (rule,), []):
+        HTDBUGenerator(client=FakeLLM(), skeleton=skeleton, random_state=0).fit(bank, rules)
+
+
 def test_interaction_groups_and_weights():
     rng = np.random.default_rng(0)
     a = rng.normal(size=400)

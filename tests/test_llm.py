@@ -681,6 +681,31 @@ def test_map_bounded_concurrency_order_and_cancel():
         fake.map(boom, range(10), concurrency=2)
 
 
+# --------------------------------------------------------------------------- copies
+
+
+def test_deepcopy_and_clone_keep_the_same_client():
+    """A client is a shared handle (connection, cache, usage): deepcopy and sklearn's clone never split it."""
+    import copy
+
+    from sklearn.base import clone
+
+    from synth_core.generators import get_generator
+
+    client = LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False))
+    fake = FakeLLM(responses=["{}"])
+    assert copy.deepcopy(client) is client and copy.deepcopy(fake) is fake
+    assert copy.deepcopy({"a": [fake]})["a"][0] is fake
+    deadline = fake.with_deadline(30)  # a shallow copy, its own deadline, everything else shared
+    assert deadline is not fake and copy.deepcopy(deadline) is deadline
+    assert deadline.usage is fake.usage and deadline.time_left is not None and fake.time_left is None
+    for name in ("date", "samplellm", "htdbu", "structsynth"):
+        gen = get_generator(name)(client=fake, random_state=0)
+        copied = clone(gen)
+        assert copied is not gen and copied.client is fake, name
+        assert copy.deepcopy(gen).client is fake, name
+
+
 # ------------------------------------------------------------- the real client over a mock transport
 
 

@@ -50,11 +50,8 @@ def test_discovery_package_exports_what_it_lists():
         assert set(module.__all__) <= _public_names(module), name
 
 
-#: Private names still imported from another module (issue 20 removes them; delete each line as it goes).
-PRIVATE_IMPORTS_LEFT = {
-    ("synth_core/generators/htdbu.py", "samplellm", "_bin_codes"),
-    ("synth_core/generators/structsynth.py", "samplellm", "_bin_codes"),
-}
+#: Private names still imported from another module (issue 20 removed the last ones; keep it empty).
+PRIVATE_IMPORTS_LEFT: set = set()
 
 
 def test_no_new_private_name_is_imported_across_modules():

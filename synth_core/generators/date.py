@@ -91,8 +91,10 @@ import numpy as np
 import pandas as pd
 
 from .._frames import concat_rows
+from .._validation import Bool, InstanceOf, Interval, Options, check_params
 from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, SharedModel
-from ..errors import DataError, GenerationError, InvalidParameterError, LLMError
+from ..errors import DataError, GenerationError, LLMError
+from ..llm.client import LLMClient
 from ..rules import Rule
 from .base import (PROVENANCE, Generation, Generator, allocate, approved_rules, coerce_like, is_cancelled,
                    provenance_frame, recheck_typed, TYPED_RULE_REASON)
@@ -251,6 +253,19 @@ class DATEGenerator(Generator):
     llm_rows = True
     uses_validation = True
 
+    _parameter_constraints = {
+        "client": [InstanceOf(LLMClient, what="an LLMClient"), None],
+        "preset": [Options(PRESETS)],
+        "iterations": [Interval(int, 1, None)],
+        "rho": [Interval(float, 0, None), None],
+        "rows_per_call": [Interval(int, 1, None)],
+        "n_examples": [Interval(int, 1, None)],
+        "refine": [Bool],
+        "n_refinements": [Interval(int, 1, None), None],
+        "max_calls": [Interval(int, 1, None), None],
+        "random_state": [Interval(int, 0, None), None],
+    }
+
     def __init__(self, *, client=None, preset: str = "product", iterations: int = 1, rho: float | None = None,
                  rows_per_call: int = 5, n_examples: int = 10, refine: bool = True,
                  n_refinements: int | None = None, max_calls: int | None = None, random_state=None):
@@ -288,28 +303,6 @@ class DATEGenerator(Generator):
         per_rule = max(math.ceil(n / k / max(int(self.rows_per_call), 1)), 1)
         return k * (per_rule * iterations + (iterations - 1 if self.refine else 0))
 
-    def _check_params(self) -> None:
-        problems = []
-        if self.preset not in PRESETS:
-            problems.append(f"The 'preset' parameter of DATEGenerator must be one of {PRESETS}. "
-                            f"Got {self.preset!r} instead.")
-        for name in ("iterations", "rows_per_call", "n_examples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                problems.append(f"The '{name}' parameter of DATEGenerator must be an int >= 1. "
-                                f"Got {v!r} instead.")
-        for name in ("max_calls", "n_refinements"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
-                problems.append(f"The '{name}' parameter of DATEGenerator must be None or an int >= 1. "
-                                f"Got {v!r} instead.")
-        if self.rho is not None and (isinstance(self.rho, bool) or not isinstance(self.rho, (int, float))
-                                     or not math.isfinite(self.rho) or self.rho < 0):
-            problems.append(f"The 'rho' parameter of DATEGenerator must be None or a number >= 0. "
-                            f"Got {self.rho!r} instead.")
-        if problems:
-            raise InvalidParameterError(" ".join(problems))
-
     def fit(self, dataset, rules):
         """Partition the approved rules by shared model and fit each group's model on its train rows.
 
@@ -329,9 +322,9 @@ class DATEGenerator(Generator):
         GenerationError
             No approved rule.
         InvalidParameterError
-            A parameter out of range.
+            A parameter out of range (checked before anything else).
         """
-        self._check_params()
+        check_params(self)
         self.dataset_ = dataset
         self.rules_ = approved_rules(rules)
         self.train_ = dataset.train.reset_index(drop=True)

@@ -69,12 +69,14 @@ import numpy as np
 import pandas as pd
 
 from .._frames import concat_rows
-from ..errors import GenerationError, InvalidParameterError, LLMError, RuleSyntaxError, RuleValidationError
+from .._validation import InstanceOf, Interval, ListOf, Options, check_params
+from ..errors import GenerationError, LLMError, RuleSyntaxError, RuleValidationError
+from ..llm.client import LLMClient
 from ..models import row_losses
 from ..rules import Conjunction, Predicate, Rule, format_rule, parse_rule, validate_rule
 from ._region import clip_to_rule, sample_inside
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
-from .samplellm import _bin_codes, usage_before, usage_delta
+from .samplellm import bin_codes, usage_before, usage_delta
 from .statistical import GaussianCopula
 
 __all__ = ["HTDBUGenerator", "skeleton_grammar", "skeleton_json_schema", "skeleton_rules", "summarize_columns"]
@@ -335,6 +337,18 @@ class HTDBUGenerator(Generator):
     needs_llm = True
     uses_validation = True
 
+    _parameter_constraints = {
+        "client": [InstanceOf(LLMClient, what="an LLMClient"), None],
+        "preset": [Options(("product", "paper"))],
+        "rounds": [Interval(int, 0, None)],
+        "skeleton": [ListOf([InstanceOf(str), InstanceOf(Rule)], min_length=0), None],
+        "max_conditions": [Interval(int, 0, None)],
+        "min_coverage": [Interval(float, 0, 1)],
+        "max_tvd": [Interval(float, 0, 1)],
+        "max_tstr_gap": [Interval(float, 0, None)],
+        "random_state": [Interval(int, 0, None), None],
+    }
+
     def __init__(self, *, client=None, preset: str = "product", rounds: int = 2, skeleton=None,
                  max_conditions: int = 2, min_coverage: float = 0.9, max_tvd: float = 0.3,
                  max_tstr_gap: float = 0.1, random_state=None):
@@ -361,14 +375,22 @@ class HTDBUGenerator(Generator):
         """One call for the skeleton (none with a person's skeleton); rows come from the copulas."""
         return 0 if self.skeleton is not None else 1
 
+    def fit(self, dataset, rules):
+        """Keep the rule regions, score train-on-real (TSTR's baseline) and read a person's skeleton.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else).
+        GenerationError
+            No approved rule.
+        RuleSyntaxError, RuleValidationError
+            A line of a person's ``skeleton`` that is not a valid rule over the table.
+        """
+        check_params(self)
+        return super().fit(dataset, rules)
+
     def _fit(self):
-        if self.preset not in ("product", "paper"):
-            raise InvalidParameterError(f"The 'preset' parameter of HTDBUGenerator must be one of "
-                                        f"('product', 'paper'). Got {self.preset!r} instead.")
-        if int(self.rounds) < 0:
-            raise InvalidParameterError(f"rounds must be 0 or more, got {self.rounds}.")
-        if not 0 <= float(self.min_coverage) <= 1:
-            raise InvalidParameterError(f"min_coverage must be in [0, 1], got {self.min_coverage}.")
         ds = self.dataset_
         self.regions_ = {r.id: self.train_[r.mask(self.train_)][self.columns_].reset_index(drop=True)
                          for r in self.rules_}
@@ -527,7 +549,7 @@ class HTDBUGenerator(Generator):
         out = []
         for col in self.columns_:
             spec = self.dataset_.schema[col]
-            a, b = _bin_codes(real[col], rows[col], spec, bins=10)
+            a, b = bin_codes(real[col], rows[col], spec, bins=10)
             p = np.bincount(a, minlength=max(a.max(), b.max()) + 1) / len(a)
             q = np.bincount(b, minlength=max(a.max(), b.max()) + 1) / len(b)
             out.append(0.5 * np.abs(p - q).sum())

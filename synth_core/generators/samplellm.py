@@ -65,12 +65,14 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import normalized_mutual_info_score
 
 from .._frames import concat_rows
-from ..errors import GenerationError, InvalidParameterError, LLMError
+from .._validation import InstanceOf, Interval, Options, check_params
+from ..errors import GenerationError, LLMError
 from ..encoding import RowEncoder
+from ..llm.client import LLMClient
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
 
 __all__ = ["SampleLLMGenerator", "interaction_map", "feature_groups", "importance_weights", "frequency_weights",
-           "hessian_interaction_map", "PRESETS"]
+           "hessian_interaction_map", "bin_codes", "PRESETS"]
 
 PRESETS = ("product", "paper")
 
@@ -113,8 +115,22 @@ def usage_before(client) -> dict:
 # --------------------------------------------------------------------------- feature interactions
 
 
-def _bin_codes(real: pd.Series, other: pd.Series | None, spec, bins: int = 5):
-    """Integer codes of ``real`` (and ``other``) on bins learnt from ``real`` (missing = its own code)."""
+def bin_codes(real: pd.Series, other: pd.Series | None, spec, bins: int = 5):
+    """Integer codes of ``real`` (and ``other``) on bins learnt from ``real`` (missing = its own code).
+
+    Numbers (``spec.is_numeric``) fall in ``bins`` quantile bins of ``real``; anything else is coded by
+    ``real``'s ten most frequent values, one code for the rest. Used for the mutual-information and TVD
+    measures of SampleLLM, H-TDBU and StructSynth.
+
+    Returns
+    -------
+    ndarray, or a tuple of two ndarrays when ``other`` is given
+
+    Examples
+    --------
+    >>> bin_codes(pd.Series(["a", "b", "a", None]), None, None).tolist()
+    [0, 1, 0, 3]
+    """
     frames = [real] if other is None else [real, other]
     if spec is not None and spec.is_numeric:
         x = pd.to_numeric(real, errors="coerce").dropna().to_numpy(dtype=float)
@@ -142,7 +158,7 @@ def interaction_map(frame: pd.DataFrame, schema, features) -> pd.DataFrame:
 
     The cheaper stand-in for SampleLLM's Hessian interaction map ``Gamma^{D_o}`` (Eq. 10-11).
     """
-    codes = {c: _bin_codes(frame[c], None, schema[c] if c in schema else None) for c in features}
+    codes = {c: bin_codes(frame[c], None, schema[c] if c in schema else None) for c in features}
     k = len(features)
     gamma = np.zeros((k, k))
     for i in range(k):
@@ -186,7 +202,7 @@ def _group_cells(real: pd.DataFrame, other: pd.DataFrame, schema, groups) -> tup
     for g in groups:
         cr, co = [], []
         for c in g:
-            a, b = _bin_codes(real[c], other[c], schema[c] if c in schema else None)
+            a, b = bin_codes(real[c], other[c], schema[c] if c in schema else None)
             cr.append(a)
             co.append(b)
         key_r = [tuple(t) for t in np.column_stack(cr)]
@@ -350,7 +366,7 @@ def frequency_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, feature
     for g in groups:
         cr, cp = [], []
         for c in g:
-            a, b = _bin_codes(real[c], pool[c], schema[c] if c in schema else None)
+            a, b = bin_codes(real[c], pool[c], schema[c] if c in schema else None)
             cr.append(a)
             cp.append(b)
         key_r = pd.Series([tuple(t) for t in np.column_stack(cr)])
@@ -410,6 +426,17 @@ class SampleLLMGenerator(Generator):
     needs_llm = True
     llm_rows = True
 
+    _parameter_constraints = {
+        "client": [InstanceOf(LLMClient, what="an LLMClient"), None],
+        "preset": [Options(PRESETS)],
+        "n_clusters": [Interval(int, 1, None)],
+        "rows_per_call": [Interval(int, 1, None)],
+        "gamma": [Interval(float, 0, 1)],
+        "pool_factor": [Interval(float, 1, None)],
+        "max_calls": [Interval(int, 1, None), None],
+        "random_state": [Interval(int, 0, None), None],
+    }
+
     def __init__(self, *, client=None, preset: str = "product", n_clusters: int = 8, rows_per_call: int = 5,
                  gamma: float = 0.5, pool_factor: float = 1.5, max_calls: int | None = None, random_state=None):
         self.client = client
@@ -427,23 +454,20 @@ class SampleLLMGenerator(Generator):
         planned = math.ceil(pool / max(int(self.rows_per_call), 1)) + max(n_rules, 1) - 1
         return min(planned, int(self.max_calls)) if self.max_calls is not None else planned
 
-    def _check_params(self):
-        if self.preset not in PRESETS:
-            raise InvalidParameterError(f"The 'preset' parameter of SampleLLMGenerator must be one of {PRESETS}. "
-                                        f"Got {self.preset!r} instead.")
-        if int(self.n_clusters) < 1:
-            raise InvalidParameterError(f"n_clusters must be at least 1, got {self.n_clusters}.")
-        if int(self.rows_per_call) < 1:
-            raise InvalidParameterError(f"rows_per_call must be at least 1, got {self.rows_per_call}.")
-        if not 0 <= float(self.gamma) <= 1:
-            raise InvalidParameterError(f"gamma must be in [0, 1], got {self.gamma}.")
-        if float(self.pool_factor) < 1:
-            raise InvalidParameterError(f"pool_factor must be at least 1, got {self.pool_factor}.")
-        if self.max_calls is not None and int(self.max_calls) < 1:
-            raise InvalidParameterError(f"max_calls must be at least 1 or None, got {self.max_calls}.")
+    def fit(self, dataset, rules):
+        """Cluster the exemplars and map the feature interactions on the train rows.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else).
+        GenerationError
+            No approved rule.
+        """
+        check_params(self)
+        return super().fit(dataset, rules)
 
     def _fit(self):
-        self._check_params()
         schema = self.dataset_.schema
         self.encoder_ = RowEncoder(schema, self.columns_).fit(self.train_)
         rng = np.random.default_rng(self.random_state)

@@ -45,11 +45,13 @@ import pandas as pd
 from sklearn.metrics import mutual_info_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from .._validation import Constraint, InstanceOf, Interval, ListOf, check_params
 from ..errors import GenerationError, InvalidParameterError, LLMError
+from ..llm.client import LLMClient
 from ._region import sample_inside
 from .base import Generation, Generator, is_cancelled
 from .htdbu import summarize_columns
-from .samplellm import _bin_codes, usage_before, usage_delta
+from .samplellm import bin_codes, usage_before, usage_delta
 
 __all__ = ["StructSynthGenerator", "dag_figure", "break_cycles", "topological_order", "parse_edges",
            "format_edges", "dag_grammar", "edge_support"]
@@ -144,8 +146,8 @@ def topological_order(columns, edges) -> list[str]:
 def edge_support(frame: pd.DataFrame, schema, a: str, b: str, *, n_perm: int = 30, rng=None) -> tuple[float, float]:
     """(mutual information of binned a and b, its permutation p-value) on ``frame``."""
     rng = np.random.default_rng(0) if rng is None else rng
-    x = _bin_codes(frame[a], None, schema[a] if a in schema else None)
-    y = _bin_codes(frame[b], None, schema[b] if b in schema else None)
+    x = bin_codes(frame[a], None, schema[a] if a in schema else None)
+    y = bin_codes(frame[b], None, schema[b] if b in schema else None)
     if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
         return 0.0, 1.0
     mi = mutual_info_score(x, y)
@@ -155,7 +157,7 @@ def edge_support(frame: pd.DataFrame, schema, a: str, b: str, *, n_perm: int = 3
 
 def chow_liu(frame: pd.DataFrame, schema, columns, root: str) -> list[tuple[str, str]]:
     """Maximum mutual-information spanning tree, edges pointing away from ``root``."""
-    codes = {c: _bin_codes(frame[c], None, schema[c] if c in schema else None) for c in columns}
+    codes = {c: bin_codes(frame[c], None, schema[c] if c in schema else None) for c in columns}
     in_tree, edges = {root}, []
     while len(in_tree) < len(columns):
         best = None
@@ -318,6 +320,19 @@ class _Column:
 # --------------------------------------------------------------------------- generator
 
 
+class _EdgePair(Constraint):
+    """A ``(cause, effect)`` pair of column names (a list or tuple of two str), one item of ``edges=``."""
+
+    def is_satisfied_by(self, value) -> bool:
+        return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value)
+
+    def __str__(self) -> str:
+        return "a (cause, effect) pair of str"
+
+
+_EDGE_PAIR = _EdgePair()
+
+
 class StructSynthGenerator(Generator):
     """StructSynth: LLM-proposed dependency DAG (checked on train rows), rows in topological order.
 
@@ -354,6 +369,16 @@ class StructSynthGenerator(Generator):
     name = "structsynth"
     needs_llm = True
 
+    _parameter_constraints = {
+        "client": [InstanceOf(LLMClient, what="an LLMClient"), None],
+        "edges": [InstanceOf(str), ListOf([InstanceOf(str), _EDGE_PAIR], min_length=0), None],
+        "max_edges": [Interval(int, 1, None)],
+        "alpha": [Interval(float, 0, 1, closed="right")],
+        "min_leaf": [Interval(int, 1, None)],
+        "iterations": [Interval(int, 1, None)],
+        "random_state": [Interval(int, 0, None), None],
+    }
+
     def __init__(self, *, client=None, edges=None, max_edges: int = 12, alpha: float = 0.05, min_leaf: int = 5,
                  iterations: int = 2, random_state=None):
         self.client = client
@@ -381,11 +406,22 @@ class StructSynthGenerator(Generator):
         """One call for the DAG (none with a person's edges); rows come from the tree samplers."""
         return 0 if self.edges is not None and str(self.edges).strip() else 1
 
+    def fit(self, dataset, rules):
+        """Read a person's ``edges`` (if any) and fit the column samplers on them; without edges the DAG is
+        asked of the LLM by :meth:`discover` when rows are generated.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else), or an edge that names an unknown
+            column or is a self-loop.
+        GenerationError
+            No approved rule.
+        """
+        check_params(self)
+        return super().fit(dataset, rules)
+
     def _fit(self):
-        if int(self.max_edges) < 1:
-            raise InvalidParameterError(f"max_edges must be at least 1, got {self.max_edges}.")
-        if not 0 < float(self.alpha) <= 1:
-            raise InvalidParameterError(f"alpha must be in (0, 1], got {self.alpha}.")
         self.notes_ = []
         self.proposed_edges_, self.dropped_edges_, self.dag_call_id_ = [], [], ""
         self.dag_ = None

@@ -136,12 +136,24 @@ class LLMClient:
     usage : Usage
         Accounting of every call made through this client.
 
+    Notes
+    -----
+    A client is a shared handle, like a database connection: its connection
+    (and the embedded server it may have started), its reply cache and its
+    usage accounting belong to every estimator that holds it. So
+    ``copy.deepcopy`` (and :func:`sklearn.base.clone` of a generator holding
+    it, which deep-copies its parameters) gives back the same client, not a
+    second one with its own lock, server and usage. ``copy.copy`` is a real
+    shallow copy, sharing all of that too (:meth:`with_deadline` uses it).
+
     Examples
     --------
     >>> client = LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False),
     ...                    api_key="sk-secret-123456789")
     >>> client
     LLMClient(endpoint='http://127.0.0.1:9/v1', model='m', key='sk-…6789')
+    >>> copy.deepcopy(client) is client
+    True
     """
 
     def __init__(self, settings: LLMSettings | None = None, *, api_key: str | None = None, http_client=None):
@@ -155,6 +167,10 @@ class LLMClient:
         )
         self._deadline: float | None = None  # time.monotonic() at which the run's LLM time ends
         self._deadline_seconds: float | None = None
+
+    def __deepcopy__(self, memo: dict) -> "LLMClient":
+        """The client itself: a shared handle (connection, cache, usage) is never duplicated."""
+        return self
 
     def __repr__(self) -> str:
         deadline = "" if self._deadline is None else f", deadline={self._deadline_seconds:g}s"
