@@ -120,16 +120,16 @@ def one_pass(url, csv: Path) -> dict:
         page.get_by_text("Latest run").wait_for()
         out["compare: open (map shown)"] = timed(
             page, lambda: go(page, "Compare"),
-            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
         idle(page)
         page.get_by_text("Rule compliance").first.wait_for()
         out["compare: switch the row choice"] = timed(
             page, lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
-            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
         rules_box = page.get_by_label(re.compile(r"^Rules")).first
         out["compare: filter to a rule"] = timed(
             page, lambda: (rules_box.click(), page.get_by_role("option").first.click()),
-            lambda: page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for())
+            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
         out["export: open"] = timed(page, lambda: go(page, "Export"),
                                     lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for())
 

@@ -79,7 +79,7 @@ def choose_rows(rows: pd.DataFrame, *, status: str = "kept", rule_ids=None, colu
 
     >>> rows = pd.DataFrame({"x": [1, 5, 9], "_rule_id": ["r1", "r2", "r1"], "_status": ["accepted"] * 3,
     ...                      "_selected": [True, False, True], "_row_id": ["a", "b", "c"]})
-    >>> choose_rows(rows, status="kept", between=(0, 5))["_row_id"].tolist()
+    >>> choose_rows(rows, status="kept", column="x", between=(0, 5))["_row_id"].tolist()
     ['a']
     """
     if status not in STATUSES:

@@ -300,6 +300,18 @@ def _bundle_csv(frame: pd.DataFrame) -> tuple[str, list[str]]:
     return safe_frame(frame, reversible=True).to_csv(index=False, lineterminator="\r\n"), text_columns
 
 
+def _nul_back(frame: pd.DataFrame, stand_in: str | None) -> pd.DataFrame:
+    """``frame`` with each ``stand_in`` character in its text cells and column names a NUL again."""
+    if stand_in is None:
+        return frame
+    back = {c: str(c).replace(stand_in, "\x00") for c in frame.columns}
+    frame = frame.rename(columns=back)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: v.replace(stand_in, "\x00") if isinstance(v, str) else v)
+    return frame
+
+
 def _all_text(s: pd.Series) -> bool:
     """Whether ``s`` has cells and every one that is not missing is a string."""
     if not s.notna().any():
@@ -313,12 +325,19 @@ def _all_text(s: pd.Series) -> bool:
 
 def _read_bundle_csv(raw: bytes, csv_meta: dict, text_columns: list[str], dtype: dict | None = None) -> pd.DataFrame:
     """A bundle CSV as written by :func:`_bundle_csv` (format 2), or as format 1 wrote it (``csv_meta`` empty)."""
-    # pandas' C parser ends a cell at a NUL character (pandas 2.x); the Python parser keeps it
-    how = {"engine": "python"} if b"\x00" in raw else {"low_memory": False, "float_precision": "round_trip"}
+    # pandas' C parser (the only one that reads floats round-trip) ends a cell at a NUL character: a NUL
+    # stands in as a character the file does not hold while it is parsed, and comes back in text cells
+    stand_in = None
+    if b"\x00" in raw:
+        text = raw.decode("utf-8")
+        stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+        raw = text.replace("\x00", stand_in).encode("utf-8")
+    how = {"low_memory": False, "float_precision": "round_trip"}
     if not csv_meta.get("neutralised"):  # format 1: raw cells, pandas' missing-value defaults
-        return pd.read_csv(io.BytesIO(raw), dtype=dtype, **how)
+        return _nul_back(pd.read_csv(io.BytesIO(raw), dtype=dtype, **how), stand_in)
     dtype = {escape_cell(c): str for c in [*(dtype or {}), *text_columns]}
     frame = pd.read_csv(io.BytesIO(raw), dtype=dtype, keep_default_na=False, na_values=[""], **how)
+    frame = _nul_back(frame, stand_in)
     return unescape_frame(frame)
 
 
