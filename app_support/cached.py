@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import streamlit as st
@@ -93,32 +94,87 @@ _run_maps: dict = {}
 _run_map_lock = threading.Lock()
 
 
-def run_map(run):
-    """The run's map (:func:`synth_core.compare.run_map`), computed once per run and shared by every rerun
-    (the generation job starts it as soon as a run ends, so the Compare page opens on it; a page that asks
-    while it is being computed waits for that one instead of computing it again)."""
-    from synth_core.compare import run_map as compute
-
+def _map_entry(run) -> dict:
     key = (id(run), run.created)
     with _run_map_lock:
         entry = _run_maps.get(key)
         if entry is None:
             if len(_run_maps) >= 8:
                 _run_maps.pop(next(iter(_run_maps)))
-            entry = _run_maps[key] = {"lock": threading.Lock(), "map": None}
+            entry = _run_maps[key] = {"lock": threading.Lock(), "map": None, "error": None, "started": False}
+    return entry
+
+
+def run_map(run):
+    """The run's map (:func:`synth_core.compare.run_map`), computed once per run and shared by every rerun
+    (the generation job starts it as soon as a run ends, so the Compare page opens on it; a page that asks
+    while it is being computed waits for that one instead of computing it again). A library error (too few
+    rows to map) is kept and raised to every asker."""
+    from synth_core.compare import run_map as compute
+    from synth_core.errors import SynthError
+
+    entry = _map_entry(run)
     with entry["lock"]:
-        if entry["map"] is None:
-            entry["map"] = compute(run, random_state=run.dataset.seed)
+        entry["started"] = True
+        if entry["map"] is None and entry["error"] is None:
+            try:
+                entry["map"] = compute(run, random_state=run.dataset.seed)
+            except SynthError as err:
+                entry["error"] = err
+    if entry["error"] is not None:
+        raise entry["error"]
     return entry["map"]
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def metrics(key: str, _run, _synthetic: pd.DataFrame, _real: pd.DataFrame | None = None) -> dict:
-    """Metric cards for a set of synthetic rows against ``_real`` (``key`` names both): each value, or an
-    explanation of why it is missing."""
+def run_map_when_ready(run):
+    """The run's map if it is computed, else ``None`` (its computation is under way or started here)."""
+    entry = _map_entry(run)
+    if entry["map"] is not None or entry["error"] is not None:
+        return run_map(run)
+    if not entry["started"]:
+        entry["started"] = True
+        threading.Thread(target=_quiet_map, args=(run,), name="synth-map", daemon=True).start()
+    return None
+
+
+def _quiet_map(run) -> None:
+    from synth_core.errors import SynthError
+
+    try:
+        run_map(run)
+    except SynthError:  # kept in the entry: the page that asks next shows it
+        pass
+
+
+_metric_jobs: dict = {}
+_metric_lock = threading.Lock()
+_metric_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-metrics")
+
+
+def _metric_job(key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | None):
+    """The background computation of the metric cards named by ``key`` (started by the first ask)."""
     from app_support.evaluate import metric_cards
 
-    return metric_cards(_run, _synthetic, _real)
+    with _metric_lock:
+        job = _metric_jobs.get(key)
+        if job is None:
+            if len(_metric_jobs) >= 32:
+                _metric_jobs.pop(next(iter(_metric_jobs)))
+            job = _metric_jobs[key] = _metric_pool.submit(metric_cards, run, synthetic, real)
+    return job
+
+
+def metrics_when_ready(key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None) -> dict | None:
+    """Metric cards for a set of synthetic rows against ``real`` (``key`` names both), or ``None`` while they
+    are computed in the background (started by the first call), so a page shows its figures at once and
+    the cards when they are ready. An error in the computation is raised here, to the page."""
+    job = _metric_job(key, run, synthetic, real)
+    return job.result() if job.done() else None
+
+
+def metrics(key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None) -> dict:
+    """The same cards, waiting for them: each value, or an explanation of why it is missing."""
+    return _metric_job(key, run, synthetic, real).result()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

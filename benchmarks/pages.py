@@ -5,12 +5,13 @@ heloc (10,000 rows, 23 columns, from ../shared/datasets), discovers and approves
 rules, generates with the defaults, then times each interaction a person makes:
 
 - Rules: approve one rule, approve all, add a rule (one click each);
-- Compare: open the page (the map drawn), switch the row choice, filter to a rule;
+- Compare: open the page right after the run, switch the row choice, filter to a rule;
 - Export: open the page, click a download.
 
 "Answered" means Streamlit's script run is over and the element the interaction
-shows is on screen. The map on Compare is timed on its own ("map shown") because
-the page draws it before the metric cards, which follow with a spinner.
+shows is on screen. Compare computes its t-SNE map once per run and the metric
+cards per choice in the background (the page says what it is computing), so the
+seconds until each shows after opening the page are recorded on their own lines.
 Three passes, median. ``--app-dir`` points at another checkout to time an older
 version the same way (the "before" column).
 
@@ -87,57 +88,67 @@ def one_pass(url, csv: Path) -> dict:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
         page = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True).new_page()
-        page.set_default_timeout(600_000)
-        page.goto(url)
-        idle(page)
-        go(page, "Data")
-        idle(page)
-        page.get_by_text("Upload a file").click()
-        idle(page)
-        page.locator("input[type='file']").first.set_input_files(str(csv))
-        idle(page)
-        page.get_by_role("button", name="Use this table").click()
-        idle(page)
-        go(page, "Rules")
-        idle(page)
-        page.get_by_role("button", name="Discover rules").click()
-        idle(page)
-        out["rules: approve one rule"] = timed(
-            page, lambda: page.get_by_role("button", name="Approve", exact=True).first.click(),
-            lambda: page.get_by_text(re.compile(r"Approved rule")).first.wait_for())
-        out["rules: approve all"] = timed(
-            page, lambda: page.get_by_role("button", name=re.compile(r"^Approve all")).first.click(),
-            lambda: page.get_by_text(re.compile(r"Approved \d+")).first.wait_for())
-        box = page.get_by_label(re.compile(r"^(Rule text|New rule)"), exact=False).first
-        box.fill("ExternalRiskEstimate >= 80")
-        out["rules: add a rule"] = timed(
-            page, lambda: page.get_by_role("button", name="Add rule", exact=True).first.click(),
-            lambda: page.get_by_text(re.compile(r"Added rule")).first.wait_for())
-        go(page, "Generate")
-        idle(page)
-        page.get_by_role("button", name="Start generation").click()
-        idle(page)
-        page.get_by_text("Latest run").wait_for()
-        out["compare: open (map shown)"] = timed(
-            page, lambda: go(page, "Compare"),
-            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
-        idle(page)
-        page.get_by_text("Rule compliance").first.wait_for()
-        out["compare: switch the row choice"] = timed(
-            page, lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
-            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
-        rules_box = page.get_by_label(re.compile(r"^Rules")).first
-        out["compare: filter to a rule"] = timed(
-            page, lambda: (rules_box.click(), page.get_by_role("option").first.click()),
-            lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
-        out["export: open"] = timed(page, lambda: go(page, "Export"),
-                                    lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for())
+        page.set_default_timeout(180_000)
+        try:
+            page.goto(url)
+            idle(page)
+            go(page, "Data")
+            idle(page)
+            page.get_by_text("Upload a file").click()
+            idle(page)
+            page.locator("input[type='file']").first.set_input_files(str(csv))
+            idle(page)
+            page.get_by_role("button", name="Use this table").click()
+            idle(page)
+            go(page, "Rules")
+            idle(page)
+            page.get_by_role("button", name="Discover rules").click()
+            idle(page)
+            out["rules: approve one rule"] = timed(
+                page, lambda: page.get_by_role("button", name="Approve", exact=True).first.click(),
+                lambda: page.get_by_text(re.compile(r"Approved rule")).first.wait_for())
+            out["rules: approve all"] = timed(
+                page, lambda: page.get_by_role("button", name=re.compile(r"^Approve all")).first.click(),
+                lambda: page.get_by_text(re.compile(r"Approved \d+")).first.wait_for())
+            box = page.get_by_label(re.compile(r"^(Rule text|New rule)"), exact=False).first
+            box.fill("ExternalRiskEstimate >= 80")
+            out["rules: add a rule"] = timed(
+                page, lambda: page.get_by_role("button", name="Add rule", exact=True).first.click(),
+                lambda: page.get_by_text(re.compile(r"Added rule")).first.wait_for())
+            go(page, "Generate")
+            idle(page)
+            page.get_by_role("button", name="Start generation").click()
+            idle(page)
+            page.get_by_text("Latest run").wait_for()
+            t = time.perf_counter()
+            out["compare: open, right after the run"] = timed(
+                page, lambda: go(page, "Compare"),
+                lambda: page.get_by_text(re.compile(r"synthetic row\(s\) chosen of")).first.wait_for())
+            page.locator(".js-plotly-plot .legendtext").first.wait_for()
+            out["compare: ... its map shown (t-SNE, once per run)"] = time.perf_counter() - t
+            page.get_by_text("Rule compliance").first.wait_for()
+            out["compare: ... its metric cards shown"] = time.perf_counter() - t
+            idle(page)
+            out["compare: switch the row choice"] = timed(
+                page, lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
+                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
+            rules_box = page.get_by_label(re.compile(r"^Rules")).first
+            out["compare: filter to a rule"] = timed(
+                page, lambda: (rules_box.click(), page.get_by_role("option").first.click()),
+                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
+            page.keyboard.press("Escape")  # close the rule list, which stays open after a choice
+            idle(page)
+            out["export: open"] = timed(page, lambda: go(page, "Export"),
+                                        lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for())
 
-        def download():
-            with page.expect_download():
-                page.get_by_role("button", name="Synthetic rows (CSV)").click()
+            def download():
+                with page.expect_download():
+                    page.get_by_role("button", name="Synthetic rows (CSV)").click()
 
-        out["export: download a CSV"] = timed(page, download, lambda: None)
+            out["export: download a CSV"] = timed(page, download, lambda: None)
+        except Exception:
+            page.screenshot(path="/tmp/pages_failure.png", full_page=True)  # where it stopped
+            raise
         browser.close()
     return out
 
@@ -177,7 +188,7 @@ def main(argv=None) -> int:
 
 
 def write_markdown(recorded: dict, path: Path) -> None:
-    labels = list(recorded)
+    labels = sorted(recorded, key=lambda lab: {"before": 0, "after": 1}.get(lab, 2))
     keys = list(dict.fromkeys(k for v in recorded.values() for k in v["medians"]))
     lines = ["# Page timings in a real browser (heloc, 10,000 rows)", "",
              "Command: `python benchmarks/pages.py --label after` (and `--app-dir OLD --label before` for the "
@@ -187,6 +198,15 @@ def write_markdown(recorded: dict, path: Path) -> None:
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(f"{recorded[lab]['medians'].get(k, float('nan')):.2f}"
                                               for lab in labels) + " |")
+    lines += ["", "Compare's map and metric cards are computed in the background (the map once per run, started when "
+              "the run ends; the cards per choice): the page answers first and says what it is computing. The "
+              "download's time is mostly the browser receiving the file (60,000 rows, 3.6 MB; building the CSV "
+              "takes 0.2 s).", "",
+              "Before (issue 21, measured when it was filed on the same table, three passes, median): Compare "
+              "3.5-4.5 s for opening, switching the row choice or filtering to a rule (map and metrics in one "
+              "run, recomputed per choice); each Rules button 0.7-0.9 s (two script runs); Export 0.55 s with "
+              "the bundle zip rebuilt on every rerun; a download reran the page. The old pages' texts differ "
+              "(for instance the approve-all message), so this script does not drive that version."]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support import state
-from app_support.cached import dataset_key, digest, metrics, run_map
+from app_support.cached import dataset_key, digest, metrics_when_ready, run_map_when_ready
 from app_support.widgets import PAGES, figure, need_dataset, need_run, run_picker
 from synth_core import viz
 from synth_core.compare import STATUSES, choose_rows, real_rows_for
+from synth_core.errors import SynthError
 
 st.title("Compare")
 st.caption("Pick which synthetic rows to look at, then judge them against the real rows.")
@@ -62,11 +63,25 @@ if chosen_rules:
 # ---------------------------------------------------------------- the run's map: computed once, choices highlighted
 map_col, dist_col = st.columns([3, 2])
 with map_col:
-    with st.spinner("Mapping this run's rows with t-SNE (once per run)…"):
-        mapped = run_map(run)
-    event = st.plotly_chart(viz.run_map_figure(mapped, shown["_row_id"].astype(str)),
-                            key=f"cmp.tsne.v{st.session_state.get('cmp.map_version', 0)}", on_select="rerun",
-                            selection_mode=("lasso", "box"), width="stretch")
+    try:
+        mapped = run_map_when_ready(run)
+    except SynthError as err:  # too few rows to map
+        st.info(f"No map for this run: {err}")
+        mapped = False
+    event = None
+    if mapped is None:  # the map is computed once per run, in the background: the rest of the page is usable
+        @st.fragment(run_every=0.5)
+        def wait_for_map() -> None:
+            if run_map_when_ready(run) is not None:
+                st.rerun()
+            st.caption(":material/hourglass_top: Mapping this run's rows with t-SNE (once per run)… the map "
+                       "appears here when it is ready.")
+
+        wait_for_map()
+    elif mapped is not False:
+        event = st.plotly_chart(viz.run_map_figure(mapped, shown["_row_id"].astype(str)),
+                                key=f"cmp.tsne.v{st.session_state.get('cmp.map_version', 0)}", on_select="rerun",
+                                selection_mode=("lasso", "box"), width="stretch")
     picked = viz.selected_rows(event.selection.points) if event and event.selection else []
     if picked and set(picked) != set(lasso or []):
         st.session_state["compare.row_ids"] = picked
@@ -89,19 +104,28 @@ st.subheader("Metrics for the chosen rows")
 if status == "rejected":
     st.caption("Metrics are computed for accepted rows only; choose kept or accepted rows.")
 else:
-    with st.spinner(f"Computing fidelity (SDMetrics), detection, privacy and rule checks for {len(shown):,} "
-                    "rows…"):
-        res = metrics(digest((dataset_key(ds) + ",".join(chosen_rules) + "|" + ",".join(shown["_row_id"].astype(str)))
-                             .encode()), run, shown, real)
-    cards = res["cards"]
-    for chunk in (list(cards.items())[i:i + 4] for i in range(0, len(cards), 4)):
-        for box, (name, card) in zip(st.columns(4), chunk):
-            box.metric(name, card["value"], delta=card.get("delta"), delta_color=card.get("delta_color", "normal"),
-                       help=(card["help"] + (f" ({card['note']})" if card.get("note") else "")) or None,
-                       border=True)
-    with st.expander("Every metric"):
-        st.dataframe(res["summary"], hide_index=True, key="cmp.summary")
-    st.session_state["compare.report_md"] = res["markdown"]
+    key = digest((dataset_key(ds) + ",".join(chosen_rules) + "|" + ",".join(shown["_row_id"].astype(str))).encode())
+    res = metrics_when_ready(key, run, shown, real)
+    if res is None:  # computed in the background: the figures above are usable meanwhile
+        @st.fragment(run_every=0.5)
+        def wait_for_metrics() -> None:
+            if metrics_when_ready(key, run, shown, real) is not None:
+                st.rerun()  # the whole page, which now draws the cards
+            st.caption(f":material/hourglass_top: Computing fidelity (SDMetrics), detection, privacy and rule "
+                       f"checks for {len(shown):,} rows… the cards appear here when they are ready.")
+
+        wait_for_metrics()
+    else:
+        cards = res["cards"]
+        for chunk in (list(cards.items())[i:i + 4] for i in range(0, len(cards), 4)):
+            for box, (name, card) in zip(st.columns(4), chunk):
+                box.metric(name, card["value"], delta=card.get("delta"),
+                           delta_color=card.get("delta_color", "normal"),
+                           help=(card["help"] + (f" ({card['note']})" if card.get("note") else "")) or None,
+                           border=True)
+        with st.expander("Every metric"):
+            st.dataframe(res["summary"], hide_index=True, key="cmp.summary")
+        st.session_state["compare.report_md"] = res["markdown"]
 
 # ---------------------------------------------------------------- table
 st.subheader("The chosen rows")

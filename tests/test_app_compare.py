@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import pytest
 
+import time
+
 from app_support.testing import TIMEOUT, app_at, bank_dataset, finished_run, rules_for, texts
 
 PAGE = "pages/4_Compare.py"
+
+
+def waiting(at) -> list[str]:
+    return [c for c in texts(at.caption) if "Computing fidelity" in c or "Mapping this run's rows" in c]
+
+
+def settled(at, seconds: float = 120):
+    """Rerun ``at`` until the map and the metric cards, computed in the background, are drawn (meanwhile the
+    page says what it is computing)."""
+    end = time.time() + seconds
+    while waiting(at) and time.time() < end:
+        time.sleep(0.5)
+        at.run(timeout=TIMEOUT)
+    assert not waiting(at) and at.metric, "the map or the metric cards never came"
+    return at
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +42,8 @@ def test_needs_a_run():
 def test_cards_map_and_distribution(seeded):
     at = app_at(PAGE, **seeded)
     assert not at.exception
+    assert waiting(at) or at.metric  # figures first; what is still being computed is named
+    settled(at)
     cards = {m.label: m.value for m in at.metric}
     for name in ("Utility", "Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance",
                  "Labels changed"):
@@ -74,6 +93,7 @@ def test_a_tiny_selection_gets_no_detection_figure(seeded):
     at.session_state["compare.row_ids"] = run.selected["_row_id"].head(4).tolist()
     at.run(timeout=TIMEOUT)
     assert not at.exception
+    settled(at)
     cards = {m.label: m.value for m in at.metric}
     assert cards["Detection AUC"] == "n/a"
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)

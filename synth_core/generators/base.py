@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .._frames import concat_rows
+from .._validation import check_params
 from ..errors import GenerationError, NotFittedError
 
 __all__ = [
@@ -228,6 +229,18 @@ class Generator(BaseEstimator):
     iterations: int = 1
 
     def fit(self, dataset, rules):
+        """Check the parameters (a class's ``_parameter_constraints``), keep the approved rules and the
+        train rows, then run the subclass's ``_fit``.
+
+        Raises
+        ------
+        InvalidParameterError
+            A parameter out of range (checked before anything else).
+        GenerationError
+            No approved rule.
+        """
+        if getattr(type(self), "_parameter_constraints", None):
+            check_params(self)
         self.dataset_ = dataset
         self.rules_ = approved_rules(rules)
         self.train_ = dataset.train.reset_index(drop=True)

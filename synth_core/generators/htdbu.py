@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from .._frames import concat_rows
-from .._validation import InstanceOf, Interval, ListOf, Options, check_params
+from .._validation import InstanceOf, Interval, ListOf, Options
 from ..errors import GenerationError, LLMError, RuleSyntaxError, RuleValidationError
 from ..llm.client import LLMClient
 from ..models import row_losses
@@ -375,22 +375,8 @@ class HTDBUGenerator(Generator):
         """One call for the skeleton (none with a person's skeleton); rows come from the copulas."""
         return 0 if self.skeleton is not None else 1
 
-    def fit(self, dataset, rules):
-        """Keep the rule regions, score train-on-real (TSTR's baseline) and read a person's skeleton.
-
-        Raises
-        ------
-        InvalidParameterError
-            A parameter out of range (checked before anything else).
-        GenerationError
-            No approved rule.
-        RuleSyntaxError, RuleValidationError
-            A line of a person's ``skeleton`` that is not a valid rule over the table.
-        """
-        check_params(self)
-        return super().fit(dataset, rules)
-
     def _fit(self):
+        """Keep the rule regions, score train-on-real (TSTR's baseline) and read a person's skeleton."""
         ds = self.dataset_
         self.regions_ = {r.id: self.train_[r.mask(self.train_)][self.columns_].reset_index(drop=True)
                          for r in self.rules_}

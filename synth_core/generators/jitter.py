@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import Interval, check_params
+from .._validation import Interval
 from ._region import region_rows, sample_inside
 from .base import Generator
 
@@ -48,20 +48,8 @@ class JitterGenerator(Generator):
         self.iterations = iterations
         self.random_state = random_state
 
-    def fit(self, dataset, rules):
-        """Keep the train rows of every approved rule's region.
-
-        Raises
-        ------
-        InvalidParameterError
-            A parameter out of range (checked before anything else).
-        GenerationError
-            No approved rule.
-        """
-        check_params(self)
-        return super().fit(dataset, rules)
-
     def _fit(self):
+        """Keep the train rows of every approved rule's region."""
         schema = self.dataset_.schema
         self.numeric_ = [c for c in self.dataset_.features if schema[c].is_numeric]
         self.categorical_ = [c for c in self.dataset_.features if not schema[c].is_numeric]

@@ -65,7 +65,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import normalized_mutual_info_score
 
 from .._frames import concat_rows
-from .._validation import InstanceOf, Interval, Options, check_params
+from .._validation import InstanceOf, Interval, Options
 from ..errors import GenerationError, LLMError
 from ..encoding import RowEncoder
 from ..llm.client import LLMClient
@@ -454,20 +454,8 @@ class SampleLLMGenerator(Generator):
         planned = math.ceil(pool / max(int(self.rows_per_call), 1)) + max(n_rules, 1) - 1
         return min(planned, int(self.max_calls)) if self.max_calls is not None else planned
 
-    def fit(self, dataset, rules):
-        """Cluster the exemplars and map the feature interactions on the train rows.
-
-        Raises
-        ------
-        InvalidParameterError
-            A parameter out of range (checked before anything else).
-        GenerationError
-            No approved rule.
-        """
-        check_params(self)
-        return super().fit(dataset, rules)
-
     def _fit(self):
+        """Cluster the exemplars and map the feature interactions on the train rows."""
         schema = self.dataset_.schema
         self.encoder_ = RowEncoder(schema, self.columns_).fit(self.train_)
         rng = np.random.default_rng(self.random_state)

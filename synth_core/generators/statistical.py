@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._validation import Interval, check_params
+from .._validation import Interval
 from ._region import region_rows, sample_inside
 from .base import Generator
 
@@ -105,20 +105,8 @@ class StatisticalGenerator(Generator):
         self.oversample = oversample
         self.random_state = random_state
 
-    def fit(self, dataset, rules):
-        """Fit one copula per approved rule on the rule's train rows.
-
-        Raises
-        ------
-        InvalidParameterError
-            A parameter out of range (checked before anything else).
-        GenerationError
-            No approved rule.
-        """
-        check_params(self)
-        return super().fit(dataset, rules)
-
     def _fit(self):
+        """Fit one copula per approved rule on the rule's train rows."""
         self.copulas_, self.regions_ = {}, {}
         for rule in self.rules_:
             rows = region_rows(self.train_, rule)

@@ -45,7 +45,7 @@ import pandas as pd
 from sklearn.metrics import mutual_info_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from .._validation import Constraint, InstanceOf, Interval, ListOf, check_params
+from .._validation import Constraint, InstanceOf, Interval, ListOf
 from ..errors import GenerationError, InvalidParameterError, LLMError
 from ..llm.client import LLMClient
 from ._region import sample_inside
@@ -406,22 +406,9 @@ class StructSynthGenerator(Generator):
         """One call for the DAG (none with a person's edges); rows come from the tree samplers."""
         return 0 if self.edges is not None and str(self.edges).strip() else 1
 
-    def fit(self, dataset, rules):
-        """Read a person's ``edges`` (if any) and fit the column samplers on them; without edges the DAG is
-        asked of the LLM by :meth:`discover` when rows are generated.
-
-        Raises
-        ------
-        InvalidParameterError
-            A parameter out of range (checked before anything else), or an edge that names an unknown
-            column or is a self-loop.
-        GenerationError
-            No approved rule.
-        """
-        check_params(self)
-        return super().fit(dataset, rules)
-
     def _fit(self):
+        """Read a person's ``edges`` (if any) and fit the column samplers on them; without edges the DAG is
+        asked of the LLM by :meth:`discover` when rows are generated."""
         self.notes_ = []
         self.proposed_edges_, self.dropped_edges_, self.dag_call_id_ = [], [], ""
         self.dag_ = None
