@@ -90,7 +90,7 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     from .generators import GENERATORS
     from .generators.base import approved_rules
     from .labels import Labeler
-    from .pipeline import make_generator
+    from .pipeline import label_teachers, make_generator
 
     rows = np.asarray(dataset.train_idx)
     rng = np.random.default_rng(random_state)
@@ -108,8 +108,10 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     made = [_time(lambda k=k: gen.generate(k)) for k in sizes]
     generate = _line((sizes[0], made[0]), (sizes[1], made[1]))
     generate = (generate[0] + fit_once, generate[1])
-    teacher = _line(*[(len(p.train_idx), _time(lambda p=p: Labeler(mode="relabel", random_state=random_state).fit(p)))
-                      for p in parts])
+    # every teacher the check tries out of fold (gradient boosting, and a forest on small tables), together
+    candidates = label_teachers(len(rows))
+    teacher = _line(*[(len(p.train_idx), sum(_time(lambda p=p, t=t: Labeler(
+        mode="relabel", teacher=t, random_state=random_state).fit(p)) for t in candidates)) for p in parts])
     cols = dataset.features + [dataset.target]
     # model fits are timed at the sizes the check trains on: the real rows of a fold alone, and with up to
     # the default budget of synthetic rows (resampled real rows stand in for them), and one size between
@@ -134,10 +136,10 @@ def seconds_per_call(client, *, embedded: bool = True) -> float:
 
 
 def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=None, check_models=(), folds: int = 5,
-                 repeats="auto", params: dict | None = None, teachers: int | None = None) -> Estimate:
+                 repeats="auto", params: dict | None = None) -> Estimate:
     """Seconds and LLM calls of a cross-fitted run with these settings (see :func:`pipeline.run_pipeline`)."""
     from .generators import GENERATORS
-    from .pipeline import FOREST_TEACHER_ROWS, estimate_calls
+    from .pipeline import estimate_calls
 
     given = len(dataset.train_idx)
     needs_llm = GENERATORS[method].needs_llm
@@ -147,7 +149,6 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
     if dataset.protocol == "paper":  # one fit of everything, the amount check on the validation split
         folds, reps, n_folds = 1, 1, 1
     fit_rows = given * (folds - 1) / folds if folds > 1 else given
-    teachers = teachers or (2 if given <= FOREST_TEACHER_ROWS else 1)
     fractions = (0.125, 0.25, 0.5, 1.0)
     calls = estimate_calls(method, rules, n, params) if needs_llm else 0
     detail = {"folds": folds, "repeats": reps}
@@ -155,7 +156,7 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
     detail["generate"] = Rates.cost(rates.generate, n) + (0 if llm_rows or folds == 1 else
                                                           n_folds * Rates.cost(rates.generate, fold_rows))
     detail["teacher"] = Rates.cost(rates.teacher, given) + (0 if folds == 1 else
-                                                            n_folds * teachers * Rates.cost(rates.teacher, fit_rows))
+                                                            n_folds * Rates.cost(rates.teacher, fit_rows))
     fit = 0.0
     for m in [model, *check_models]:
         points = rates.models.get(resolve_model(m).name)

@@ -468,7 +468,7 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
                                                             f"fold {fold.label}: "), cancel=cancel)
         return keep(fold, fold_gen, g_ds, generation, k)
 
-    teachers = _teachers(given)
+    teachers = label_teachers(given)
 
     def label(fold_ds):
         return {t: Labeler(mode="relabel", teacher=t, downstream=model, random_state=random_state).fit(fold_ds)
@@ -615,7 +615,8 @@ def _incomplete(generations) -> str | None:
 FOREST_TEACHER_ROWS = 5000
 
 
-def _teachers(n_rows: int) -> tuple[str, ...]:
+def label_teachers(n_rows: int) -> tuple[str, ...]:
+    """The label teachers tried out of fold on a table of ``n_rows`` given rows."""
     return ("boosting", "forest") if n_rows <= FOREST_TEACHER_ROWS else ("boosting",)
 
 

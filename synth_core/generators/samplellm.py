@@ -66,7 +66,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from .._frames import concat_rows
 from .._validation import InstanceOf, Interval, Options
-from ..errors import GenerationError, LLMError
+from ..errors import GenerationError
 from ..encoding import RowEncoder
 from ..llm.client import LLMClient
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed

@@ -14,6 +14,7 @@ when called, since it builds these classes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
