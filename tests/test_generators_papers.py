@@ -24,12 +24,12 @@ from synth_core.generators.samplellm import (
 from synth_core.generators.structsynth import (
     StructSynthGenerator,
     break_cycles,
-    dag_figure,
     dag_grammar,
     parse_edges,
     topological_order,
 )
 from synth_core.llm import format_rows
+from synth_core.viz import dag_figure
 from synth_core.llm.prompts import TEMPLATES
 from synth_core.llm.testing import FakeLLM
 from synth_core.rules import parse_rule

@@ -14,7 +14,7 @@ Two stages:
    95th percentile of a permutation null), unsupported edges are dropped, and
    cycles are broken greedily (edges added strongest first, an edge that would
    close a cycle is left out). The DAG is ``dag_`` (an edge list) and
-   :func:`dag_figure` draws it; ``edges=`` takes a person's edited edge list and
+   :func:`synth_core.viz.dag_figure` draws it; ``edges=`` takes a person's edited edge list and
    skips the LLM (a person's edges are kept even when the test finds little
    support; a message names them).
 2. **Structure-guided generation**: columns are sampled in topological order,
@@ -53,7 +53,7 @@ from .base import Generation, Generator, is_cancelled
 from .htdbu import summarize_columns
 from .samplellm import bin_codes, usage_before, usage_delta
 
-__all__ = ["StructSynthGenerator", "dag_figure", "break_cycles", "topological_order", "parse_edges",
+__all__ = ["StructSynthGenerator", "break_cycles", "topological_order", "parse_edges",
            "format_edges", "dag_grammar", "edge_support"]
 
 
@@ -171,40 +171,6 @@ def chow_liu(frame: pd.DataFrame, schema, columns, root: str) -> list[tuple[str,
         edges.append((best[1], best[2]))
         in_tree.add(best[2])
     return edges
-
-
-def dag_figure(edges, columns=None, *, title: str = "Dependency DAG"):
-    """A plotly figure of the DAG: columns in layers by depth, arrows from cause to effect."""
-    import plotly.graph_objects as go
-
-    edges = [(str(a), str(b)) for a, b in edges]
-    nodes = list(dict.fromkeys(list(columns or []) + [c for e in edges for c in e]))
-    kept, _ = break_cycles(edges)
-    depth = {c: 0 for c in nodes}
-    for c in topological_order(nodes, kept):
-        for a, b in kept:
-            if a == c:
-                depth[b] = max(depth[b], depth[a] + 1)
-    layers: dict = {}
-    for c in nodes:
-        layers.setdefault(depth[c], []).append(c)
-    pos = {}
-    for d, members in layers.items():
-        for i, c in enumerate(members):
-            pos[c] = (d, i - (len(members) - 1) / 2)
-    fig = go.Figure()
-    for a, b in edges:
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=1.5, standoff=14,
-                           startstandoff=14, arrowcolor="#888")
-    fig.add_trace(go.Scatter(x=[pos[c][0] for c in nodes], y=[pos[c][1] for c in nodes], mode="markers+text",
-                             text=nodes, textposition="top center", marker={"size": 18, "color": "#4c78a8"},
-                             hovertext=[f"{c}: parents {[a for a, b in edges if b == c] or 'none'}" for c in nodes],
-                             hoverinfo="text", showlegend=False))
-    fig.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False},
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=360)
-    return fig
 
 
 def dag_grammar(columns, *, max_edges: int = 12) -> str:
