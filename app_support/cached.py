@@ -26,9 +26,18 @@ def digest(raw: bytes) -> str:
 
 def dataset_key(ds) -> str:
     """A string that changes whenever what discovery or evaluation sees changes."""
-    meta = json.dumps({"fp": ds.fingerprint, "schema": ds.schema.to_dict(), "target": ds.target,
-                       "task": ds.task, "train": digest(ds.train_idx.tobytes()),
-                       "val": digest(ds.val_idx.tobytes())}, sort_keys=True, default=str)
+    meta = json.dumps(
+        {
+            "fp": ds.fingerprint,
+            "schema": ds.schema.to_dict(),
+            "target": ds.target,
+            "task": ds.task,
+            "train": digest(ds.train_idx.tobytes()),
+            "val": digest(ds.val_idx.tobytes()),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return digest(meta.encode())
 
 
@@ -58,9 +67,14 @@ def discover(key: str, rho: float, max_rules: int, seed: int, _dataset) -> dict:
     from synth_core.discovery import DGRDiscoverer, discover_report
 
     disc = DGRDiscoverer(rho=rho, max_rules=max_rules, random_state=seed).fit(_dataset)
-    return {"rules": list(disc.rules_), "summary": disc.summary(), "remainder": int(disc.remainder_),
-            "coverage": float(getattr(disc, "coverage_", float("nan"))),
-            "warnings": list(getattr(disc, "warnings_", [])), "report": discover_report(disc)}
+    return {
+        "rules": list(disc.rules_),
+        "summary": disc.summary(),
+        "remainder": int(disc.remainder_),
+        "coverage": float(getattr(disc, "coverage_", float("nan"))),
+        "warnings": list(getattr(disc, "warnings_", [])),
+        "report": discover_report(disc),
+    }
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -164,7 +178,9 @@ def _metric_job(key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | Non
     return job
 
 
-def metrics_when_ready(key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None) -> dict | None:
+def metrics_when_ready(
+    key: str, run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None
+) -> dict | None:
     """Metric cards for a set of synthetic rows against ``real`` (``key`` names both), or ``None`` while they
     are computed in the background (started by the first call), so a page shows its figures at once and
     the cards when they are ready. An error in the computation is raised here, to the page."""

@@ -14,8 +14,15 @@ def report_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.rename(columns=_RENAME)
 
 
-def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, seeds=(0, 1, 2),
-                 utility_on: str = "val", real: pd.DataFrame | None = None):
+def build_report(
+    run,
+    synthetic: pd.DataFrame,
+    *,
+    include_utility: bool = True,
+    seeds=(0, 1, 2),
+    utility_on: str = "val",
+    real: pd.DataFrame | None = None,
+):
     """:class:`synth_core.evaluation.report.Report` for ``synthetic`` (rows of ``run``).
 
     Under the paper protocol utility is scored on validation rows by default: on the Compare page it
@@ -30,10 +37,16 @@ def build_report(run, synthetic: pd.DataFrame, *, include_utility: bool = True, 
     rules = [r for r in run.rules if r.id in rule_ids] or None
     usage = (run.usage or {}).get("summary", run.usage) if isinstance(run.usage, dict) else None
     rows = ds.val_idx if utility_on == "val" else ds.test_idx
-    report = Report(include_utility=include_utility and len(rows) > 0, utility_seeds=seeds, utility_on=utility_on,
-                    utility_model=run.params.get("model"), random_state=ds.seed)
-    return report.generate(real=real, synthetic=report_frame(synthetic), dataset=ds, rules=rules,
-                           llm_usage=usage or None)
+    report = Report(
+        include_utility=include_utility and len(rows) > 0,
+        utility_seeds=seeds,
+        utility_on=utility_on,
+        utility_model=run.params.get("model"),
+        random_state=ds.seed,
+    )
+    return report.generate(
+        real=real, synthetic=report_frame(synthetic), dataset=ds, rules=rules, llm_usage=usage or None
+    )
 
 
 def _score(report, name):
@@ -52,30 +65,75 @@ def _score(report, name):
 
 #: Every metric shown, once, in plain words: (name on the page, number format, which way is better, what it is).
 PLAIN = {
-    "fidelity": ("Fidelity", "{:.3f}", "higher is better, 1 = same",
-                 "How alike the columns and column pairs of these rows are to the real rows (SDMetrics' quality "
-                 "score: the mean of column shapes and pair trends)."),
-    "column_shapes": ("Column shapes", "{:.3f}", "higher is better, 1 = same",
-                      "How alike each column's distribution is to the real one."),
-    "pair_trends": ("Pair trends", "{:.3f}", "higher is better, 1 = same",
-                    "How alike the relations between pairs of columns are."),
-    "diagnostics": ("Diagnostics", "{:.3f}", "higher is better, 1 = valid",
-                    "SDMetrics' diagnostic score: synthetic values inside the real ranges and categories, and the "
-                    "same columns."),
-    "detection_auc": ("Detection AUC", "{:.3f}", "0.5 is best: real and synthetic cannot be told apart",
-                      "How well a classifier tells real from synthetic rows (1 = always)."),
-    "dcr": ("Privacy: near copies", "{:.1%}", "lower is better, about 5% is what chance gives",
-            "Share of synthetic rows closer to a real row the generator learned from than 95% of real rows it "
-            "never saw are."),
-    "nndr": ("Privacy: distance ratio", "{:.3f}", "higher is safer",
-             "Distance to the nearest real row over distance to the second nearest (near 0: a near copy)."),
-    "exact_copies": ("Exact copies", "{:.1%}", "lower is better", "Share of synthetic rows equal to a real row."),
-    "rule_compliance": ("Rule compliance", "{:.1%}", "higher is better, 100% = every row obeys its rule",
-                        "Share of rows that satisfy the rule they were written for."),
-    "rule_diversity": ("Rule diversity", "{:.3f}", "higher is better",
-                       "How little the rules' regions overlap (DATE's Definition 5)."),
-    "row_coverage": ("Row coverage", "{:.1%}", "higher is better",
-                     "Share of real rows that have a synthetic row nearby."),
+    "fidelity": (
+        "Fidelity",
+        "{:.3f}",
+        "higher is better, 1 = same",
+        "How alike the columns and column pairs of these rows are to the real rows (SDMetrics' quality "
+        "score: the mean of column shapes and pair trends).",
+    ),
+    "column_shapes": (
+        "Column shapes",
+        "{:.3f}",
+        "higher is better, 1 = same",
+        "How alike each column's distribution is to the real one.",
+    ),
+    "pair_trends": (
+        "Pair trends",
+        "{:.3f}",
+        "higher is better, 1 = same",
+        "How alike the relations between pairs of columns are.",
+    ),
+    "diagnostics": (
+        "Diagnostics",
+        "{:.3f}",
+        "higher is better, 1 = valid",
+        "SDMetrics' diagnostic score: synthetic values inside the real ranges and categories, and the "
+        "same columns.",
+    ),
+    "detection_auc": (
+        "Detection AUC",
+        "{:.3f}",
+        "0.5 is best: real and synthetic cannot be told apart",
+        "How well a classifier tells real from synthetic rows (1 = always).",
+    ),
+    "dcr": (
+        "Privacy: near copies",
+        "{:.1%}",
+        "lower is better, about 5% is what chance gives",
+        "Share of synthetic rows closer to a real row the generator learned from than 95% of real rows it "
+        "never saw are.",
+    ),
+    "nndr": (
+        "Privacy: distance ratio",
+        "{:.3f}",
+        "higher is safer",
+        "Distance to the nearest real row over distance to the second nearest (near 0: a near copy).",
+    ),
+    "exact_copies": (
+        "Exact copies",
+        "{:.1%}",
+        "lower is better",
+        "Share of synthetic rows equal to a real row.",
+    ),
+    "rule_compliance": (
+        "Rule compliance",
+        "{:.1%}",
+        "higher is better, 100% = every row obeys its rule",
+        "Share of rows that satisfy the rule they were written for.",
+    ),
+    "rule_diversity": (
+        "Rule diversity",
+        "{:.3f}",
+        "higher is better",
+        "How little the rules' regions overlap (DATE's Definition 5).",
+    ),
+    "row_coverage": (
+        "Row coverage",
+        "{:.1%}",
+        "higher is better",
+        "Share of real rows that have a synthetic row nearby.",
+    ),
 }
 CARDS = ("fidelity", "detection_auc", "dcr", "exact_copies", "rule_compliance")
 #: Fewer synthetic rows than this cannot be told from real ones by a classifier in any meaningful way.
@@ -101,7 +159,10 @@ def metric_cards(run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None)
         if name in ("dcr", "nndr", "exact_copies") and privacy.get(name) is not None:
             score, note = privacy[name], privacy["note"]
         if name == "detection_auc" and len(synthetic) < MIN_DETECTION_ROWS:
-            score, note = None, f"needs at least {MIN_DETECTION_ROWS} synthetic rows to judge ({len(synthetic)} chosen)"
+            score, note = (
+                None,
+                f"needs at least {MIN_DETECTION_ROWS} synthetic rows to judge ({len(synthetic)} chosen)",
+            )
         note = _note(name, note, run, synthetic)
         value = fmt.format(score) if score is not None else "n/a"
         if name in report.results_ or score is not None or note:
@@ -109,19 +170,33 @@ def metric_cards(run, synthetic: pd.DataFrame, real: pd.DataFrame | None = None)
         if name in CARDS:
             cards[label] = {"value": value, "delta": None, "help": f"{what} ({better})", "note": note}
     card = cards["Utility"]
-    table.insert(0, {"metric": "Utility: your model's error", "value": card["value"],
-                     "better": "lower is better", "note": (card.get("delta") or "") + (
-                         f"; {card['note']}" if card.get("note") else "")})
+    table.insert(
+        0,
+        {
+            "metric": "Utility: your model's error",
+            "value": card["value"],
+            "better": "lower is better",
+            "note": (card.get("delta") or "") + (f"; {card['note']}" if card.get("note") else ""),
+        },
+    )
     labels = run.labels or {}
     if labels:
-        cards["Labels changed"] = {"value": f"{labels.get('labels_changed', 0):,}", "delta": None,
-                                   "help": "Rows whose label the label teacher (a model fitted on your rows) "
-                                           f"changed; label mode {labels.get('mode')} (asked: "
-                                           f"{labels.get('requested_mode')}).", "note": ""}
+        cards["Labels changed"] = {
+            "value": f"{labels.get('labels_changed', 0):,}",
+            "delta": None,
+            "help": "Rows whose label the label teacher (a model fitted on your rows) "
+            f"changed; label mode {labels.get('mode')} (asked: "
+            f"{labels.get('requested_mode')}).",
+            "note": "",
+        }
     from synth_core.reporting import run_markdown
 
-    return {"cards": cards, "summary": pd.DataFrame(table, columns=["metric", "value", "better", "note"]),
-            "markdown": run_markdown(run, report), "report": report.to_dict()}
+    return {
+        "cards": cards,
+        "summary": pd.DataFrame(table, columns=["metric", "value", "better", "note"]),
+        "markdown": run_markdown(run, report),
+        "report": report.to_dict(),
+    }
 
 
 def _utility_card(run, synthetic, report) -> dict:
@@ -129,24 +204,33 @@ def _utility_card(run, synthetic, report) -> dict:
     check = run.metrics.get("check")
     if check:
         v = check["verdicts"][check["model"]]
-        whole = len(synthetic) == len(run.selected) and \
-            set(synthetic.get("_row_id", [])) == set(run.selected.get("_row_id", []))
+        whole = len(synthetic) == len(run.selected) and set(synthetic.get("_row_id", [])) == set(
+            run.selected.get("_row_id", [])
+        )
         fmt = "{:.1%}" if v["metric"] == "error rate" else "{:,.4g}"
-        return {"value": fmt.format(v["augmented"]),
-                "delta": f"{v['change']:+.1%} (95%: {v['low']:+.1%} to {v['high']:+.1%})", "delta_color": "inverse",
-                "help": f"Your {v['label']}'s {v['metric']} with the rows the run kept, out of fold "
-                        f"({fmt.format(v['base'])} without them); lower is better. Each fold is judged by a choice "
-                        "the other folds made.",
-                "note": "" if whole else "for the rows the run kept, not this selection: a hand-picked subset "
-                                         "cannot be judged honestly on rows its generator learned from"}
+        return {
+            "value": fmt.format(v["augmented"]),
+            "delta": f"{v['change']:+.1%} (95%: {v['low']:+.1%} to {v['high']:+.1%})",
+            "delta_color": "inverse",
+            "help": f"Your {v['label']}'s {v['metric']} with the rows the run kept, out of fold "
+            f"({fmt.format(v['base'])} without them); lower is better. Each fold is judged by a choice "
+            "the other folds made.",
+            "note": ""
+            if whole
+            else "for the rows the run kept, not this selection: a hand-picked subset "
+            "cannot be judged honestly on rows its generator learned from",
+        }
     util = report.results_.get("utility", {})
     if util.get("score") is not None and not util.get("error"):
         b = util["breakdown"]
         metric = "error rate" if b.get("metric") == "error_rate" else "MSE"
         fmt = "{:.1%}" if metric == "error rate" else "{:,.4g}"
-        return {"value": fmt.format(b["augmented"]["mean"]),
-                "delta": f"{100 * b['relative_change']:+.1f}% vs your rows alone {fmt.format(b['baseline']['mean'])}",
-                "delta_color": "inverse",
-                "help": f"Your model's validation {metric} trained on the train rows plus these rows, mean of "
-                        f"{len(b['augmented']['scores'])} seeds; lower is better.", "note": ""}
+        return {
+            "value": fmt.format(b["augmented"]["mean"]),
+            "delta": f"{100 * b['relative_change']:+.1f}% vs your rows alone {fmt.format(b['baseline']['mean'])}",
+            "delta_color": "inverse",
+            "help": f"Your model's validation {metric} trained on the train rows plus these rows, mean of "
+            f"{len(b['augmented']['scores'])} seeds; lower is better.",
+            "note": "",
+        }
     return {"value": "n/a", "delta": None, "help": "", "note": util.get("error") or ""}

@@ -35,7 +35,7 @@ class GenerationJob:
         self.answered: set = set()
         self._thread = threading.Thread(target=self._work, name="synth-generate", daemon=True)
 
-    def start(self) -> "GenerationJob":
+    def start(self) -> GenerationJob:
         self._thread.start()
         return self
 

@@ -28,14 +28,44 @@ from synth_core import ruleset
 #: Widget keys whose values must survive a page switch (Streamlit deletes the state of
 #: widgets that are not drawn; re-assigning them each run keeps them).
 PERSISTENT_WIDGETS = (
-    "data.source", "data.sample", "data.target", "data.task", "data.protocol", "data.test_share",
-    "rules.rho", "rules.max_rules", "rules.selected", "rules.new_text", "rules.llm_n",
-    "gen.method", "gen.rho", "gen.alpha", "gen.iterations", "gen.budget", "gen.rows_per_call",
-    "gen.labels", "gen.selection", "gen.check", "gen.llm_mode", "gen.base_url", "gen.model", "gen.api_key",
-    "gen.for_model", "gen.also_check", "gen.folds", "gen.deadline",
-    "gen.htdbu.rounds", "gen.htdbu.skeleton", "gen.samplellm.gamma", "gen.samplellm.n_clusters",
-    "gen.samplellm.pool_factor", "gen.structsynth.edges",
-    "cmp.rules", "cmp.status", "cmp.column", "cmp.source",
+    "data.source",
+    "data.sample",
+    "data.target",
+    "data.task",
+    "data.protocol",
+    "data.test_share",
+    "rules.rho",
+    "rules.max_rules",
+    "rules.selected",
+    "rules.new_text",
+    "rules.llm_n",
+    "gen.method",
+    "gen.rho",
+    "gen.alpha",
+    "gen.iterations",
+    "gen.budget",
+    "gen.rows_per_call",
+    "gen.labels",
+    "gen.selection",
+    "gen.check",
+    "gen.llm_mode",
+    "gen.base_url",
+    "gen.model",
+    "gen.api_key",
+    "gen.for_model",
+    "gen.also_check",
+    "gen.folds",
+    "gen.deadline",
+    "gen.htdbu.rounds",
+    "gen.htdbu.skeleton",
+    "gen.samplellm.gamma",
+    "gen.samplellm.n_clusters",
+    "gen.samplellm.pool_factor",
+    "gen.structsynth.edges",
+    "cmp.rules",
+    "cmp.status",
+    "cmp.column",
+    "cmp.source",
 )
 
 
@@ -97,11 +127,19 @@ MAX_RUNS = 12
 def add_run(new_run, *, seconds: float, restored: bool = False) -> None:
     """Record a finished (or restored) run: it becomes the current one and joins the run picker."""
     history = st.session_state.setdefault("runs", [])
-    history.append({
-        "number": (history[-1]["number"] + 1) if history else 1, "method": new_run.params.get("method"),
-        "model": new_run.params.get("model", "tree"), "kept": int(len(new_run.selected)),
-        "candidates": int(len(new_run.rows)), "seconds": round(seconds, 1),
-        "cancelled": bool(new_run.metrics.get("cancelled")), "restored": restored, "run": new_run})
+    history.append(
+        {
+            "number": (history[-1]["number"] + 1) if history else 1,
+            "method": new_run.params.get("method"),
+            "model": new_run.params.get("model", "tree"),
+            "kept": int(len(new_run.selected)),
+            "candidates": int(len(new_run.rows)),
+            "seconds": round(seconds, 1),
+            "cancelled": bool(new_run.metrics.get("cancelled")),
+            "restored": restored,
+            "run": new_run,
+        }
+    )
     for old in history[:-MAX_RUNS]:
         old["run"] = None  # keep the line, free the rows
     st.session_state["run"] = new_run
@@ -116,8 +154,10 @@ def runs() -> list[dict]:
 
 def run_label(entry: dict) -> str:
     how = "restored" if entry.get("restored") else f"{entry['seconds']:g} s"
-    return (f"#{entry['number']} {entry['method']} for {entry.get('model', 'tree')}: {entry['kept']:,} kept of "
-            f"{entry['candidates']:,} ({how})")
+    return (
+        f"#{entry['number']} {entry['method']} for {entry.get('model', 'tree')}: {entry['kept']:,} kept of "
+        f"{entry['candidates']:,} ({how})"
+    )
 
 
 def set_dataset(ds) -> None:
@@ -125,8 +165,15 @@ def set_dataset(ds) -> None:
     old = st.session_state.get("dataset")
     st.session_state["dataset"] = ds
     if not ds.same_as(old):
-        for key in ("rules", "rules.proposals", "rules.discovery_report", "run", "runs", "compare.row_ids",
-                    "compare.report_md"):
+        for key in (
+            "rules",
+            "rules.proposals",
+            "rules.discovery_report",
+            "run",
+            "runs",
+            "compare.row_ids",
+            "compare.report_md",
+        ):
             st.session_state.pop(key, None)
         st.session_state["rules.version"] = st.session_state.get("rules.version", 0) + 1
 
@@ -162,8 +209,11 @@ def llm_config() -> dict:
     base_url = (st.session_state.get("gen.base_url") or "").strip()
     model = (st.session_state.get("gen.model") or "").strip()
     embedded = mode == "Embedded" or not base_url
-    return {"embedded": embedded, "base_url": None if embedded else base_url, "model": None if embedded else
-            (model or None)}
+    return {
+        "embedded": embedded,
+        "base_url": None if embedded else base_url,
+        "model": None if embedded else (model or None),
+    }
 
 
 def seed() -> int:

@@ -14,7 +14,9 @@ def bank_dataset():
     from synth_core.data import load_dataset
     from synth_core.samples import sample_path
 
-    return load_dataset(sample_path("bank_marketing_3k.csv"), target="Class", seed=0, name="bank_marketing_3k.csv")
+    return load_dataset(
+        sample_path("bank_marketing_3k.csv"), target="Class", seed=0, name="bank_marketing_3k.csv"
+    )
 
 
 def rules_for(dataset, status: str = "approved"):
@@ -32,7 +34,9 @@ def rules_for(dataset, status: str = "approved"):
 def finished_run(dataset, rules, *, method: str = "jitter", n: int = 80):
     from synth_core.pipeline import run_pipeline
 
-    return run_pipeline(dataset, rules, method=method, n=n, random_state=0, guard=False, folds=3)  # rows to show
+    return run_pipeline(
+        dataset, rules, method=method, n=n, random_state=0, guard=False, folds=3
+    )  # rows to show
 
 
 def app_at(page: str | None = None, **state):

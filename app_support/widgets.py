@@ -14,10 +14,12 @@ PAGES = {
     "export": "pages/5_Export.py",
 }
 
-EMBEDDED_NOTE = ("The embedded model (Gemma 3 270M, runs offline with no key) proves the LLM path works, "
-                 "but it is slow (about 0.4-1 valid rows per second on two cores) and it is not the quality "
-                 "path. For quality LLM rows use a capable model on an OpenAI-compatible endpoint. "
-                 "**jitter** and **statistical** are the fast offline generators.")
+EMBEDDED_NOTE = (
+    "The embedded model (Gemma 3 270M, runs offline with no key) proves the LLM path works, "
+    "but it is slow (about 0.4-1 valid rows per second on two cores) and it is not the quality "
+    "path. For quality LLM rows use a capable model on an OpenAI-compatible endpoint. "
+    "**jitter** and **statistical** are the fast offline generators."
+)
 
 
 def show_error(err) -> None:
@@ -54,7 +56,9 @@ def need_dataset():
 def need_run():
     run = state.run()
     if run is None:
-        st.info("No synthetic rows yet: start a run on the **Generate** page (or restore a bundle on Export).")
+        st.info(
+            "No synthetic rows yet: start a run on the **Generate** page (or restore a bundle on Export)."
+        )
         st.page_link(PAGES["generate"], label="Go to Generate", icon=":material/auto_awesome:")
         st.stop()
     return run
@@ -78,9 +82,14 @@ def run_picker(key: str) -> None:
         st.session_state.pop("compare.row_ids", None)
         st.session_state.pop("compare.report_md", None)
 
-    st.selectbox("Run", numbers, key=key, on_change=pick,
-                 format_func=lambda n: state.run_label(held[numbers.index(n)]),
-                 help="Every run made or restored since the table was loaded.")
+    st.selectbox(
+        "Run",
+        numbers,
+        key=key,
+        on_change=pick,
+        format_func=lambda n: state.run_label(held[numbers.index(n)]),
+        help="Every run made or restored since the table was loaded.",
+    )
 
 
 def llm_label() -> tuple[str, str]:
@@ -105,18 +114,25 @@ def sidebar():
     :func:`session_summary`, filled after the page ran so it counts what the page just made."""
     with st.sidebar:
         state.default("app.seed", 0)
-        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="app.seed",
-                        help="Seeds splits, discovery, generation, selection and evaluation.")
+        st.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**31 - 1,
+            step=1,
+            key="app.seed",
+            help="Seeds splits, discovery, generation, selection and evaluation.",
+        )
         endpoint, model = llm_label()
-        st.caption(f"**LLM endpoint:** {endpoint}  \n**Model:** {model}  \n"
-                   "Change it on the Generate page.")
+        st.caption(f"**LLM endpoint:** {endpoint}  \n**Model:** {model}  \nChange it on the Generate page.")
         return st.empty()
 
 
 def session_summary(slot) -> None:
     """The table, rules and runs of this session, written into the sidebar ``slot``."""
     ds, rules = state.dataset(), state.rules()
-    lines = [f"**Table:** {ds.name} ({len(ds.frame):,} rows)" if ds is not None else "**Table:** none",
-             f"**Rules:** {sum(r.status == 'approved' for r in rules)} approved of {len(rules)}",
-             f"**Runs:** {len(st.session_state.get('runs', []))}"]
+    lines = [
+        f"**Table:** {ds.name} ({len(ds.frame):,} rows)" if ds is not None else "**Table:** none",
+        f"**Rules:** {sum(r.status == 'approved' for r in rules)} approved of {len(rules)}",
+        f"**Runs:** {len(st.session_state.get('runs', []))}",
+    ]
     slot.caption("  \n".join(lines))

@@ -55,8 +55,11 @@ from synth_core.models import row_losses  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 MODELS = ("tree", "linear", "boosting")
-MODEL_TITLES = {"tree": "Decision tree", "linear": "Linear model (logistic / ridge)",
-                "boosting": "HistGradientBoosting"}
+MODEL_TITLES = {
+    "tree": "Decision tree",
+    "linear": "Linear model (logistic / ridge)",
+    "boosting": "HistGradientBoosting",
+}
 warnings.filterwarnings("ignore")
 
 
@@ -84,13 +87,24 @@ def harness_split(frame, target, task, seed, regime):
 
 def test_losses(paper, frame, model, seed):
     """Per-row test losses (0/1 error or squared error) of ``model`` fitted on ``frame``."""
-    return row_losses(paper.schema, paper.features, paper.task, frame, paper.test, paper.target, model=model,
-                      random_state=seed, like=paper.train)
+    return row_losses(
+        paper.schema,
+        paper.features,
+        paper.task,
+        frame,
+        paper.test,
+        paper.target,
+        model=model,
+        random_state=seed,
+        like=paper.train,
+    )
 
 
 def score(paper, frame, model, seed):
     """100 x test error (classification) or test MSE of ``model`` fitted on ``frame``."""
-    return float(np.mean(test_losses(paper, frame, model, seed))) * (100.0 if paper.task == "classification" else 1.0)
+    return float(np.mean(test_losses(paper, frame, model, seed))) * (
+        100.0 if paper.task == "classification" else 1.0
+    )
 
 
 def peers(given, features, target, schema, task, n, seed):
@@ -136,14 +150,21 @@ def smote(train, features, target, schema, n, seed, SMOTE, SMOTENC):
     counts = pd.Series(y).value_counts()
     target_counts = {k: int(v + round(n * v / len(y))) for k, v in counts.items()}
     k = max(1, min(5, counts.min() - 1))
-    sampler = SMOTENC(categorical_features=list(range(len(num), len(num) + len(cat))), k_neighbors=k,
-                      sampling_strategy=target_counts, random_state=seed) if cat else \
-        SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
+    sampler = (
+        SMOTENC(
+            categorical_features=list(range(len(num), len(num) + len(cat))),
+            k_neighbors=k,
+            sampling_strategy=target_counts,
+            random_state=seed,
+        )
+        if cat
+        else SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
+    )
     Xr, yr = sampler.fit_resample(X, y)
-    Xn, yn = Xr[len(X):], yr[len(X):]
-    out = pd.DataFrame(Xn[:, :len(num)], columns=num)
+    Xn, yn = Xr[len(X) :], yr[len(X) :]
+    out = pd.DataFrame(Xn[:, : len(num)], columns=num)
     if cat:
-        out[cat] = enc.inverse_transform(Xn[:, len(num):])
+        out[cat] = enc.inverse_transform(Xn[:, len(num) :])
     labels = pd.Series(yn)
     if pd.api.types.is_numeric_dtype(train[target]):
         labels = pd.to_numeric(labels)
@@ -151,8 +172,9 @@ def smote(train, features, target, schema, n, seed, SMOTE, SMOTENC):
     return out
 
 
-def run_cell(frame, target, task, seed, regime, models, with_peers, boot_draws, pipeline_args,
-             with_fractions=False):
+def run_cell(
+    frame, target, task, seed, regime, models, with_peers, boot_draws, pipeline_args, with_fractions=False
+):
     from synth_core.discovery import DGRDiscoverer
     from synth_core.pipeline import run_pipeline
 
@@ -160,8 +182,9 @@ def run_cell(frame, target, task, seed, regime, models, with_peers, boot_draws, 
     cols = paper.features + [paper.target]
     given = frame.iloc[given_idx][cols].reset_index(drop=True)
     # the product sees the given rows only: its schema, rules, folds and teacher come from them
-    ds = make_dataset(frame.iloc[given_idx].reset_index(drop=True), target=target, task=task, seed=seed,
-                      name="given")
+    ds = make_dataset(
+        frame.iloc[given_idx].reset_index(drop=True), target=target, task=task, seed=seed, name="given"
+    )
     t = time.perf_counter()
     rules = [r.with_(status="approved") for r in DGRDiscoverer(random_state=seed).fit(ds).rules_]
     discover_secs = time.perf_counter() - t
@@ -171,42 +194,64 @@ def run_cell(frame, target, task, seed, regime, models, with_peers, boot_draws, 
     boot_sets = [given.iloc[rng.integers(len(given), size=n)] for _ in range(boot_draws)]
     out = {"n_given": int(len(given)), "n_rules": len(rules), "discover_secs": discover_secs, "models": {}}
     for model in models:
-        rec = {"given": score(paper, given, model, seed),
-               "train_only": score(paper, frame.iloc[train_idx][cols], model, seed)}
+        rec = {
+            "given": score(paper, given, model, seed),
+            "train_only": score(paper, frame.iloc[train_idx][cols], model, seed),
+        }
         draws = boot_draws if model == "tree" else min(boot_draws, 5)
-        rec["boot"] = [score(paper, pd.concat([given, b], ignore_index=True), model, seed)
-                       for b in boot_sets[:draws]]
-        rec["peers"] = {name: score(paper, pd.concat([given, rows[cols]], ignore_index=True), model, seed)
-                        for name, rows in peer_rows.items()}
+        rec["boot"] = [
+            score(paper, pd.concat([given, b], ignore_index=True), model, seed) for b in boot_sets[:draws]
+        ]
+        rec["peers"] = {
+            name: score(paper, pd.concat([given, rows[cols]], ignore_index=True), model, seed)
+            for name, rows in peer_rows.items()
+        }
         t = time.perf_counter()
         run = run_pipeline(ds, rules, method="statistical", model=model, random_state=seed, **pipeline_args)
         rec["secs"] = time.perf_counter() - t
         kept = run.synthetic_frame()
         rec["kept"] = int(len(kept))
         base_rows = test_losses(paper, given, model, seed)
-        with_rows = test_losses(paper, pd.concat([given, kept[cols]], ignore_index=True), model, seed) \
-            if len(kept) else base_rows
+        with_rows = (
+            test_losses(paper, pd.concat([given, kept[cols]], ignore_index=True), model, seed)
+            if len(kept)
+            else base_rows
+        )
         unit = 100.0 if task == "classification" else 1.0
         rec["product"] = float(np.mean(with_rows)) * unit
         # the hidden change's own noise: the paired per-row difference on the test rows, relative
-        rec["hidden_se"] = float(np.std(with_rows - base_rows, ddof=1) / np.sqrt(len(base_rows))
-                                 / max(np.mean(base_rows), 1e-12))
+        rec["hidden_se"] = float(
+            np.std(with_rows - base_rows, ddof=1) / np.sqrt(len(base_rows)) / max(np.mean(base_rows), 1e-12)
+        )
         check = run.metrics["check"]
         v = check["verdicts"][model]
         if with_fractions:  # the hidden-test change at every share the check weighed (for studying its rule)
             pool = run.rows[run.rows["_status"] == "accepted"].sample(frac=1.0, random_state=seed)
             rec["hidden_by_fraction"] = {
-                str(f): score(paper, pd.concat([given, pool.head(int(round(f * len(pool))))[cols]],
-                                               ignore_index=True), model, seed)
-                for f in (0.125, 0.25, 0.5, 1.0)}
-        rec.update(mode=check["mode"], fraction=check["fraction"], candidates=check.get("candidate_rows"),
-                   verdict={k: v[k] for k in ("base", "augmented", "change", "low", "high", "readings")},
-                   table=v["table"], repeats=check["repeats"])
+                str(f): score(
+                    paper,
+                    pd.concat([given, pool.head(int(round(f * len(pool))))[cols]], ignore_index=True),
+                    model,
+                    seed,
+                )
+                for f in (0.125, 0.25, 0.5, 1.0)
+            }
+        rec.update(
+            mode=check["mode"],
+            fraction=check["fraction"],
+            candidates=check.get("candidate_rows"),
+            verdict={k: v[k] for k in ("base", "augmented", "change", "low", "high", "readings")},
+            table=v["table"],
+            repeats=check["repeats"],
+        )
         out["models"][model] = rec
-        print(f"    {model}: given {rec['given']:.4g} product {rec['product']:.4g} "
-              f"({(rec['product'] / rec['given'] - 1) * 100:+.1f}%), kept {rec['kept']:,} "
-              f"({check['mode']}, {check['fraction']:g}), verdict {v['change'] * 100:+.1f}% "
-              f"[{v['low'] * 100:+.1f}, {v['high'] * 100:+.1f}], {rec['secs']:.0f}s", flush=True)
+        print(
+            f"    {model}: given {rec['given']:.4g} product {rec['product']:.4g} "
+            f"({(rec['product'] / rec['given'] - 1) * 100:+.1f}%), kept {rec['kept']:,} "
+            f"({check['mode']}, {check['fraction']:g}), verdict {v['change'] * 100:+.1f}% "
+            f"[{v['low'] * 100:+.1f}, {v['high'] * 100:+.1f}], {rec['secs']:.0f}s",
+            flush=True,
+        )
     return out
 
 
@@ -241,27 +286,39 @@ def per_set_tables(cells, model, lines):
         task = group[0]["task"]
         thr = noise(group, model)
         base = np.array([c["models"][model]["given"] for c in group])
-        rows = {"given rows (baseline)": base,
-                "product (statistical, auto labels, cross-fitted check)":
-                    np.array([c["models"][model]["product"] for c in group]),
-                "train split only (old baseline)": np.array([c["models"][model]["train_only"] for c in group]),
-                f"+N bootstrap of the given rows": np.array([c["models"][model]["boot"][0] for c in group])}
+        rows = {
+            "given rows (baseline)": base,
+            "product (statistical, auto labels, cross-fitted check)": np.array(
+                [c["models"][model]["product"] for c in group]
+            ),
+            "train split only (old baseline)": np.array([c["models"][model]["train_only"] for c in group]),
+            "+N bootstrap of the given rows": np.array([c["models"][model]["boot"][0] for c in group]),
+        }
         for peer in group[0]["models"][model]["peers"]:
             rows[f"{peer} N"] = np.array([c["models"][model]["peers"][peer] for c in group])
-        lines += [f"\n#### {name} ({task}, {regime}, {group[0]['n_given']:,} given rows, {len(group)} seeds) — "
-                  f"noise ±{thr:.1f}%\n",
-                  "| method | mean ± std | vs given rows | beyond noise | per-seed Δ | rows added |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"\n#### {name} ({task}, {regime}, {group[0]['n_given']:,} given rows, {len(group)} seeds) — "
+            f"noise ±{thr:.1f}%\n",
+            "| method | mean ± std | vs given rows | beyond noise | per-seed Δ | rows added |",
+            "|---|---|---|---|---|---|",
+        ]
         for method, vals in rows.items():
             r = rel(vals.mean(), base.mean())
-            verdict = "—" if method.startswith("given") else \
-                ("better" if r < -thr else ("worse" if r > thr else "within noise"))
+            verdict = (
+                "—"
+                if method.startswith("given")
+                else ("better" if r < -thr else ("worse" if r > thr else "within noise"))
+            )
             deltas = " ".join(f"{d:+.2f}" if task == "classification" else f"{d:+.3g}" for d in vals - base)
-            added = (str(int(np.mean([c["models"][model]["kept"] for c in group])))
-                     if method.startswith("product") else ("N" if method.startswith("+") else
-                                                          ("0" if method.startswith("given") else "-")))
-            lines.append(f"| {method} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {r:+.1f}% | {verdict} | "
-                         f"{deltas} | {added} |")
+            added = (
+                str(int(np.mean([c["models"][model]["kept"] for c in group])))
+                if method.startswith("product")
+                else ("N" if method.startswith("+") else ("0" if method.startswith("given") else "-"))
+            )
+            lines.append(
+                f"| {method} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {r:+.1f}% | {verdict} | "
+                f"{deltas} | {added} |"
+            )
             headline.setdefault((regime, method), []).append((name, r, verdict))
     return headline
 
@@ -290,18 +347,23 @@ def coverage(cells, model):
 
 
 def report(cells, out_path, *, command):
-    lines = ["# Augmentation benchmark: every given row counts", "",
-             f"Command: `{command}`; cells cached in `benchmarks/results/augment_cells.jsonl` "
-             "(`--report-only` rebuilds this file). Shared 2-core machine, tables rebuilt "
-             f"{time.strftime('%Y-%m-%d')}.", "",
-             "Protocol (`benchmarks/augment.py` docstring): per data set, regime and seed the harness keeps its "
-             "own 20% test split and gives the product every other row (full: train + validation; low: 400 "
-             "rows). The product runs as `synth generate --for-model M`: rules discovered on the given rows and "
-             "all approved, statistical generator, labels auto, default budget, cross-fitted check (K = 5). "
-             "Scores: 100 x test error or test MSE of M; **the baseline is M trained on all given rows**. "
-             "`train split only (old baseline)` is the real-only column of earlier reports, for continuity. "
-             "Peers add N rows (200 full / 300 low) fitted on the given rows. Noise: sd over draws of the "
-             "5-seed mean change from adding N bootstrap rows of the given rows.", ""]
+    lines = [
+        "# Augmentation benchmark: every given row counts",
+        "",
+        f"Command: `{command}`; cells cached in `benchmarks/results/augment_cells.jsonl` "
+        "(`--report-only` rebuilds this file). Shared 2-core machine, tables rebuilt "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "Protocol (`benchmarks/augment.py` docstring): per data set, regime and seed the harness keeps its "
+        "own 20% test split and gives the product every other row (full: train + validation; low: 400 "
+        "rows). The product runs as `synth generate --for-model M`: rules discovered on the given rows and "
+        "all approved, statistical generator, labels auto, default budget, cross-fitted check (K = 5). "
+        "Scores: 100 x test error or test MSE of M; **the baseline is M trained on all given rows**. "
+        "`train split only (old baseline)` is the real-only column of earlier reports, for continuity. "
+        "Peers add N rows (200 full / 300 low) fitted on the given rows. Noise: sd over draws of the "
+        "5-seed mean change from adding N bootstrap rows of the given rows.",
+        "",
+    ]
     models = [m for m in MODELS if any(m in c["models"] for c in cells)]
     summary, extra = [], []
     for model in models:
@@ -316,18 +378,28 @@ def report(cells, out_path, *, command):
             better = sum(v == "better" for _, _, v in items)
             worse = [s for s, _, v in items if v == "worse"]
             secs = np.mean([c["models"][model]["secs"] for c in sub])
-            summary.append(f"| {MODEL_TITLES[model]} | {regime} | {r:+.1f}% | {np.median([x[1] for x in items]):+.1f}% "
-                           f"| {better}/{len(items)} | {len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''} "
-                           f"| {none}/{n} | {cov}/{n} ({cov / max(n, 1):.0%}) | {consistent}/{n} "
-                           f"({consistent / max(n, 1):.0%}) | {agree}/{signed} | {secs:.0f} |")
-    lines += ["## Headline: the product vs all given rows", "",
-              "| model | regime | mean change | median | sets better beyond noise | sets worse beyond noise | "
-              "cells keeping no row | verdict interval holds the hidden change | ... allowing for the test "
-              "split's own noise | verdict sign agrees (hidden change beyond its noise) | product s / cell |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"] + summary
-    lines += ["", "## Every set at a glance", "",
-              "Mean change of the test error vs all given rows over the seeds, and in brackets the seeds whose "
-              "check kept no row (the product then returns the given rows unchanged).", ""]
+            summary.append(
+                f"| {MODEL_TITLES[model]} | {regime} | {r:+.1f}% | {np.median([x[1] for x in items]):+.1f}% "
+                f"| {better}/{len(items)} | {len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''} "
+                f"| {none}/{n} | {cov}/{n} ({cov / max(n, 1):.0%}) | {consistent}/{n} "
+                f"({consistent / max(n, 1):.0%}) | {agree}/{signed} | {secs:.0f} |"
+            )
+    lines += [
+        "## Headline: the product vs all given rows",
+        "",
+        "| model | regime | mean change | median | sets better beyond noise | sets worse beyond noise | "
+        "cells keeping no row | verdict interval holds the hidden change | ... allowing for the test "
+        "split's own noise | verdict sign agrees (hidden change beyond its noise) | product s / cell |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ] + summary
+    lines += [
+        "",
+        "## Every set at a glance",
+        "",
+        "Mean change of the test error vs all given rows over the seeds, and in brackets the seeds whose "
+        "check kept no row (the product then returns the given rows unchanged).",
+        "",
+    ]
     lines += glance(cells, models)
     lines += extra
     Path(out_path).write_text("\n".join(lines) + "\n")
@@ -335,8 +407,10 @@ def report(cells, out_path, *, command):
 
 def glance(cells, models) -> list[str]:
     """One line per (set, regime): each model's mean change and how many seeds kept no row."""
-    out = ["| set | regime | " + " | ".join(f"{MODEL_TITLES[m]}" for m in models) + " |",
-           "|---|---|" + "---|" * len(models)]
+    out = [
+        "| set | regime | " + " | ".join(f"{MODEL_TITLES[m]}" for m in models) + " |",
+        "|---|---|" + "---|" * len(models),
+    ]
     for regime in ("low", "full"):
         for name in sorted({c["dataset"] for c in cells if c["regime"] == regime}):
             sub = [c for c in cells if c["dataset"] == name and c["regime"] == regime]
@@ -356,10 +430,15 @@ def cost_of_k(out_path):
     from synth_core.pipeline import run_pipeline
 
     frame = pd.read_csv(SHARED / "heloc.csv.gz")
-    lines = ["# Cost of the cross-fitted check (K folds)", "",
-             "Command: `python benchmarks/augment.py --cost`; heloc (10,000 rows, 23 columns), decision tree, "
-             f"statistical generator, default budget, one repeat; shared 2-core machine, {time.strftime('%Y-%m-%d')}.",
-             "", "| K | discover s | run s | total s | kept rows | verdict |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Cost of the cross-fitted check (K folds)",
+        "",
+        "Command: `python benchmarks/augment.py --cost`; heloc (10,000 rows, 23 columns), decision tree, "
+        f"statistical generator, default budget, one repeat; shared 2-core machine, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| K | discover s | run s | total s | kept rows | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for k in (2, 3, 5, 10):
         t = time.perf_counter()
         ds = make_dataset(frame, target="RiskPerformance", seed=0)
@@ -368,8 +447,10 @@ def cost_of_k(out_path):
         run = run_pipeline(ds, rules, folds=k, random_state=0)
         total = time.perf_counter() - t
         v = run.metrics["check"]["verdicts"]["tree"]
-        lines.append(f"| {k} | {d:.1f} | {total - d:.1f} | {total:.1f} | {len(run.selected):,} | "
-                     f"{v['change'] * 100:+.1f}% [{v['low'] * 100:+.1f}, {v['high'] * 100:+.1f}] |")
+        lines.append(
+            f"| {k} | {d:.1f} | {total - d:.1f} | {total:.1f} | {len(run.selected):,} | "
+            f"{v['change'] * 100:+.1f}% [{v['low'] * 100:+.1f}, {v['high'] * 100:+.1f}] |"
+        )
         print(lines[-1], flush=True)
     Path(out_path).write_text("\n".join(lines) + "\n")
 
@@ -382,12 +463,17 @@ def main(argv=None):
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--boot-draws", type=int, default=10)
-    ap.add_argument("--pipeline-args", default="{}", help="JSON of extra run_pipeline arguments (experiments)")
+    ap.add_argument(
+        "--pipeline-args", default="{}", help="JSON of extra run_pipeline arguments (experiments)"
+    )
     ap.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "augment_cells.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "augment.md"))
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--all-fractions", action="store_true",
-                    help="also score every share the check weighed on the test split (to study its rule)")
+    ap.add_argument(
+        "--all-fractions",
+        action="store_true",
+        help="also score every share the check weighed on the test split (to study its rule)",
+    )
     ap.add_argument("--cost", action="store_true", help="only measure the cost of K (writes augment_cost.md)")
     args = ap.parse_args(argv)
     if not (SHARED / "manifest.json").exists():
@@ -410,15 +496,35 @@ def main(argv=None):
                         continue
                     print(f"{name} {regime} seed {seed}", flush=True)
                     t = time.perf_counter()
-                    cell = run_cell(frame, target, task, seed, regime, args.models, not args.no_peers,
-                                    args.boot_draws, pipeline_args, args.all_fractions)
-                    cell.update(dataset=name, regime=regime, seed=seed, task=task, seconds=time.perf_counter() - t,
-                                pipeline_args=pipeline_args)
+                    cell = run_cell(
+                        frame,
+                        target,
+                        task,
+                        seed,
+                        regime,
+                        args.models,
+                        not args.no_peers,
+                        args.boot_draws,
+                        pipeline_args,
+                        args.all_fractions,
+                    )
+                    cell.update(
+                        dataset=name,
+                        regime=regime,
+                        seed=seed,
+                        task=task,
+                        seconds=time.perf_counter() - t,
+                        pipeline_args=pipeline_args,
+                    )
                     cells.append(cell)
                     with cache.open("a") as fh:
                         fh.write(json.dumps(cell) + "\n")
-    report(cells, args.out, command="python benchmarks/augment.py --regime low --all-fractions` and `... --regime "
-                                    "full --all-fractions` (one process each, same cache), then `... --report-only")
+    report(
+        cells,
+        args.out,
+        command="python benchmarks/augment.py --regime low --all-fractions` and `... --regime "
+        "full --all-fractions` (one process each, same cache), then `... --report-only",
+    )
     print(f"wrote {args.out}")
     return 0
 

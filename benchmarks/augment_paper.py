@@ -81,8 +81,17 @@ def hgb(task, seed):
 def score(ds, frame, model_name, seed):
     """100 x test error (classification) or test MSE of the model fitted on ``frame``."""
     model = None if model_name == "dt" else hgb(ds.task, seed)
-    loss = row_losses(ds.schema, ds.features, ds.task, frame, ds.test, ds.target, model=model, random_state=seed,
-                      like=ds.train)
+    loss = row_losses(
+        ds.schema,
+        ds.features,
+        ds.task,
+        frame,
+        ds.test,
+        ds.target,
+        model=model,
+        random_state=seed,
+        like=ds.train,
+    )
     return float(np.mean(loss)) * (100.0 if ds.task == "classification" else 1.0)
 
 
@@ -141,14 +150,21 @@ def smote(ds, n, seed, SMOTE, SMOTENC):
     counts = pd.Series(y).value_counts()
     target_counts = {k: int(v + round(n * v / len(y))) for k, v in counts.items()}
     k = max(1, min(5, counts.min() - 1))
-    sampler = SMOTENC(categorical_features=list(range(len(num), len(num) + len(cat))), k_neighbors=k,
-                      sampling_strategy=target_counts, random_state=seed) if cat else \
-        SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
+    sampler = (
+        SMOTENC(
+            categorical_features=list(range(len(num), len(num) + len(cat))),
+            k_neighbors=k,
+            sampling_strategy=target_counts,
+            random_state=seed,
+        )
+        if cat
+        else SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
+    )
     Xr, yr = sampler.fit_resample(X, y)
-    Xn, yn = Xr[len(X):], yr[len(X):]
-    out = pd.DataFrame(Xn[:, :len(num)], columns=num)
+    Xn, yn = Xr[len(X) :], yr[len(X) :]
+    out = pd.DataFrame(Xn[:, : len(num)], columns=num)
     if cat:
-        out[cat] = enc.inverse_transform(Xn[:, len(num):])
+        out[cat] = enc.inverse_transform(Xn[:, len(num) :])
     labels = pd.Series(yn)
     if pd.api.types.is_numeric_dtype(train[ds.target]):
         labels = pd.to_numeric(labels)
@@ -192,15 +208,20 @@ def run_cell(frame, target, task, seed, regime, rules_mode, with_peers, boot_dra
     rows = {}
 
     def aug(extra):
-        return train if extra is None or len(extra) == 0 else pd.concat([train, extra[cols]], ignore_index=True)
+        return (
+            train if extra is None or len(extra) == 0 else pd.concat([train, extra[cols]], ignore_index=True)
+        )
 
     def add(name, extra, secs=0.0, extra_hgb="same"):
         extra_h = extra if isinstance(extra_hgb, str) else extra_hgb
         skip_hgb = extra_hgb is None
-        rows[name] = {"dt": score(ds, aug(extra), "dt", seed),
-                      "hgb": None if skip_hgb else score(ds, aug(extra_h), "hgb", seed),
-                      "n_syn": 0 if extra is None else int(len(extra)),
-                      "n_syn_hgb": 0 if extra_h is None else int(len(extra_h)), "secs": secs}
+        rows[name] = {
+            "dt": score(ds, aug(extra), "dt", seed),
+            "hgb": None if skip_hgb else score(ds, aug(extra_h), "hgb", seed),
+            "n_syn": 0 if extra is None else int(len(extra)),
+            "n_syn_hgb": 0 if extra_h is None else int(len(extra_h)),
+            "secs": secs,
+        }
 
     add("real-only", None)
     add("train+val", ds.val[cols])
@@ -219,21 +240,58 @@ def run_cell(frame, target, task, seed, regime, rules_mode, with_peers, boot_dra
     for generator in ("statistical", "jitter"):
         for mode in ("none", "relabel", "filter"):
             t = time.perf_counter()
-            run = run_pipeline(ds, rules, method=generator, n=n, labels=mode, labeler=_with_mode(teacher, mode),
-                               selection="none", guard=False, oversample=1.0, random_state=seed)
+            run = run_pipeline(
+                ds,
+                rules,
+                method=generator,
+                n=n,
+                labels=mode,
+                labeler=_with_mode(teacher, mode),
+                selection="none",
+                guard=False,
+                oversample=1.0,
+                random_state=seed,
+            )
             add(f"{generator} + {mode}", run.synthetic_frame(), time.perf_counter() - t)
     big = max(3 * n, len(train), 3000)
-    for generator in ("jitter", "statistical"):  # the product default: teacher labels, amount chosen on validation
+    for generator in (
+        "jitter",
+        "statistical",
+    ):  # the product default: teacher labels, amount chosen on validation
         t = time.perf_counter()
-        dt_rows = run_pipeline(ds, rules, method=generator, n=big, labels="auto", selection="none",
-                               guard=True, oversample=1.0, random_state=seed).synthetic_frame()
-        hgb_rows = run_pipeline(ds, rules, method=generator, n=big, labels="auto", selection="none", guard=True,
-                                oversample=1.0, random_state=seed, model=hgb(ds.task, seed)).synthetic_frame()
-        add(f"{generator} + auto, checked (<= max(3N, train, 3000))", dt_rows, time.perf_counter() - t,
-            extra_hgb=hgb_rows)
+        dt_rows = run_pipeline(
+            ds,
+            rules,
+            method=generator,
+            n=big,
+            labels="auto",
+            selection="none",
+            guard=True,
+            oversample=1.0,
+            random_state=seed,
+        ).synthetic_frame()
+        hgb_rows = run_pipeline(
+            ds,
+            rules,
+            method=generator,
+            n=big,
+            labels="auto",
+            selection="none",
+            guard=True,
+            oversample=1.0,
+            random_state=seed,
+            model=hgb(ds.task, seed),
+        ).synthetic_frame()
+        add(
+            f"{generator} + auto, checked (<= max(3N, train, 3000))",
+            dt_rows,
+            time.perf_counter() - t,
+            extra_hgb=hgb_rows,
+        )
     t = time.perf_counter()
-    mds_rows = run_pipeline(ds, rules, method="statistical", n=n, labels="auto", selection="mds", guard=True,
-                            random_state=seed).synthetic_frame()
+    mds_rows = run_pipeline(
+        ds, rules, method="statistical", n=n, labels="auto", selection="mds", guard=True, random_state=seed
+    ).synthetic_frame()
     add("statistical + auto + MDS (DATE selection)", mds_rows, time.perf_counter() - t, extra_hgb=None)
     return {"rows": rows, "boot": boots, "n_rules": len(rules)}
 
@@ -246,7 +304,7 @@ LLM_METHODS = {
     # (no person in a benchmark; the paper applies every refined rule)
     "date": "DATE product preset + auto ({k} LLM rows, 3 rules; I = 2, refinements auto-approved)",
     "date-paper": "DATE paper preset ({k} LLM rows, 3 rules; I = 3, Alg. 2 + MDS as published, refinements "
-                  "auto-approved)",
+    "auto-approved)",
 }
 ROW_BOUND = ("samplellm", "date", "date-paper")
 #: generator name and preset of each LLM method key
@@ -267,8 +325,11 @@ def run_llm_cells(frame, target, task, seed, regime, rules_mode, generators, k, 
     train = ds.train[cols]
     real_dt = score(ds, train, "dt", seed)
     rules = cell_rules(ds, seed, rules_mode)
-    date_rules = (cell_rules(ds, seed, rules_mode, fitting_only=True)[:3]
-                  if any(g.startswith("date") for g in generators) else [])
+    date_rules = (
+        cell_rules(ds, seed, rules_mode, fitting_only=True)[:3]
+        if any(g.startswith("date") for g in generators)
+        else []
+    )
     big = max(3 * n, len(train), 3000)
     todo = [(g, llm_method_name(g, k)) for g in generators]
     if any(g in ROW_BOUND for g in generators):
@@ -283,23 +344,48 @@ def run_llm_cells(frame, target, task, seed, regime, rules_mode, generators, k, 
         # twenty regions; the others get every discovered rule. DATE's paper preset keeps its own row
         # selection (Alg. 3, MDS as published, over its K rows); every other row-bound method keeps all rows.
         paper = preset == "paper"
-        run = run_pipeline(ds, date_rules if name == "date" else rules, method=name, preset=preset,
-                           n=k if bound else big, labels="auto", selection="auto" if paper else "none",
-                           guard=not bound, oversample=1.0, random_state=seed,
-                           refinements="auto" if name == "date" else "propose",
-                           client=None if generator == "statistical" else client)
+        run = run_pipeline(
+            ds,
+            date_rules if name == "date" else rules,
+            method=name,
+            preset=preset,
+            n=k if bound else big,
+            labels="auto",
+            selection="auto" if paper else "none",
+            guard=not bound,
+            oversample=1.0,
+            random_state=seed,
+            refinements="auto" if name == "date" else "propose",
+            client=None if generator == "statistical" else client,
+        )
         extra = run.synthetic_frame()
         usage = run.usage or {}
-        dt = score(ds, train if extra.empty else pd.concat([train, extra[cols]], ignore_index=True), "dt", seed)
+        dt = score(
+            ds, train if extra.empty else pd.concat([train, extra[cols]], ignore_index=True), "dt", seed
+        )
         decided = run.params.get("refinements", {}).get("decisions", [])
-        written = run.rows[run.rows.get("_status", pd.Series(dtype=str)) == "accepted"] if len(run.rows) else run.rows
-        yield {"method": method, "generator": generator, "preset": preset, "dt": dt, "real_dt": real_dt,
-               "n_syn": int(len(extra)), "accepted": int(len(written)), "secs": time.perf_counter() - t,
-               "llm_calls": int(usage.get("calls", 0)), "tokens": int(usage.get("total_tokens", 0)),
-               "llm_secs": float(usage.get("seconds", 0.0)), "refined_rules": len(decided),
-               "iterations": int(run.params.get("generator", {}).get("iterations", 0) or 0),
-               "mds_pulls": int((run.labels or {}).get("selection", {}).get("pulls", 0) or 0),
-               "messages": [m[:300] for m in run.messages][:6]}
+        written = (
+            run.rows[run.rows.get("_status", pd.Series(dtype=str)) == "accepted"]
+            if len(run.rows)
+            else run.rows
+        )
+        yield {
+            "method": method,
+            "generator": generator,
+            "preset": preset,
+            "dt": dt,
+            "real_dt": real_dt,
+            "n_syn": int(len(extra)),
+            "accepted": int(len(written)),
+            "secs": time.perf_counter() - t,
+            "llm_calls": int(usage.get("calls", 0)),
+            "tokens": int(usage.get("total_tokens", 0)),
+            "llm_secs": float(usage.get("seconds", 0.0)),
+            "refined_rules": len(decided),
+            "iterations": int(run.params.get("generator", {}).get("iterations", 0) or 0),
+            "mds_pulls": int((run.labels or {}).get("selection", {}).get("pulls", 0) or 0),
+            "messages": [m[:300] for m in run.messages][:6],
+        }
 
 
 def merge_llm_cells(cells, llm_cells):
@@ -310,20 +396,31 @@ def merge_llm_cells(cells, llm_cells):
         if cell is None:
             continue
         if abs(rec["real_dt"] - cell["rows"]["real-only"]["dt"]) > 1e-9:
-            raise SystemExit(f"{rec['dataset']} {rec['regime']} seed {rec['seed']}: the LLM pass's real-only "
-                             f"score {rec['real_dt']} differs from the cached cell's; the splits disagree")
-        cell["rows"][rec["method"]] = {"dt": rec["dt"], "hgb": None, "n_syn": rec["n_syn"], "secs": rec["secs"],
-                                       "llm_calls": rec["llm_calls"]}
+            raise SystemExit(
+                f"{rec['dataset']} {rec['regime']} seed {rec['seed']}: the LLM pass's real-only "
+                f"score {rec['real_dt']} differs from the cached cell's; the splits disagree"
+            )
+        cell["rows"][rec["method"]] = {
+            "dt": rec["dt"],
+            "hgb": None,
+            "n_syn": rec["n_syn"],
+            "secs": rec["secs"],
+            "llm_calls": rec["llm_calls"],
+        }
     return cells
 
 
 def llm_summary(llm_cells, cells):
     """Coverage and cost of each LLM generator's pass, and its change in decision-tree error."""
     base = {(c["dataset"], c["regime"], c["seed"]): c["rows"]["real-only"]["dt"] for c in cells}
-    out = ["", "## LLM generators: coverage and cost (decision tree)", "",
-           "| regime | method | endpoint | data sets | cells (set x seed) | mean rel. change | LLM calls / cell | "
-           "tokens / cell | LLM s / cell | wall s / cell | rows written / cell | rows added / cell |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "",
+        "## LLM generators: coverage and cost (decision tree)",
+        "",
+        "| regime | method | endpoint | data sets | cells (set x seed) | mean rel. change | LLM calls / cell | "
+        "tokens / cell | LLM s / cell | wall s / cell | rows written / cell | rows added / cell |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     groups = {}
     for rec in llm_cells:
         groups.setdefault((rec["regime"], rec["method"]), []).append(rec)
@@ -333,27 +430,34 @@ def llm_summary(llm_cells, cells):
             continue
         per_set = {}
         for r in recs:
-            per_set.setdefault(r["dataset"], []).append((r["dt"], base[(r["dataset"], r["regime"], r["seed"])]))
+            per_set.setdefault(r["dataset"], []).append(
+                (r["dt"], base[(r["dataset"], r["regime"], r["seed"])])
+            )
         rels = []
         for pairs in per_set.values():
             vals, reals = np.array(pairs).T
             rels.append((vals.mean() - reals.mean()) / reals.mean() * 100)
         rel = np.mean(rels)
-        out.append(f"| {regime} | {method} | {recs[0].get('endpoint', '?')} | {len(per_set)} | {len(recs)} | "
-                   f"{rel:+.1f}% | {np.mean([r['llm_calls'] for r in recs]):.1f} | "
-                   f"{np.mean([r.get('tokens', 0) for r in recs]):,.0f} | "
-                   f"{np.mean([r['llm_secs'] for r in recs]):.0f} | {np.mean([r['secs'] for r in recs]):.0f} | "
-                   + (f"{np.mean([r['accepted'] for r in recs]):.0f}" if all("accepted" in r for r in recs) else "–")
-                   + f" | {np.mean([r['n_syn'] for r in recs]):.0f} |")
+        out.append(
+            f"| {regime} | {method} | {recs[0].get('endpoint', '?')} | {len(per_set)} | {len(recs)} | "
+            f"{rel:+.1f}% | {np.mean([r['llm_calls'] for r in recs]):.1f} | "
+            f"{np.mean([r.get('tokens', 0) for r in recs]):,.0f} | "
+            f"{np.mean([r['llm_secs'] for r in recs]):.0f} | {np.mean([r['secs'] for r in recs]):.0f} | "
+            + (f"{np.mean([r['accepted'] for r in recs]):.0f}" if all("accepted" in r for r in recs) else "–")
+            + f" | {np.mean([r['n_syn'] for r in recs]):.0f} |"
+        )
     if any(rec.get("preset") == "paper" for rec in llm_cells):
-        out += ["", "DATE's presets side by side (300-row regime, K LLM rows per cell, labels auto, no amount "
-                "check — the reduced protocol of every row-bound LLM method here; refinements approved "
-                "automatically in both). `product`: I = 2, a path group kept on its mean error, every kept "
-                "group's rows added. `paper`: I = 3, every row within rho_m, only groups with Delta > 0, path "
-                "examples added back, the DGR prompt with stratified examples, early stop, then MDS as published "
-                "(one arm per path group, quality rho_m - Delta, full UCB bonus, n = 200 pulls) over those rows. "
-                "The paper preset's cost is its LLM calls, tokens and seconds per cell above; its rows written / "
-                "added show how much of the K rows its filters and MDS keep."]
+        out += [
+            "",
+            "DATE's presets side by side (300-row regime, K LLM rows per cell, labels auto, no amount "
+            "check — the reduced protocol of every row-bound LLM method here; refinements approved "
+            "automatically in both). `product`: I = 2, a path group kept on its mean error, every kept "
+            "group's rows added. `paper`: I = 3, every row within rho_m, only groups with Delta > 0, path "
+            "examples added back, the DGR prompt with stratified examples, early stop, then MDS as published "
+            "(one arm per path group, quality rho_m - Delta, full UCB bonus, n = 200 pulls) over those rows. "
+            "The paper preset's cost is its LLM calls, tokens and seconds per cell above; its rows written / "
+            "added show how much of the K rows its filters and MDS keep.",
+        ]
     return out if len(out) > 5 else []
 
 
@@ -364,8 +468,11 @@ def fmt(v, task):
 def noise_threshold(group, model):
     """Relative sd, over bootstrap draws, of the mean change from adding N bootstrap rows to these seeds."""
     real = np.mean([c["rows"]["real-only"][model] for c in group])
-    means = [np.mean([c["boot"][d][model] for c in group]) - real for d in range(len(group[0]["boot"]))
-             if all(c["boot"][d][model] is not None for c in group)]
+    means = [
+        np.mean([c["boot"][d][model] for c in group]) - real
+        for d in range(len(group[0]["boot"]))
+        if all(c["boot"][d][model] is not None for c in group)
+    ]
     return float(np.std(means)) / real * 100 if len(means) > 1 else float("nan")
 
 
@@ -380,8 +487,9 @@ def summarize(cells, model, out_lines):
         group = sorted(group, key=lambda c: c["seed"])
         task = group[0]["task"]
         noise = noise_threshold(group, model)
-        out_lines.append(f"\n#### {name} ({task}, {regime}, n={len(group)} seeds) — noise threshold "
-                         f"±{noise:.1f}%\n")
+        out_lines.append(
+            f"\n#### {name} ({task}, {regime}, n={len(group)} seeds) — noise threshold ±{noise:.1f}%\n"
+        )
         out_lines.append("| method | mean ± std | rel. change | beyond noise | per-seed Δ | synthetic rows |")
         out_lines.append("|---|---|---|---|---|---|")
         methods = list(dict.fromkeys(m for c in group for m in c["rows"]))
@@ -393,33 +501,50 @@ def summarize(cells, model, out_lines):
             vals = np.array([c["rows"][method][model] for c in sub])
             rel = (vals.mean() - real.mean()) / real.mean() * 100
             thr = noise if len(sub) == len(group) else noise_threshold(sub, model)
-            beyond = "—" if method == "real-only" else ("better" if rel < -thr else
-                                                         ("worse" if rel > thr else "within noise"))
+            beyond = (
+                "—"
+                if method == "real-only"
+                else ("better" if rel < -thr else ("worse" if rel > thr else "within noise"))
+            )
             deltas = " ".join(f"{d:+.2f}" if task == "classification" else f"{d:+.3g}" for d in vals - real)
             key = "n_syn_hgb" if model == "hgb" and "n_syn_hgb" in sub[0]["rows"][method] else "n_syn"
             nsyn = int(np.mean([c["rows"][method][key] for c in sub]))
-            label = method if len(sub) == len(group) else \
-                f"{method} [seeds {','.join(str(c['seed']) for c in sub)}; noise ±{thr:.1f}%]"
-            out_lines.append(f"| {label} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {rel:+.1f}% | "
-                             f"{beyond} | {deltas} | {nsyn} |")
+            label = (
+                method
+                if len(sub) == len(group)
+                else f"{method} [seeds {','.join(str(c['seed']) for c in sub)}; noise ±{thr:.1f}%]"
+            )
+            out_lines.append(
+                f"| {label} | {fmt(vals.mean(), task)} ± {fmt(vals.std(), task)} | {rel:+.1f}% | "
+                f"{beyond} | {deltas} | {nsyn} |"
+            )
             headline.setdefault((regime, method), []).append((name, rel, beyond))
     return headline
 
 
 def peer_check(cells, method):
     """Per data set and regime: is ``method``'s 5-seed mean better than each peer's?"""
-    out = ["", f"## `{method}` against the peers, per data set (decision tree)", "",
-           "| regime | data set | method | +GaussianCopula | +SMOTE | better than both |", "|---|---|---|---|---|---|"]
+    out = [
+        "",
+        f"## `{method}` against the peers, per data set (decision tree)",
+        "",
+        "| regime | data set | method | +GaussianCopula | +SMOTE | better than both |",
+        "|---|---|---|---|---|---|",
+    ]
     groups = {}
     for c in cells:
         groups.setdefault((c["regime"], c["dataset"]), []).append(c)
+
+    def mean(group, prefix):
+        keys = [k for k in group[0]["rows"] if k.startswith(prefix)]
+        return np.mean([c["rows"][keys[0]]["dt"] for c in group]) if keys else None
+
+    def fmt_(v):
+        return "–" if v is None else f"{v:.4g}"
+
     for (regime, name), group in sorted(groups.items()):
-        def mean(prefix):
-            keys = [k for k in group[0]["rows"] if k.startswith(prefix)]
-            return np.mean([c["rows"][keys[0]]["dt"] for c in group]) if keys else None
-        m, gc, sm = mean(method), mean("+GaussianCopula"), mean("+SMOTE")
+        m, gc, sm = (mean(group, p) for p in (method, "+GaussianCopula", "+SMOTE"))
         both = all(p is None or m < p for p in (gc, sm))
-        fmt_ = lambda v: "–" if v is None else f"{v:.4g}"  # noqa: E731
         out.append(f"| {regime} | {name} | {fmt_(m)} | {fmt_(gc)} | {fmt_(sm)} | {'yes' if both else 'no'} |")
     return out
 
@@ -444,16 +569,26 @@ def run_llm_pass(args, regimes, llm_cells, llm_cache):
         for seed in args.seeds:
             for name, frame, target, task in frames:
                 done = {m for (d, r, s, rm, m) in have if (d, r, s, rm) == (name, regime, seed, args.rules)}
-                for rec in run_llm_cells(frame, target, task, seed, regime, args.rules, generators, args.llm_rows,
-                                         client, done):
-                    rec.update(dataset=name, regime=regime, seed=seed, task=task, rules_mode=args.rules,
-                               endpoint=settings.endpoint_label)
+                for rec in run_llm_cells(
+                    frame, target, task, seed, regime, args.rules, generators, args.llm_rows, client, done
+                ):
+                    rec.update(
+                        dataset=name,
+                        regime=regime,
+                        seed=seed,
+                        task=task,
+                        rules_mode=args.rules,
+                        endpoint=settings.endpoint_label,
+                    )
                     llm_cells.append(rec)
                     have.add((name, regime, seed, args.rules, rec["method"]))
                     with llm_cache.open("a") as fh:
                         fh.write(json.dumps(rec) + "\n")
-                    print(f"{name} {regime} seed {seed} {rec['method']}: {rec['secs']:.0f}s, {rec['llm_calls']} "
-                          f"calls, {rec['n_syn']} rows, dt {rec['dt']:.4g} (real {rec['real_dt']:.4g})", flush=True)
+                    print(
+                        f"{name} {regime} seed {seed} {rec['method']}: {rec['secs']:.0f}s, {rec['llm_calls']} "
+                        f"calls, {rec['n_syn']} rows, dt {rec['dt']:.4g} (real {rec['real_dt']:.4g})",
+                        flush=True,
+                    )
 
 
 def main(argv=None):
@@ -467,11 +602,20 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "augment_paper_cells.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "augment_paper.md"))
     ap.add_argument("--report-only", action="store_true", help="only rebuild the tables from the cache")
-    ap.add_argument("--llm", nargs="*", default=[], choices=sorted(LLM_METHODS),
-                    help="run only these LLM generators (project venv), seed by seed over every data set")
+    ap.add_argument(
+        "--llm",
+        nargs="*",
+        default=[],
+        choices=sorted(LLM_METHODS),
+        help="run only these LLM generators (project venv), seed by seed over every data set",
+    )
     ap.add_argument("--llm-rows", type=int, default=15, help="rows SampleLLM and DATE write per cell")
-    ap.add_argument("--llm-cache", default=str(ROOT / "benchmarks" / "results" / "augment_paper_llm_cells.jsonl"))
-    ap.add_argument("--base-url", default=None, help="an OpenAI-compatible endpoint instead of the embedded model")
+    ap.add_argument(
+        "--llm-cache", default=str(ROOT / "benchmarks" / "results" / "augment_paper_llm_cells.jsonl")
+    )
+    ap.add_argument(
+        "--base-url", default=None, help="an OpenAI-compatible endpoint instead of the embedded model"
+    )
     ap.add_argument("--model", default=None)
     args = ap.parse_args(argv)
     if not (SHARED / "manifest.json").exists():
@@ -479,10 +623,13 @@ def main(argv=None):
         return 0
     cache, llm_cache = Path(args.cache), Path(args.llm_cache)
     cells = [json.loads(line) for line in cache.read_text().splitlines()] if cache.exists() else []
-    llm_cells = [json.loads(line) for line in llm_cache.read_text().splitlines()] if llm_cache.exists() else []
+    llm_cells = (
+        [json.loads(line) for line in llm_cache.read_text().splitlines()] if llm_cache.exists() else []
+    )
     # a rerun appends: the last record of each (data set, regime, seed, rules, method) wins
-    llm_cells = list({(c["dataset"], c["regime"], c["seed"], c["rules_mode"], c["method"]): c
-                      for c in llm_cells}.values())
+    llm_cells = list(
+        {(c["dataset"], c["regime"], c["seed"], c["rules_mode"], c["method"]): c for c in llm_cells}.values()
+    )
     done = {(c["dataset"], c["regime"], c["seed"], c["rules_mode"]) for c in cells}
     regimes = ["low", "full"] if args.regime == "both" else [args.regime]
     if args.llm and not args.report_only:
@@ -495,53 +642,75 @@ def main(argv=None):
                     if key in done:
                         continue
                     t = time.perf_counter()
-                    cell = run_cell(frame, target, task, seed, regime, args.rules, not args.no_peers,
-                                    args.boot_draws)
-                    cell.update(dataset=name, regime=regime, seed=seed, task=task, rules_mode=args.rules,
-                                seconds=time.perf_counter() - t)
+                    cell = run_cell(
+                        frame, target, task, seed, regime, args.rules, not args.no_peers, args.boot_draws
+                    )
+                    cell.update(
+                        dataset=name,
+                        regime=regime,
+                        seed=seed,
+                        task=task,
+                        rules_mode=args.rules,
+                        seconds=time.perf_counter() - t,
+                    )
                     cells.append(cell)
                     with cache.open("a") as fh:
                         fh.write(json.dumps(cell) + "\n")
-                    print(f"{name} {regime} seed {seed}: {cell['seconds']:.0f}s "
-                          f"real {cell['rows']['real-only']['dt']:.4g} "
-                          f"jitter+relabel {cell['rows']['jitter + relabel']['dt']:.4g}", flush=True)
+                    print(
+                        f"{name} {regime} seed {seed}: {cell['seconds']:.0f}s "
+                        f"real {cell['rows']['real-only']['dt']:.4g} "
+                        f"jitter+relabel {cell['rows']['jitter + relabel']['dt']:.4g}",
+                        flush=True,
+                    )
     cells = merge_llm_cells([c for c in cells if c["rules_mode"] == args.rules], llm_cells)
-    lines = ["# Augmentation benchmark, paper protocol (continuity)", "",
-             "Superseded as the headline by `augment.md` (every given row counts, the analyst's model); kept "
-             "so figures recorded before that change can be rebuilt and compared.", "",
-             "Command: `make bench` (runs `.venv-bench/bin/python benchmarks/augment_paper.py --regime both`; each "
-             "(data set, regime, seed) cell is cached in `benchmarks/results/augment_paper_cells.jsonl`, and "
-             f"`--report-only` rebuilds these tables from it). Tables rebuilt {time.strftime('%Y-%m-%d')} on a "
-             "shared 2-core machine; peers from SDV 2.0.0 and imbalanced-learn in the bench venv.", "",
-             "Cells: 100 x test error (classification) or test MSE (regression), mean ± std over seeds; "
-             "relative change vs real-only (negative = better); 'beyond noise' compares it with the noise "
-             "threshold (sd over 10 draws — 5 for HistGradientBoosting — of the 5-seed mean change from adding "
-             "N bootstrap rows). N = 200 (full train) / 300 (300-row regime).", "",
-             "Product rows: rules discovered on the train split (all approved); the label teacher "
-             "(HistGradientBoosting) is fitted on train rows only. `G + none/relabel/filter`: N rows of "
-             "generator G with that label mode, no selection. `G + auto, checked`: the product default — "
-             "labels `auto` (relabel when the teacher beats the downstream model on validation rows, else "
-             "filter), up to max(3N, train rows, 3000) rows, and the amount kept (0, 1/4, 1/2 or all) chosen on "
-             "validation rows by a paired test against real rows alone; the HistGradientBoosting column reruns "
-             "it with HistGradientBoosting as the downstream model. `statistical + auto + MDS`: DATE's Alg. 3 "
-             "selection of N rows (decision tree only).", "",
-             "The default method is `statistical + auto, checked`.", "",
-             "LLM generators (their own pass: `make bench-llm`, cached in "
-             "`benchmarks/results/augment_paper_llm_cells.jsonl`; decision tree only; every LLM call real, on the "
-             "endpoint named in the last table): `H-TDBU` and `StructSynth` spend one LLM call per cell on "
-             "structure (a skeleton, a DAG) and write rows statistically, so they run as the product default "
-             "does (`+ auto, checked`, both regimes). `SampleLLM` and `DATE` write every row with the LLM, "
-             "which on the embedded 270M model on 2 cores runs at a few seconds per row: they add K rows per "
-             "cell (labels auto, no amount check) in the 300-row regime, seed by seed over every data set, "
-             "next to `statistical + auto (K rows)` as the same-size offline reference; a method measured on "
-             "fewer seeds than the others says which, and is judged against the noise threshold of those "
-             "seeds."]
-    for model, title in (("dt", "Decision tree (DATE's evaluation model)"),
-                         ("hgb", "HistGradientBoosting as the downstream model")):
+    lines = [
+        "# Augmentation benchmark, paper protocol (continuity)",
+        "",
+        "Superseded as the headline by `augment.md` (every given row counts, the analyst's model); kept "
+        "so figures recorded before that change can be rebuilt and compared.",
+        "",
+        "Command: `make bench` (runs `.venv-bench/bin/python benchmarks/augment_paper.py --regime both`; each "
+        "(data set, regime, seed) cell is cached in `benchmarks/results/augment_paper_cells.jsonl`, and "
+        f"`--report-only` rebuilds these tables from it). Tables rebuilt {time.strftime('%Y-%m-%d')} on a "
+        "shared 2-core machine; peers from SDV 2.0.0 and imbalanced-learn in the bench venv.",
+        "",
+        "Cells: 100 x test error (classification) or test MSE (regression), mean ± std over seeds; "
+        "relative change vs real-only (negative = better); 'beyond noise' compares it with the noise "
+        "threshold (sd over 10 draws — 5 for HistGradientBoosting — of the 5-seed mean change from adding "
+        "N bootstrap rows). N = 200 (full train) / 300 (300-row regime).",
+        "",
+        "Product rows: rules discovered on the train split (all approved); the label teacher "
+        "(HistGradientBoosting) is fitted on train rows only. `G + none/relabel/filter`: N rows of "
+        "generator G with that label mode, no selection. `G + auto, checked`: the product default — "
+        "labels `auto` (relabel when the teacher beats the downstream model on validation rows, else "
+        "filter), up to max(3N, train rows, 3000) rows, and the amount kept (0, 1/4, 1/2 or all) chosen on "
+        "validation rows by a paired test against real rows alone; the HistGradientBoosting column reruns "
+        "it with HistGradientBoosting as the downstream model. `statistical + auto + MDS`: DATE's Alg. 3 "
+        "selection of N rows (decision tree only).",
+        "",
+        "The default method is `statistical + auto, checked`.",
+        "",
+        "LLM generators (their own pass: `make bench-llm`, cached in "
+        "`benchmarks/results/augment_paper_llm_cells.jsonl`; decision tree only; every LLM call real, on the "
+        "endpoint named in the last table): `H-TDBU` and `StructSynth` spend one LLM call per cell on "
+        "structure (a skeleton, a DAG) and write rows statistically, so they run as the product default "
+        "does (`+ auto, checked`, both regimes). `SampleLLM` and `DATE` write every row with the LLM, "
+        "which on the embedded 270M model on 2 cores runs at a few seconds per row: they add K rows per "
+        "cell (labels auto, no amount check) in the 300-row regime, seed by seed over every data set, "
+        "next to `statistical + auto (K rows)` as the same-size offline reference; a method measured on "
+        "fewer seeds than the others says which, and is judged against the noise threshold of those "
+        "seeds.",
+    ]
+    for model, title in (
+        ("dt", "Decision tree (DATE's evaluation model)"),
+        ("hgb", "HistGradientBoosting as the downstream model"),
+    ):
         lines.append(f"\n## {title}\n")
         headline = summarize(cells, model, lines)
         lines.append(f"\n### Summary ({model}): mean relative change over data sets\n")
-        lines.append("| regime | method | mean rel. change | sets better beyond noise | sets worse beyond noise |")
+        lines.append(
+            "| regime | method | mean rel. change | sets better beyond noise | sets worse beyond noise |"
+        )
         lines.append("|---|---|---|---|---|")
         for (regime, method), items in sorted(headline.items()):
             if method == "real-only":
@@ -549,8 +718,10 @@ def main(argv=None):
             rel = np.mean([r for _, r, _ in items])
             better = sum(b == "better" for *_, b in items)
             worse = [n for n, _, b in items if b == "worse"]
-            lines.append(f"| {regime} | {method} | {rel:+.1f}% | {better}/{len(items)} | "
-                         f"{len(worse)} {('(' + ', '.join(worse) + ')') if worse else ''} |")
+            lines.append(
+                f"| {regime} | {method} | {rel:+.1f}% | {better}/{len(items)} | "
+                f"{len(worse)} {('(' + ', '.join(worse) + ')') if worse else ''} |"
+            )
     lines += peer_check(cells, "statistical + auto, checked (<= max(3N, train, 3000))")
     for generator in ("htdbu", "structsynth"):
         name = llm_method_name(generator, args.llm_rows)

@@ -58,16 +58,19 @@ from synth_core.labels import Labeler  # noqa: E402
 from synth_core.llm import LLMClient, LLMSettings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
-SETS = {"bank-marketing": ("bank-marketing.csv.gz", "Class"),
-        "california": ("california.csv.gz", "price_above_median")}
+SETS = {
+    "bank-marketing": ("bank-marketing.csv.gz", "Class"),
+    "california": ("california.csv.gz", "price_above_median"),
+}
 TREE_SEEDS = (0, 1, 2, 3, 4)
 
 
 def low_data(frame: pd.DataFrame, target: str, seed: int, name: str):
     """300 train / 100 validation rows (stratified), the split's test rows unchanged."""
     ds = make_dataset(frame, target=target, seed=seed, name=name, protocol="paper")
-    train_idx, _ = train_test_split(ds.train_idx, train_size=300, random_state=seed,
-                                    stratify=ds.train[target])
+    train_idx, _ = train_test_split(
+        ds.train_idx, train_size=300, random_state=seed, stratify=ds.train[target]
+    )
     val_idx, _ = train_test_split(ds.val_idx, train_size=100, random_state=seed, stratify=ds.val[target])
     return ds.with_train(np.asarray(train_idx), np.asarray(val_idx))
 
@@ -83,8 +86,11 @@ def run_one(client, name: str, seed: int, args) -> dict:
     disc = DGRDiscoverer(rho=args.rho, random_state=seed).fit(ds)
     fitting = [r for r in disc.rules_ if r.error is not None and r.error <= disc.rho_]
     rules = [r.with_(status="approved") for r in (fitting or disc.rules_)[: args.rules]]
-    print(f"[{name} seed {seed}] {len(disc.rules_)} rules discovered, approved "
-          f"{', '.join(f'{r.id} (support {r.support}, error {r.error:.3f})' for r in rules)}", flush=True)
+    print(
+        f"[{name} seed {seed}] {len(disc.rules_)} rules discovered, approved "
+        f"{', '.join(f'{r.id} (support {r.support}, error {r.error:.3f})' for r in rules)}",
+        flush=True,
+    )
     from synth_core.generators.presets import preset_params
 
     params = preset_params("date", args.preset, {"iterations": args.iterations, "rows_per_call": 5})
@@ -99,7 +105,9 @@ def run_one(client, name: str, seed: int, args) -> dict:
             print(f"  [{name}] {step}/{total} {message}", flush=True)
 
     t0 = time.perf_counter()
-    out = gen.generate(args.n, progress=progress, refinements="auto" if args.auto_approve_refinements else "propose")
+    out = gen.generate(
+        args.n, progress=progress, refinements="auto" if args.auto_approve_refinements else "propose"
+    )
     wall = time.perf_counter() - t0
     acc = out.accepted
     positive = acc[acc["_delta"] > 0]
@@ -110,25 +118,52 @@ def run_one(client, name: str, seed: int, args) -> dict:
     labelled = labelled[labelled["_status"] == "accepted"]
     u = out.usage
     result = {
-        "set": name, "seed": seed, "rules": [(r.id, r.text, r.support, r.error) for r in rules],
-        "rows": len(out.rows), "accepted": len(acc), "rejected": len(out.rejected),
-        "reasons": Counter(out.rejected["_reason"]), "positive": len(positive),
-        "label_mode": labeler.effective_mode_, "labelled": len(labelled),
-        "calls": u.get("calls", 0), "errors": u.get("errors", 0),
+        "set": name,
+        "seed": seed,
+        "rules": [(r.id, r.text, r.support, r.error) for r in rules],
+        "rows": len(out.rows),
+        "accepted": len(acc),
+        "rejected": len(out.rejected),
+        "reasons": Counter(out.rejected["_reason"]),
+        "positive": len(positive),
+        "label_mode": labeler.effective_mode_,
+        "labelled": len(labelled),
+        "calls": u.get("calls", 0),
+        "errors": u.get("errors", 0),
         "prompt_tokens": u.get("prompt_tokens", 0),
-        "completion_tokens": u.get("completion_tokens", 0), "total_tokens": u.get("total_tokens", 0),
-        "llm_seconds": u.get("seconds", 0.0), "wall": wall,
-        "proposals": [(r.id, r.text, r.support, r.status) for r in out.proposals], "messages": out.messages,
+        "completion_tokens": u.get("completion_tokens", 0),
+        "total_tokens": u.get("total_tokens", 0),
+        "llm_seconds": u.get("seconds", 0.0),
+        "wall": wall,
+        "proposals": [(r.id, r.text, r.support, r.status) for r in out.proposals],
+        "messages": out.messages,
         "decisions": out.decisions,
-        "err_real": error100(ds, None), "err_date": error100(ds, acc),
-        "err_positive": error100(ds, positive), "err_labelled": error100(ds, labelled),
+        "err_real": error100(ds, None),
+        "err_date": error100(ds, acc),
+        "err_positive": error100(ds, positive),
+        "err_labelled": error100(ds, labelled),
         "example": acc.iloc[0][ds.features + [ds.target]].to_dict() if len(acc) else None,
-        "per_rule": out.per_rule[["rule_id", "role", "status", "requested", "accepted", "rejected",
-                                  "rejected_by_reason", "positive_gain_rows", "calls", "tokens",
-                                  "refine_tokens"]],
+        "per_rule": out.per_rule[
+            [
+                "rule_id",
+                "role",
+                "status",
+                "requested",
+                "accepted",
+                "rejected",
+                "rejected_by_reason",
+                "positive_gain_rows",
+                "calls",
+                "tokens",
+                "refine_tokens",
+            ]
+        ],
     }
-    print(f"  [{name}] {len(acc)} accepted, {len(out.rejected)} rejected, {result['calls']} calls, "
-          f"{wall:.0f} s; error real {result['err_real']:.2f} -> +DATE {result['err_date']:.2f}", flush=True)
+    print(
+        f"  [{name}] {len(acc)} accepted, {len(out.rejected)} rejected, {result['calls']} calls, "
+        f"{wall:.0f} s; error real {result['err_real']:.2f} -> +DATE {result['err_date']:.2f}",
+        flush=True,
+    )
     return result
 
 
@@ -176,19 +211,28 @@ def markdown(results: list[dict], args, wall: float, started: str) -> str:
             f"{r['total_tokens']:,} ({r['prompt_tokens']:,} + {r['completion_tokens']:,}) | {per_row} | "
             f"{r['llm_seconds']:.0f} | {r['wall']:.0f} | {r['err_real']:.2f} | {r['err_date']:.2f} | "
             f"{r['err_positive']:.2f} ({r['positive']} rows) | {r['err_labelled']:.2f} "
-            f"({r['labelled']} rows, {r['label_mode']}) |")
+            f"({r['labelled']} rows, {r['label_mode']}) |"
+        )
     lines.append("")
     for r in results:
         lines.append(f"## {r['set']}, seed {r['seed']}")
         lines.append("")
-        lines.append("Approved rules: " + "; ".join(f"{rid} `{text}` (support {sup}, error {err:.3f})"
-                                                   for rid, text, sup, err in r["rules"]))
+        lines.append(
+            "Approved rules: "
+            + "; ".join(
+                f"{rid} `{text}` (support {sup}, error {err:.3f})" for rid, text, sup, err in r["rules"]
+            )
+        )
         lines.append("")
         if r["proposals"]:
             outcome = {d["rule_id"]: d["decision"] for d in r["decisions"]}
-            lines.append("Refined rules proposed (each writes rows only once approved): "
-                         + "; ".join(f"{rid} `{text}` (train support {sup}; {outcome.get(rid, status)})"
-                                     for rid, text, sup, status in r["proposals"]))
+            lines.append(
+                "Refined rules proposed (each writes rows only once approved): "
+                + "; ".join(
+                    f"{rid} `{text}` (train support {sup}; {outcome.get(rid, status)})"
+                    for rid, text, sup, status in r["proposals"]
+                )
+            )
         else:
             lines.append("Refined rules proposed: none.")
         lines.append("")

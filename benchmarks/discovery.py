@@ -79,8 +79,7 @@ def mixed_table(n_rows: int = 50_000, n_cols: int = 50, seed: int = 0) -> pd.Dat
     df = pd.DataFrame(cols)
     x0, x1, x2, x4 = (df[c].to_numpy() for c in ("x0", "x1", "x2", "x4"))
     cat_ab = df["cat0"].isin(["c0_0", "c0_1"]).to_numpy()
-    y = np.where(x0 <= 0.5, x1 > 0.7,
-                 np.where(cat_ab, (x2 > 0.2) & df["b0"].to_numpy(), x4 > 0.4))
+    y = np.where(x0 <= 0.5, x1 > 0.7, np.where(cat_ab, (x2 > 0.2) & df["b0"].to_numpy(), x4 > 0.4))
     flip = rng.random(n_rows) < 0.05
     df["y"] = np.where(flip, ~y, y).astype(int)
     for c in ("x5", "x7", "x8", "cat3", "cat4", "n1"):  # missing cells, 3-10%
@@ -112,7 +111,8 @@ def run_one(name: str, dataset, rho, sharing: bool, repeat: int) -> dict:
         "shared (training avoided)": disc.n_models_shared_,
         "coverage": disc.coverage_,
         "mean rule error": float(summary["error"].mean()),
-        "support-weighted error": float(np.average(summary["error"], weights=weights)) if len(weights)
+        "support-weighted error": float(np.average(summary["error"], weights=weights))
+        if len(weights)
         else 0.0,
     }
 
@@ -163,19 +163,24 @@ def main(argv: list[str] | None = None) -> int:
             for sharing in (True, False):
                 row = run_one(name, dataset, rho, sharing, args.repeat)
                 rows.append(row)
-                print(" | ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in row.items()))
+                print(
+                    " | ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+                )
             on, off = rows[-2], rows[-1]
             if on["models trained"] > off["models trained"]:
-                failures.append(f"{name} rho={on['rho']}: sharing trained more models "
-                                f"({on['models trained']}) than no sharing ({off['models trained']})")
+                failures.append(
+                    f"{name} rho={on['rho']}: sharing trained more models "
+                    f"({on['models trained']}) than no sharing ({off['models trained']})"
+                )
         target = TARGETS["electricity" if name == "electricity" else "mixed"]
         slow = [r for r in rows if r["data"] == name and r["fit s"] > target]
-        failures.extend(f"{name} rho={r['rho']} sharing {r['sharing']}: {r['fit s']:.2f} s > {target:g} s"
-                        for r in slow)
+        failures.extend(
+            f"{name} rho={r['rho']} sharing {r['sharing']}: {r['fit s']:.2f} s > {target:g} s" for r in slow
+        )
 
-    command = "cd /work/main && .venv/bin/python benchmarks/discovery.py " + " ".join(map(shlex.quote, argv or
-                                                                                      sys.argv[1:]))
+    command = "cd /work/main && .venv/bin/python benchmarks/discovery.py " + " ".join(
+        map(shlex.quote, argv or sys.argv[1:])
+    )
     import sklearn
 
     lines = [
@@ -198,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         to_markdown(rows),
         "",
-        "Checks: " + ("all passed (time targets met, sharing never trained more models)." if not failures
-                      else "; ".join(failures)),
+        "Checks: "
+        + (
+            "all passed (time targets met, sharing never trained more models)."
+            if not failures
+            else "; ".join(failures)
+        ),
         "",
     ]
     out = Path(args.out)

@@ -41,8 +41,17 @@ CASES = [  # (table, target, rows given, generator, model)
 LLM_CASES = [("bank-marketing.csv.gz", "Class", 400, "date", "tree")]
 
 
-def one(table: str, target: str, rows: int, method: str, model: str, *, folds: int = 5, client=None,
-        n: int | None = None) -> dict:
+def one(
+    table: str,
+    target: str,
+    rows: int,
+    method: str,
+    model: str,
+    *,
+    folds: int = 5,
+    client=None,
+    n: int | None = None,
+) -> dict:
     frame = load_table(SHARED / table).sample(rows, random_state=0).reset_index(drop=True)
     ds = make_dataset(frame, target=target, seed=0)
     rules = [r.with_(status="approved") for r in DGRDiscoverer(random_state=0).fit(ds).rules_[:6]]
@@ -58,15 +67,33 @@ def one(table: str, target: str, rows: int, method: str, model: str, *, folds: i
     measuring = time.perf_counter() - t0
     est = estimate_run(ds, rules, method=method, n=candidates, rates=rates, model=model, folds=folds)
     t0 = time.perf_counter()
-    run = run_pipeline(ds, rules, method=method, n=n, selection=selection, model=model, folds=folds,
-                       client=client, random_state=0)
+    run = run_pipeline(
+        ds,
+        rules,
+        method=method,
+        n=n,
+        selection=selection,
+        model=model,
+        folds=folds,
+        client=client,
+        random_state=0,
+    )
     actual = time.perf_counter() - t0
     usage = run.usage.get("summary", run.usage) if isinstance(run.usage, dict) else {}
     calls = usage.get("calls", 0)
-    return {"table": table.split(".")[0], "rows": rows, "method": method, "model": model, "n": n,
-            "measure_s": measuring, "estimate_s": est.seconds, "actual_s": actual,
-            "ratio": actual / est.seconds if est.seconds else float("inf"), "calls_est": est.calls,
-            "calls": calls}
+    return {
+        "table": table.split(".")[0],
+        "rows": rows,
+        "method": method,
+        "model": model,
+        "n": n,
+        "measure_s": measuring,
+        "estimate_s": est.seconds,
+        "actual_s": actual,
+        "ratio": actual / est.seconds if est.seconds else float("inf"),
+        "calls_est": est.calls,
+        "calls": calls,
+    }
 
 
 def main(argv=None) -> int:
@@ -85,20 +112,28 @@ def main(argv=None) -> int:
             results.append(one(*case, client=client, n=10, folds=2))
             print(results[-1], flush=True)
     inside = sum(0.5 <= r["ratio"] <= 2.0 for r in results)
-    lines = ["# Time estimate before Start vs the run's time", "",
-             f"Command: `python benchmarks/estimates.py{' --llm' if args.llm else ''}` ({time.strftime('%Y-%m-%d')}, "
-             "2-core machine shared with other jobs). Each case: a seeded sample of the table, the discoverer's "
-             "first 6 rules approved, the generator's default budget and selection, 5 folds (DATE: 2 folds, "
-             "n = 10), as the Generate page runs it. *measure* is the page's timing of a sample of the work, "
-             "*estimate* what the page shows, *actual* the run through `run_pipeline`. Target: actual / estimate "
-             "between 0.5 and 2.", "",
-             f"**{inside} of {len(results)} within 2x.**", "",
-             "| table | rows | generator | model | n | measure (s) | estimate (s) | actual (s) | actual / estimate "
-             "| LLM calls est. / made |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# Time estimate before Start vs the run's time",
+        "",
+        f"Command: `python benchmarks/estimates.py{' --llm' if args.llm else ''}` ({time.strftime('%Y-%m-%d')}, "
+        "2-core machine shared with other jobs). Each case: a seeded sample of the table, the discoverer's "
+        "first 6 rules approved, the generator's default budget and selection, 5 folds (DATE: 2 folds, "
+        "n = 10), as the Generate page runs it. *measure* is the page's timing of a sample of the work, "
+        "*estimate* what the page shows, *actual* the run through `run_pipeline`. Target: actual / estimate "
+        "between 0.5 and 2.",
+        "",
+        f"**{inside} of {len(results)} within 2x.**",
+        "",
+        "| table | rows | generator | model | n | measure (s) | estimate (s) | actual (s) | actual / estimate "
+        "| LLM calls est. / made |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r['table']} | {r['rows']:,} | {r['method']} | {r['model']} | {r['n']:,} | "
-                     f"{r['measure_s']:.1f} | {r['estimate_s']:.1f} | {r['actual_s']:.1f} | {r['ratio']:.2f} | "
-                     f"{r['calls_est']} / {r['calls']} |")
+        lines.append(
+            f"| {r['table']} | {r['rows']:,} | {r['method']} | {r['model']} | {r['n']:,} | "
+            f"{r['measure_s']:.1f} | {r['estimate_s']:.1f} | {r['actual_s']:.1f} | {r['ratio']:.2f} | "
+            f"{r['calls_est']} / {r['calls']} |"
+        )
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
     return 0

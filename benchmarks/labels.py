@@ -1,6 +1,6 @@
 """Cost of the label step: fit the teacher on adult's train split, then label 10,000 rows.
 
-    python benchmarks/labels.py        # writes benchmarks/results/labels.md
+python benchmarks/labels.py        # writes benchmarks/results/labels.md
 """
 
 from __future__ import annotations
@@ -25,10 +25,16 @@ def main() -> int:
         return 0
     ds = load_dataset(path, target="income")
     rows = ds.train.sample(10_000, random_state=0)[ds.features + [ds.target]].reset_index(drop=True)
-    lines = ["# Label step cost", "", f"Command: `python benchmarks/labels.py` ({time.strftime('%Y-%m-%d')}, "
-             f"2-core machine, other jobs running). Teacher: HistGradientBoosting on {len(ds.train):,} adult "
-             "train rows; 10,000 rows labelled. Target: labelling 10,000 rows under 10 s.", "",
-             "| mode | fit teacher (s) | label 10,000 rows (s) | total (s) |", "|---|---:|---:|---:|"]
+    lines = [
+        "# Label step cost",
+        "",
+        f"Command: `python benchmarks/labels.py` ({time.strftime('%Y-%m-%d')}, "
+        f"2-core machine, other jobs running). Teacher: HistGradientBoosting on {len(ds.train):,} adult "
+        "train rows; 10,000 rows labelled. Target: labelling 10,000 rows under 10 s.",
+        "",
+        "| mode | fit teacher (s) | label 10,000 rows (s) | total (s) |",
+        "|---|---:|---:|---:|",
+    ]
     for mode in ("relabel", "filter", "score"):
         t0 = time.perf_counter()
         lab = Labeler(mode=mode).fit(ds)

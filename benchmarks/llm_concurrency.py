@@ -74,12 +74,17 @@ def comparable(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.drop(columns=[c for c in ("_row_id", "_call_id") if c in rows]).reset_index(drop=True)
 
 
-def run_one(name: str, base_url: str, concurrency: int, ds, rules, n: int | None = None
-            ) -> tuple[dict, pd.DataFrame]:
+def run_one(
+    name: str, base_url: str, concurrency: int, ds, rules, n: int | None = None
+) -> tuple[dict, pd.DataFrame]:
     params, default_n = GENERATORS[name]
     n = n or default_n
-    client = LLMClient(LLMSettings(base_url=base_url, model="fault-model", concurrency=concurrency, seed=0,
-                                   cache=False, timeout=120), api_key="sk-benchmark-not-a-key")
+    client = LLMClient(
+        LLMSettings(
+            base_url=base_url, model="fault-model", concurrency=concurrency, seed=0, cache=False, timeout=120
+        ),
+        api_key="sk-benchmark-not-a-key",
+    )
     t0 = time.perf_counter()
     gen = get_generator(name)(client=client, random_state=0, **params).fit(ds, rules)
     fit_s = time.perf_counter() - t0
@@ -90,11 +95,20 @@ def run_one(name: str, base_url: str, concurrency: int, ds, rules, n: int | None
     cpu = time.process_time() - cpu0
     stats = _stats(base_url)
     assert out.error is None and not out.cancelled, (name, out.messages)
-    row = {"generator": name, "concurrency": concurrency, "rows asked": n,
-           "LLM calls": stats["requests"] - before, "max in flight": stats["max_in_flight"],
-           "seconds": wall, "CPU seconds": cpu, "fit seconds": fit_s, "rows": len(out.rows),
-           "accepted": len(out.accepted), "rows/s": len(out.rows) / wall,
-           "accepted rows/s": len(out.accepted) / wall}
+    row = {
+        "generator": name,
+        "concurrency": concurrency,
+        "rows asked": n,
+        "LLM calls": stats["requests"] - before,
+        "max in flight": stats["max_in_flight"],
+        "seconds": wall,
+        "CPU seconds": cpu,
+        "fit seconds": fit_s,
+        "rows": len(out.rows),
+        "accepted": len(out.accepted),
+        "rows/s": len(out.rows) / wall,
+        "accepted rows/s": len(out.accepted) / wall,
+    }
     return row, comparable(out.rows)
 
 
@@ -105,7 +119,9 @@ def main(argv=None) -> int:
     ap.add_argument("--generators", nargs="+", default=list(GENERATORS), choices=list(GENERATORS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "llm_concurrency.md"))
     args = ap.parse_args(argv)
-    command = "python benchmarks/llm_concurrency.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
+    command = "python benchmarks/llm_concurrency.py" + "".join(
+        f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])
+    )
 
     ds = load_dataset(sample_path("bank_marketing_3k.csv"), target="Class", seed=0, protocol="paper")
     rules = [parse_rule(text, id=f"r{i}", status="approved") for i, text in enumerate(RULES, start=1)]
@@ -135,9 +151,12 @@ def main(argv=None) -> int:
                         row["same rows as first"] = "NO"
                 row["speed-up"] = row["rows/s"] / first[0]["rows/s"]
                 records.append(row)
-                print(f"{name:12s} concurrency {c:3d}: {row['seconds']:7.2f} s, {row['LLM calls']} calls, "
-                      f"max {row['max in flight']} in flight, {row['rows/s']:.2f} rows/s, "
-                      f"x{row['speed-up']:.2f}, same rows: {row['same rows as first']}", flush=True)
+                print(
+                    f"{name:12s} concurrency {c:3d}: {row['seconds']:7.2f} s, {row['LLM calls']} calls, "
+                    f"max {row['max in flight']} in flight, {row['rows/s']:.2f} rows/s, "
+                    f"x{row['speed-up']:.2f}, same rows: {row['same rows as first']}",
+                    flush=True,
+                )
     finally:
         parent.send("stop")
         server.join(timeout=10)
@@ -156,8 +175,21 @@ def _fmt(v) -> str:
 
 def write(path: Path, records: list, args, command: str, total: float, load_before, load_after) -> None:
     table = pd.DataFrame(records)
-    cols = ["generator", "concurrency", "rows asked", "LLM calls", "max in flight", "seconds", "CPU seconds",
-            "rows", "accepted", "rows/s", "accepted rows/s", "speed-up", "same rows as first"]
+    cols = [
+        "generator",
+        "concurrency",
+        "rows asked",
+        "LLM calls",
+        "max in flight",
+        "seconds",
+        "CPU seconds",
+        "rows",
+        "accepted",
+        "rows/s",
+        "accepted rows/s",
+        "speed-up",
+        "same rows as first",
+    ]
     lines = [
         "# LLM generators against a fixed-latency endpoint: rows per second by concurrency",
         "",
@@ -172,8 +204,11 @@ def write(path: Path, records: list, args, command: str, total: float, load_befo
         "- data: `bank_marketing_3k.csv` (bundled; target `Class`, `load_dataset` seed 0, protocol `paper`); "
         f"approved rules: {'; '.join(f'`{r}`' for r in RULES)} (four DATE groups)",
         "- generators (random_state 0, reply cache off, LLM seed 0): "
-        + "; ".join(f"`{name}` {json.dumps(p)} asked for {n} rows" for name, (p, n) in GENERATORS.items()
-                    if name in args.generators),
+        + "; ".join(
+            f"`{name}` {json.dumps(p)} asked for {n} rows"
+            for name, (p, n) in GENERATORS.items()
+            if name in args.generators
+        ),
         "- seconds: wall time of `generate` (`fit` not included; one small untimed run of each generator "
         "first pays the lazy imports); rows: every row returned (accepted and "
         "rejected, with provenance: DATE's group and gain checks reject most of these random rows, SampleLLM "
@@ -188,18 +223,20 @@ def write(path: Path, records: list, args, command: str, total: float, load_befo
         lines.append("| " + " | ".join(_fmt(rec[c]) for c in cols) + " |")
     lines += ["", "Rows per second by concurrency:", ""]
     concs = list(args.concurrency)
-    lines.append("| generator | " + " | ".join(f"rows/s at {c}" for c in concs)
-                 + f" | {concs[-1]} vs {concs[0]} |")
+    lines.append(
+        "| generator | " + " | ".join(f"rows/s at {c}" for c in concs) + f" | {concs[-1]} vs {concs[0]} |"
+    )
     lines.append("|---|" + "---:|" * (len(concs) + 1))
     for name in args.generators:
         sub = table[table["generator"] == name].set_index("concurrency")
         ratio = sub.loc[concs[-1], "rows/s"] / sub.loc[concs[0], "rows/s"]
-        lines.append(f"| {name} | " + " | ".join(f"{sub.loc[c, 'rows/s']:.2f}" for c in concs)
-                     + f" | {ratio:.1f}x |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{sub.loc[c, 'rows/s']:.2f}" for c in concs) + f" | {ratio:.1f}x |"
+        )
     lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    notes = old[old.index("## Reading the numbers"):] if "## Reading the numbers" in old else ""
+    notes = old[old.index("## Reading the numbers") :] if "## Reading the numbers" in old else ""
     path.write_text("\n".join(lines) + ("\n" + notes if notes else ""), encoding="utf-8")
 
 

@@ -46,10 +46,28 @@ def free_port() -> int:
 
 def serve(app_dir: Path, python: str):
     port = free_port()
-    proc = subprocess.Popen([python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=app_dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=app_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -64,7 +82,9 @@ def serve(app_dir: Path, python: str):
 
 def idle(page, timeout=600):
     page.wait_for_timeout(150)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000
+    )
 
 
 def timed(page, action, ready) -> float:
@@ -85,8 +105,11 @@ def one_pass(url, csv: Path) -> dict:
 
     out = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
         page = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True).new_page()
         page.set_default_timeout(180_000)
         try:
@@ -105,16 +128,22 @@ def one_pass(url, csv: Path) -> dict:
             page.get_by_role("button", name="Discover rules").click()
             idle(page)
             out["rules: approve one rule"] = timed(
-                page, lambda: page.get_by_role("button", name="Approve", exact=True).first.click(),
-                lambda: page.get_by_text(re.compile(r"Approved rule")).first.wait_for())
+                page,
+                lambda: page.get_by_role("button", name="Approve", exact=True).first.click(),
+                lambda: page.get_by_text(re.compile(r"Approved rule")).first.wait_for(),
+            )
             out["rules: approve all"] = timed(
-                page, lambda: page.get_by_role("button", name=re.compile(r"^Approve all")).first.click(),
-                lambda: page.get_by_text(re.compile(r"Approved \d+")).first.wait_for())
+                page,
+                lambda: page.get_by_role("button", name=re.compile(r"^Approve all")).first.click(),
+                lambda: page.get_by_text(re.compile(r"Approved \d+")).first.wait_for(),
+            )
             box = page.get_by_label(re.compile(r"^(Rule text|New rule)"), exact=False).first
             box.fill("ExternalRiskEstimate >= 80")
             out["rules: add a rule"] = timed(
-                page, lambda: page.get_by_role("button", name="Add rule", exact=True).first.click(),
-                lambda: page.get_by_text(re.compile(r"Added rule")).first.wait_for())
+                page,
+                lambda: page.get_by_role("button", name="Add rule", exact=True).first.click(),
+                lambda: page.get_by_text(re.compile(r"Added rule")).first.wait_for(),
+            )
             go(page, "Generate")
             idle(page)
             page.get_by_role("button", name="Start generation").click()
@@ -122,24 +151,33 @@ def one_pass(url, csv: Path) -> dict:
             page.get_by_text("Latest run").wait_for()
             t = time.perf_counter()
             out["compare: open, right after the run"] = timed(
-                page, lambda: go(page, "Compare"),
-                lambda: page.get_by_text(re.compile(r"synthetic row\(s\) chosen of")).first.wait_for())
+                page,
+                lambda: go(page, "Compare"),
+                lambda: page.get_by_text(re.compile(r"synthetic row\(s\) chosen of")).first.wait_for(),
+            )
             page.locator(".js-plotly-plot .legendtext").first.wait_for()
             out["compare: ... its map shown (t-SNE, once per run)"] = time.perf_counter() - t
             page.get_by_text("Rule compliance").first.wait_for()
             out["compare: ... its metric cards shown"] = time.perf_counter() - t
             idle(page)
             out["compare: switch the row choice"] = timed(
-                page, lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
-                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
+                page,
+                lambda: page.get_by_text(re.compile(r"^Accepted \(before")).first.click(),
+                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for(),
+            )
             rules_box = page.get_by_label(re.compile(r"^Rules")).first
             out["compare: filter to a rule"] = timed(
-                page, lambda: (rules_box.click(), page.get_by_role("option").first.click()),
-                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for())
+                page,
+                lambda: (rules_box.click(), page.get_by_role("option").first.click()),
+                lambda: page.locator(".js-plotly-plot .legendtext").first.wait_for(),
+            )
             page.keyboard.press("Escape")  # close the rule list, which stays open after a choice
             idle(page)
-            out["export: open"] = timed(page, lambda: go(page, "Export"),
-                                        lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for())
+            out["export: open"] = timed(
+                page,
+                lambda: go(page, "Export"),
+                lambda: page.get_by_role("button", name="Synthetic rows (CSV)").wait_for(),
+            )
 
             def download():
                 with page.expect_download():
@@ -180,8 +218,12 @@ def main(argv=None) -> int:
     medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
     out = Path(args.out)
     recorded = json.loads(out.read_text()) if out.exists() else {}
-    recorded[args.label] = {"medians": medians, "passes": results, "date": time.strftime("%Y-%m-%d"),
-                            "app_dir": args.app_dir}
+    recorded[args.label] = {
+        "medians": medians,
+        "passes": results,
+        "date": time.strftime("%Y-%m-%d"),
+        "app_dir": args.app_dir,
+    }
     out.write_text(json.dumps(recorded, indent=1))
     write_markdown(recorded, out.with_suffix(".md"))
     return 0
@@ -190,23 +232,35 @@ def main(argv=None) -> int:
 def write_markdown(recorded: dict, path: Path) -> None:
     labels = sorted(recorded, key=lambda lab: {"before": 0, "after": 1}.get(lab, 2))
     keys = list(dict.fromkeys(k for v in recorded.values() for k in v["medians"]))
-    lines = ["# Page timings in a real browser (heloc, 10,000 rows)", "",
-             "Command: `python benchmarks/pages.py --label after` (and `--app-dir OLD --label before` for the "
-             "version before); Chromium through Playwright, three passes, median seconds from the click until the "
-             "script run is over and the element shown. Shared 2-core machine.", "",
-             "| interaction | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    lines = [
+        "# Page timings in a real browser (heloc, 10,000 rows)",
+        "",
+        "Command: `python benchmarks/pages.py --label after` (and `--app-dir OLD --label before` for the "
+        "version before); Chromium through Playwright, three passes, median seconds from the click until the "
+        "script run is over and the element shown. Shared 2-core machine.",
+        "",
+        "| interaction | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(f"{recorded[lab]['medians'].get(k, float('nan')):.2f}"
-                                              for lab in labels) + " |")
-    lines += ["", "Compare's map and metric cards are computed in the background (the map once per run, started when "
-              "the run ends; the cards per choice): the page answers first and says what it is computing. The "
-              "download's time is mostly the browser receiving the file (60,000 rows, 3.6 MB; building the CSV "
-              "takes 0.2 s).", "",
-              "Before (issue 21, measured when it was filed on the same table, three passes, median): Compare "
-              "3.5-4.5 s for opening, switching the row choice or filtering to a rule (map and metrics in one "
-              "run, recomputed per choice); each Rules button 0.7-0.9 s (two script runs); Export 0.55 s with "
-              "the bundle zip rebuilt on every rerun; a download reran the page. The old pages' texts differ "
-              "(for instance the approve-all message), so this script does not drive that version."]
+        lines.append(
+            f"| {k} | "
+            + " | ".join(f"{recorded[lab]['medians'].get(k, float('nan')):.2f}" for lab in labels)
+            + " |"
+        )
+    lines += [
+        "",
+        "Compare's map and metric cards are computed in the background (the map once per run, started when "
+        "the run ends; the cards per choice): the page answers first and says what it is computing. The "
+        "download's time is mostly the browser receiving the file (60,000 rows, 3.6 MB; building the CSV "
+        "takes 0.2 s).",
+        "",
+        "Before (issue 21, measured when it was filed on the same table, three passes, median): Compare "
+        "3.5-4.5 s for opening, switching the row choice or filtering to a rule (map and metrics in one "
+        "run, recomputed per choice); each Rules button 0.7-0.9 s (two script runs); Export 0.55 s with "
+        "the bundle zip rebuilt on every rerun; a download reran the page. The old pages' texts differ "
+        "(for instance the approve-all message), so this script does not drive that version.",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -53,7 +53,9 @@ def low_data(seed: int):
 
         frame, source = load_table(sample_path("bank_marketing_3k.csv")), "bundled bank_marketing_3k.csv"
     ds = make_dataset(frame, target="Class", seed=seed, name="bank-marketing", protocol="paper")
-    train_idx, _ = train_test_split(ds.train_idx, train_size=300, random_state=seed, stratify=ds.train["Class"])
+    train_idx, _ = train_test_split(
+        ds.train_idx, train_size=300, random_state=seed, stratify=ds.train["Class"]
+    )
     val_idx, _ = train_test_split(ds.val_idx, train_size=100, random_state=seed, stratify=ds.val["Class"])
     return ds.with_train(np.asarray(train_idx), np.asarray(val_idx)), source
 
@@ -71,6 +73,7 @@ def test_error(ds, frame, seeds=range(5)) -> float:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub table (no tabulate dependency); floats with two decimals."""
+
     def cell(v):
         return f"{v:.2f}" if isinstance(v, float) else str(v)
 
@@ -102,8 +105,10 @@ def main(argv=None):
     labeler = Labeler(mode="auto", random_state=args.seed).fit(ds)
     real = ds.train[ds.features + [ds.target]]
     base = test_error(ds, real)
-    print(f"{source}: train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}; real-only error {base:.2f}",
-          flush=True)
+    print(
+        f"{source}: train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}; real-only error {base:.2f}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     server = get_embedded_server(default_cache_dir())
     cache = tempfile.mkdtemp(prefix="papers-bench-cache-")  # a fresh cache: every call is a real call
@@ -112,8 +117,12 @@ def main(argv=None):
     print(f"embedded server ready in {start_s:.0f} s ({server!r})", flush=True)
 
     makers = [
-        ("samplellm", lambda: SampleLLMGenerator(client=client, n_clusters=8, rows_per_call=5, pool_factor=1.5,
-                                                 random_state=args.seed)),
+        (
+            "samplellm",
+            lambda: SampleLLMGenerator(
+                client=client, n_clusters=8, rows_per_call=5, pool_factor=1.5, random_state=args.seed
+            ),
+        ),
         ("htdbu", lambda: HTDBUGenerator(client=client, rounds=2, random_state=args.seed)),
         ("structsynth", lambda: StructSynthGenerator(client=client, random_state=args.seed)),
         ("statistical (offline reference)", lambda: StatisticalGenerator(random_state=args.seed)),
@@ -126,13 +135,27 @@ def main(argv=None):
         secs = time.perf_counter() - t
         labelled = labeler.transform(out.rows) if len(out.accepted) else out.rows
         kept = labelled[labelled["_status"] == "accepted"] if len(labelled) else labelled
-        err = test_error(ds, pd.concat([real, kept[ds.features + [ds.target]]], ignore_index=True)) \
-            if len(kept) else base
+        err = (
+            test_error(ds, pd.concat([real, kept[ds.features + [ds.target]]], ignore_index=True))
+            if len(kept)
+            else base
+        )
         u = out.usage or {}
-        rows.append({"generator": name, "candidates": len(out.rows), "generated": len(out.accepted),
-                     "added": len(kept), "error real-only": base, "error +rows": err, "change": err - base,
-                     "LLM calls": u.get("calls", 0), "tokens": u.get("total_tokens", 0),
-                     "LLM seconds": u.get("seconds", 0.0), "wall s": secs})
+        rows.append(
+            {
+                "generator": name,
+                "candidates": len(out.rows),
+                "generated": len(out.accepted),
+                "added": len(kept),
+                "error real-only": base,
+                "error +rows": err,
+                "change": err - base,
+                "LLM calls": u.get("calls", 0),
+                "tokens": u.get("total_tokens", 0),
+                "LLM seconds": u.get("seconds", 0.0),
+                "wall s": secs,
+            }
+        )
         print(f"{name}: {rows[-1]}", flush=True)
         notes.append(f"**{name}**: " + " | ".join(m for m in out.messages)[:1500])
     table = pd.DataFrame(rows)

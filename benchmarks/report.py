@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth_core.data import infer_schema
-from synth_core.evaluation import Report, clear_embedding_cache, embed_tsne
 from synth_core.encoding import RowEncoder
+from synth_core.evaluation import Report, clear_embedding_cache, embed_tsne
 from synth_core.rules import parse_rule
 
 SHARED = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
@@ -73,9 +73,11 @@ def make_tables(seed: int = 0):
             shares = real[col].value_counts(normalize=True)
             swap = rng.random(len(syn)) < 0.10
             syn.loc[swap, col] = rng.choice(shares.index.to_numpy(), swap.sum(), p=shares.to_numpy())
-    rules = [parse_rule("age >= 45", id="r_old", status="approved"),
-             parse_rule("age < 45 AND hours_per_week >= 40", id="r_busy", status="approved"),
-             parse_rule("age < 45 AND hours_per_week < 40", id="r_part", status="approved")]
+    rules = [
+        parse_rule("age >= 45", id="r_old", status="approved"),
+        parse_rule("age < 45 AND hours_per_week >= 40", id="r_busy", status="approved"),
+        parse_rule("age < 45 AND hours_per_week < 40", id="r_part", status="approved"),
+    ]
     syn["_rule_id"] = np.select([rules[0].mask(syn), rules[1].mask(syn)], ["r_old", "r_busy"], "r_part")
     syn.loc[0, "age"] = 20.0
     syn.loc[0, "_rule_id"] = "r_old"  # the planted violation
@@ -92,10 +94,14 @@ def time_report(real, syn, schema, rules, repeat: int) -> dict:
         t0 = time.perf_counter()
         last = Report(include_utility=False).generate(real, syn, schema=schema, rules=rules)
         warm.append(time.perf_counter() - t0)
-    return {"cold_s": cold, "warm_median_s": statistics.median(warm), "warm_s": warm,
-            "per_metric_s": {k: round(e["seconds"], 3) for k, e in last.results_.items()},
-            "scores": {k: e["score"] for k, e in last.results_.items()},
-            "errors": {k: e["error"] for k, e in last.results_.items() if e["error"]}}
+    return {
+        "cold_s": cold,
+        "warm_median_s": statistics.median(warm),
+        "warm_s": warm,
+        "per_metric_s": {k: round(e["seconds"], 3) for k, e in last.results_.items()},
+        "scores": {k: e["score"] for k, e in last.results_.items()},
+        "errors": {k: e["error"] for k, e in last.results_.items() if e["error"]},
+    }
 
 
 def time_tsne(real, syn, schema) -> dict:
@@ -108,8 +114,13 @@ def time_tsne(real, syn, schema) -> dict:
     t0 = time.perf_counter()
     fig = tsne_figure(real, syn, schema=schema, color_by="rule")
     cached_fig = time.perf_counter() - t0
-    return {"points": emb.n_shown, "subtitle": emb.subtitle, "tsne_cold_s": cold,
-            "figure_cached_s": cached_fig, "traces": len(fig.data)}
+    return {
+        "points": emb.n_shown,
+        "subtitle": emb.subtitle,
+        "tsne_cold_s": cold,
+        "figure_cached_s": cached_fig,
+        "traces": len(fig.data),
+    }
 
 
 def compare_tsne(real, syn, schema) -> list[dict]:
@@ -132,30 +143,65 @@ def compare_tsne(real, syn, schema) -> list[dict]:
         return round(float(trustworthiness(Z[sub], np.asarray(Y)[sub], n_neighbors=10)), 3)
 
     rows = []
-    for label, iters, angle in (("sklearn (product: 500 it, angle 0.8)", 500, 0.8),
-                                ("sklearn (defaults: 1000 it, angle 0.5)", 1000, 0.5)):
+    for label, iters, angle in (
+        ("sklearn (product: 500 it, angle 0.8)", 500, 0.8),
+        ("sklearn (defaults: 1000 it, angle 0.5)", 1000, 0.5),
+    ):
         for threads in (1, None):
             t0 = time.perf_counter()
             with threadpool_limits(limits=threads, user_api="openmp"):
-                Y = TSNE(init="pca", learning_rate="auto", perplexity=30, angle=angle, random_state=0,
-                         **{_ITER_PARAM: iters}).fit_transform(Z)
-            rows.append({"method": label, "threads": threads or "default",
-                         "seconds": round(time.perf_counter() - t0, 2), "trustworthiness": quality(Y)})
+                Y = TSNE(
+                    init="pca",
+                    learning_rate="auto",
+                    perplexity=30,
+                    angle=angle,
+                    random_state=0,
+                    **{_ITER_PARAM: iters},
+                ).fit_transform(Z)
+            rows.append(
+                {
+                    "method": label,
+                    "threads": threads or "default",
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "trustworthiness": quality(Y),
+                }
+            )
             print(rows[-1], flush=True)
     try:
         import openTSNE
     except ImportError:
-        rows.append({"method": "openTSNE", "threads": "-", "seconds": None, "trustworthiness": None,
-                     "note": "not installed"})
+        rows.append(
+            {
+                "method": "openTSNE",
+                "threads": "-",
+                "seconds": None,
+                "trustworthiness": None,
+                "note": "not installed",
+            }
+        )
         return rows
-    for label, ee, n in (("openTSNE FFT (defaults: 250 + 500 it)", 250, 500),
-                         ("openTSNE FFT (125 + 225 it)", 125, 225)):
+    for label, ee, n in (
+        ("openTSNE FFT (defaults: 250 + 500 it)", 250, 500),
+        ("openTSNE FFT (125 + 225 it)", 125, 225),
+    ):
         for threads in (1, 2):
             t0 = time.perf_counter()
-            Y = openTSNE.TSNE(perplexity=30, initialization="pca", random_state=0, n_jobs=threads,
-                              early_exaggeration_iter=ee, n_iter=n).fit(Z)
-            rows.append({"method": label, "threads": threads, "seconds": round(time.perf_counter() - t0, 2),
-                         "trustworthiness": quality(Y)})
+            Y = openTSNE.TSNE(
+                perplexity=30,
+                initialization="pca",
+                random_state=0,
+                n_jobs=threads,
+                early_exaggeration_iter=ee,
+                n_iter=n,
+            ).fit(Z)
+            rows.append(
+                {
+                    "method": label,
+                    "threads": threads,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "trustworthiness": quality(Y),
+                }
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -169,8 +215,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     real, syn, schema, rules = make_tables()
-    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                       "load_avg_start": os.getloadavg()}}
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_start": os.getloadavg(),
+        }
+    }
     if not args.skip_main:
         out["report"] = time_report(real, syn, schema, rules, args.repeat)
         print(json.dumps(out["report"], indent=1, default=str), flush=True)

@@ -62,8 +62,19 @@ import numpy as np
 
 from .errors import InvalidParameterError
 
-__all__ = ["Constraint", "Interval", "Options", "Bool", "Callable", "InstanceOf", "HasMethods", "ListOf",
-           "RANDOM_STATE", "check_params", "describe_constraints"]
+__all__ = [
+    "Constraint",
+    "Interval",
+    "Options",
+    "Bool",
+    "Callable",
+    "InstanceOf",
+    "HasMethods",
+    "ListOf",
+    "RANDOM_STATE",
+    "check_params",
+    "describe_constraints",
+]
 
 _MAX_SHOWN = 200  # characters of a refused value's repr in the message
 
@@ -147,8 +158,9 @@ class Interval(Constraint):
         else:
             text = kind
         if not self.finite:
-            infinities = [s for s, unbounded in (("inf", self.high is None), ("-inf", self.low is None))
-                          if unbounded]
+            infinities = [
+                s for s, unbounded in (("inf", self.high is None), ("-inf", self.low is None)) if unbounded
+            ]
             if infinities:
                 text += f" ({' and '.join(infinities)} allowed)"
         return text
@@ -314,6 +326,8 @@ def check_params(estimator) -> None:
             continue
         shown = repr(value)
         if len(shown) > _MAX_SHOWN:
-            shown = shown[:_MAX_SHOWN - 3] + "..."
-        raise InvalidParameterError(f"The {name!r} parameter of {cls.__name__} must be "
-                                    f"{describe_constraints(constraints)}. Got {shown} instead.")
+            shown = shown[: _MAX_SHOWN - 3] + "..."
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {cls.__name__} must be "
+            f"{describe_constraints(constraints)}. Got {shown} instead."
+        )

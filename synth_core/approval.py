@@ -43,18 +43,36 @@ A gate that approves refinements of rule ``R1`` only, and edits nothing:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import InvalidParameterError, RuleSyntaxError, RuleValidationError
 from .rules import Rule, parse_rule, validate_rule
 
-__all__ = ["Decision", "RefinementRequest", "WaitingGate", "ProposeOnly", "AutoApprove", "resolve_gate",
-           "settle", "step_all", "StepResult", "policy_name", "OUTCOMES", "POLICIES"]
+__all__ = [
+    "Decision",
+    "RefinementRequest",
+    "WaitingGate",
+    "ProposeOnly",
+    "AutoApprove",
+    "resolve_gate",
+    "settle",
+    "step_all",
+    "StepResult",
+    "policy_name",
+    "OUTCOMES",
+    "POLICIES",
+]
 
 #: What can become of a proposal, as recorded in ``Run.params["refinements"]["decisions"]``.
-OUTCOMES = ("approved by a person", "edited by a person", "rejected by a person", "approved automatically",
-            "not approved", "edit refused")
+OUTCOMES = (
+    "approved by a person",
+    "edited by a person",
+    "rejected by a person",
+    "approved automatically",
+    "not approved",
+    "edit refused",
+)
 #: The named gates.
 POLICIES = ("propose", "auto")
 ACTIONS = ("approve", "edit", "reject")
@@ -114,8 +132,9 @@ class Decision:
 
     def __post_init__(self):
         if self.action not in ACTIONS:
-            raise InvalidParameterError(f"a decision's action must be one of {', '.join(ACTIONS)}; "
-                                        f"got {self.action!r}.")
+            raise InvalidParameterError(
+                f"a decision's action must be one of {', '.join(ACTIONS)}; got {self.action!r}."
+            )
         if self.action == "edit" and self.rule is None:
             raise InvalidParameterError(f"the edit of {self.rule_id} needs the edited rule (rule=...).")
 
@@ -238,8 +257,10 @@ def resolve_gate(refinements):
         return refinements
     if callable(refinements):
         return _CallableGate(refinements)
-    raise InvalidParameterError(f"refinements must be 'propose', 'auto', a gate with decide(request) or a "
-                                f"callable; got {refinements!r}.")
+    raise InvalidParameterError(
+        f"refinements must be 'propose', 'auto', a gate with decide(request) or a "
+        f"callable; got {refinements!r}."
+    )
 
 
 class _CallableGate:
@@ -276,19 +297,29 @@ def settle(request: RefinementRequest, decisions, *, gate, schema=None) -> tuple
     approved, record = {}, []
     for rule in request.proposals:
         d = chosen.get(rule.id)
-        entry = {"rule_id": rule.id, "rule": rule.text, "proposed": rule.text,
-                 "source": request.sources.get(rule.id, ""), "fold": request.folds.get(rule.id, ""),
-                 "iteration": int(request.iteration), "decision": "not approved", "by": None}
+        entry = {
+            "rule_id": rule.id,
+            "rule": rule.text,
+            "proposed": rule.text,
+            "source": request.sources.get(rule.id, ""),
+            "fold": request.folds.get(rule.id, ""),
+            "iteration": int(request.iteration),
+            "decision": "not approved",
+            "by": None,
+        }
         if d is not None:
             by = d.by or by_default
             entry["by"] = by
             if d.action == "reject":
                 entry["decision"] = "rejected by a person" if by == "person" else f"rejected {by}"
             elif d.action == "approve":
-                entry["decision"] = "approved automatically" if by == "automatically" else "approved by a person"
-                approved[rule.id] = rule.with_(status="approved",
-                                               note=_note(rule.note, f"approved {_who(by)} at iteration "
-                                                                     f"{request.iteration}"))
+                entry["decision"] = (
+                    "approved automatically" if by == "automatically" else "approved by a person"
+                )
+                approved[rule.id] = rule.with_(
+                    status="approved",
+                    note=_note(rule.note, f"approved {_who(by)} at iteration {request.iteration}"),
+                )
             else:
                 try:
                     edited = d.rule if isinstance(d.rule, Rule) else parse_rule(str(d.rule))
@@ -298,9 +329,14 @@ def settle(request: RefinementRequest, decisions, *, gate, schema=None) -> tuple
                     entry["decision"] = "edit refused"
                     entry["reason"] = str(exc).splitlines()[0][:300]
                 else:
-                    new = rule.with_(conjunctions=edited.conjunctions, status="approved",
-                                     note=_note(rule.note, f"edited {_who(by)} from {rule.text!r} at iteration "
-                                                           f"{request.iteration}"))
+                    new = rule.with_(
+                        conjunctions=edited.conjunctions,
+                        status="approved",
+                        note=_note(
+                            rule.note,
+                            f"edited {_who(by)} from {rule.text!r} at iteration {request.iteration}",
+                        ),
+                    )
                     entry["decision"] = "edited by a person" if by == "person" else f"edited {by}"
                     entry["rule"] = new.text
                     approved[rule.id] = new
@@ -377,16 +413,29 @@ def step_all(gens, gate, *, schema=None, cancelled: Callable[[], bool] = lambda:
             if not st.done:
                 nxt.append((label, gen))
         if props:
-            request = RefinementRequest(iteration=it, iterations=total, proposals=tuple(props), sources=sources,
-                                        folds=folds, cancelled=cancelled)
+            request = RefinementRequest(
+                iteration=it,
+                iterations=total,
+                proposals=tuple(props),
+                sources=sources,
+                folds=folds,
+                cancelled=cancelled,
+            )
             decisions = [] if cancelled() else gate.decide(request)
             if cancelled():
                 decisions = []
             approved, rec = settle(request, decisions, gate=gate, schema=schema)
             record += rec
             for label, gen in live:
-                gen.apply({own: approved[shown].with_(id=own) for shown, who in members.items() if shown in approved
-                           for lab, own in who if lab == label})
+                gen.apply(
+                    {
+                        own: approved[shown].with_(id=own)
+                        for shown, who in members.items()
+                        if shown in approved
+                        for lab, own in who
+                        if lab == label
+                    }
+                )
         live = nxt
     return record
 

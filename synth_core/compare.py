@@ -22,8 +22,12 @@ from .evaluation.embedding import embed_tsne
 __all__ = ["RunMap", "run_map", "choose_rows", "real_rows_for", "STATUSES", "MAP_POINTS"]
 
 #: What the page offers to look at: rows kept for export, accepted before the check, rejected, all.
-STATUSES = {"kept": "Kept by the check", "accepted": "Accepted (before the check)", "rejected": "Rejected",
-            "all": "All candidates"}
+STATUSES = {
+    "kept": "Kept by the check",
+    "accepted": "Accepted (before the check)",
+    "rejected": "Rejected",
+    "all": "All candidates",
+}
 #: Points on a run's map (real and candidate rows together).
 MAP_POINTS = 2000
 
@@ -42,12 +46,18 @@ def _candidate_sample(rows: pd.DataFrame, k: int, random_state: int) -> pd.DataF
     """Up to ``k`` candidate rows, every (status, kept, rule) stratum represented in proportion, small ones whole."""
     if len(rows) <= k:
         return rows
-    keys = rows.get("_status", pd.Series("accepted", index=rows.index)).astype(str) + "|" + \
-        rows.get("_selected", pd.Series(False, index=rows.index)).astype(str) + "|" + \
-        rows.get("_rule_id", pd.Series("", index=rows.index)).astype(str)
+    keys = (
+        rows.get("_status", pd.Series("accepted", index=rows.index)).astype(str)
+        + "|"
+        + rows.get("_selected", pd.Series(False, index=rows.index)).astype(str)
+        + "|"
+        + rows.get("_rule_id", pd.Series("", index=rows.index)).astype(str)
+    )
     share = k / len(rows)
-    parts = [g.sample(min(len(g), max(1, int(round(share * len(g))))), random_state=random_state)
-             for _, g in rows.groupby(keys, sort=True)]
+    parts = [
+        g.sample(min(len(g), max(1, int(round(share * len(g))))), random_state=random_state)
+        for _, g in rows.groupby(keys, sort=True)
+    ]
     out = concat_rows(parts)
     return out.sample(min(len(out), k), random_state=random_state) if len(out) > k else out
 
@@ -59,21 +69,38 @@ def run_map(run, *, max_points: int = MAP_POINTS, random_state: int = 0) -> RunM
     rows = run.rows
     cand = _candidate_sample(rows, max_points // 2, random_state) if len(rows) else rows
     real = ds.train[cols].reset_index(drop=True)
-    real = real.sample(min(len(real), max_points - len(cand)), random_state=random_state).reset_index(drop=True)
-    emb = embed_tsne(real, cand[cols].reset_index(drop=True) if len(cand) else None, schema=ds.schema,
-                     max_points=len(real) + len(cand), random_state=random_state)
+    real = real.sample(min(len(real), max_points - len(cand)), random_state=random_state).reset_index(
+        drop=True
+    )
+    emb = embed_tsne(
+        real,
+        cand[cols].reset_index(drop=True) if len(cand) else None,
+        schema=ds.schema,
+        max_points=len(real) + len(cand),
+        random_state=random_state,
+    )
     coords = emb.coords.copy()
     ids = cand["_row_id"].astype(str).to_numpy() if len(cand) else np.array([], dtype=object)
     synthetic = (coords["source"] == "synthetic").to_numpy()
     coords["row_id"] = ""
     coords.loc[synthetic, "row_id"] = ids[coords.loc[synthetic, "position"].to_numpy()]
-    subtitle = (f"{int((~synthetic).sum()):,} of {len(ds.train):,} real rows and {int(synthetic.sum()):,} of "
-                f"{len(rows):,} candidates mapped once for this run; your choice is highlighted")
+    subtitle = (
+        f"{int((~synthetic).sum()):,} of {len(ds.train):,} real rows and {int(synthetic.sum()):,} of "
+        f"{len(rows):,} candidates mapped once for this run; your choice is highlighted"
+    )
     return RunMap(coords=coords, subtitle=subtitle, seconds=emb.seconds)
 
 
-def choose_rows(rows: pd.DataFrame, *, status: str = "kept", rule_ids=None, column: str | None = None,
-                values=None, between: tuple | None = None, row_ids=None) -> pd.DataFrame:
+def choose_rows(
+    rows: pd.DataFrame,
+    *,
+    status: str = "kept",
+    rule_ids=None,
+    column: str | None = None,
+    values=None,
+    between: tuple | None = None,
+    row_ids=None,
+) -> pd.DataFrame:
     """The candidate rows a person chose: by status (:data:`STATUSES`), rules, one column's values or range,
     and a lasso's row ids (each filter optional; they combine with AND). The original order is kept.
 
@@ -87,7 +114,9 @@ def choose_rows(rows: pd.DataFrame, *, status: str = "kept", rule_ids=None, colu
     keep = np.ones(len(rows), dtype=bool)
     state = rows.get("_status", pd.Series("accepted", index=rows.index)).astype(str).to_numpy()
     if status == "kept":
-        keep &= rows.get("_selected", pd.Series(state == "accepted", index=rows.index)).astype(bool).to_numpy()
+        keep &= (
+            rows.get("_selected", pd.Series(state == "accepted", index=rows.index)).astype(bool).to_numpy()
+        )
     elif status == "accepted":
         keep &= state == "accepted"
     elif status == "rejected":

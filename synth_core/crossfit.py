@@ -37,8 +37,8 @@ per-row paired losses of several amounts, which it does not return.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,15 @@ from .errors import InvalidParameterError, NotFittedError
 from .generators.base import is_cancelled
 from .models import ModelSpec, resolve_model, row_losses
 
-__all__ = ["Fold", "make_folds", "auto_repeats", "CrossFitCheck", "ModelVerdict", "DEFAULT_FRACTIONS",
-           "verdict_sentence"]
+__all__ = [
+    "Fold",
+    "make_folds",
+    "auto_repeats",
+    "CrossFitCheck",
+    "ModelVerdict",
+    "DEFAULT_FRACTIONS",
+    "verdict_sentence",
+]
 
 DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 _Z95 = 1.959963984540054
@@ -86,7 +93,9 @@ def make_folds(dataset, *, folds: int = 5, repeats: int = 1, random_state: int =
     """
     given = np.asarray(dataset.train_idx, dtype=int)
     if folds < 2 or folds > len(given):
-        raise InvalidParameterError(f"folds must be between 2 and the number of rows ({len(given)}); got {folds}.")
+        raise InvalidParameterError(
+            f"folds must be between 2 and the number of rows ({len(given)}); got {folds}."
+        )
     y = dataset.frame[dataset.target].iloc[given]
     out = []
     for r in range(repeats):
@@ -95,8 +104,9 @@ def make_folds(dataset, *, folds: int = 5, repeats: int = 1, random_state: int =
             labels = label_strings(y)
             if pd.Series(labels).value_counts().min() >= folds:
                 strat = labels
-        splitter = (StratifiedKFold if strat is not None else KFold)(n_splits=folds, shuffle=True,
-                                                                     random_state=random_state + 7919 * r)
+        splitter = (StratifiedKFold if strat is not None else KFold)(
+            n_splits=folds, shuffle=True, random_state=random_state + 7919 * r
+        )
         parts = splitter.split(given, strat) if strat is not None else splitter.split(given)
         for k, (fit, held) in enumerate(parts):
             out.append(Fold(r, k, given[fit], given[held]))
@@ -106,9 +116,9 @@ def make_folds(dataset, *, folds: int = 5, repeats: int = 1, random_state: int =
 @dataclass
 class _FoldState:
     fold: Fold
-    candidates: pd.DataFrame            # accepted candidate rows, shuffled, provenance kept
-    labelers: dict                      # teacher name -> Labeler fitted on the fold's training rows
-    labelled: dict = field(default_factory=dict)   # (teacher, mode) -> accepted labelled rows, order kept
+    candidates: pd.DataFrame  # accepted candidate rows, shuffled, provenance kept
+    labelers: dict  # teacher name -> Labeler fitted on the fold's training rows
+    labelled: dict = field(default_factory=dict)  # (teacher, mode) -> accepted labelled rows, order kept
 
 
 @dataclass
@@ -147,8 +157,10 @@ class ModelVerdict:
     readings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("model", "label", "metric", "base", "augmented", "change", "low",
-                                           "high", "readings")}
+        d = {
+            k: getattr(self, k)
+            for k in ("model", "label", "metric", "base", "augmented", "change", "low", "high", "readings")
+        }
         d["table"] = self.table.to_dict(orient="records")
         return d
 
@@ -199,8 +211,16 @@ class CrossFitCheck(BaseEstimator):
         "random_state": [Interval(int, 0, None)],
     }
 
-    def __init__(self, *, folds: int = 5, repeats="auto", fractions=DEFAULT_FRACTIONS, z_min: float = 2.0,
-                 z_harm: float = 1.0, random_state: int = 0):
+    def __init__(
+        self,
+        *,
+        folds: int = 5,
+        repeats="auto",
+        fractions=DEFAULT_FRACTIONS,
+        z_min: float = 2.0,
+        z_harm: float = 1.0,
+        random_state: int = 0,
+    ):
         self.folds = folds
         self.repeats = repeats
         self.fractions = fractions
@@ -217,11 +237,23 @@ class CrossFitCheck(BaseEstimator):
         repeats = auto_repeats(n) if self.repeats == "auto" else int(self.repeats)
         if not repeatable:
             repeats = 1
-        return make_folds(dataset, folds=min(int(self.folds), n), repeats=max(repeats, 1),
-                          random_state=self.random_state)
+        return make_folds(
+            dataset, folds=min(int(self.folds), n), repeats=max(repeats, 1), random_state=self.random_state
+        )
 
-    def fit(self, dataset, folds: list[Fold], produce: Callable, label: Callable, *, labels: str = "auto",
-            model=None, check_models=(), progress=None, cancel=None) -> "CrossFitCheck":
+    def fit(
+        self,
+        dataset,
+        folds: list[Fold],
+        produce: Callable,
+        label: Callable,
+        *,
+        labels: str = "auto",
+        model=None,
+        check_models=(),
+        progress=None,
+        cancel=None,
+    ) -> CrossFitCheck:
         """Run the check.
 
         Parameters
@@ -277,12 +309,16 @@ class CrossFitCheck(BaseEstimator):
             candidates = produce(fold_ds, fold)
             if "_status" in candidates:
                 candidates = candidates[candidates["_status"] == "accepted"]
-            candidates = candidates.sample(frac=1.0, random_state=self.random_state + i).reset_index(drop=True)
+            candidates = candidates.sample(frac=1.0, random_state=self.random_state + i).reset_index(
+                drop=True
+            )
             labelers = label(fold_ds)
             held = dataset.frame.iloc[fold.held_idx]
             at = [self.pos_[int(p)] for p in fold.held_idx]
             for name, labeler in labelers.items():
-                self.teacher_.setdefault(name, np.full(shape, np.nan))[fold.repeat, at] = labeler.teacher_losses(held)
+                self.teacher_.setdefault(name, np.full(shape, np.nan))[fold.repeat, at] = (
+                    labeler.teacher_losses(held)
+                )
             for spec in self.models_:
                 self.base_[spec.name][fold.repeat, at] = self._losses(fold_ds, held, None, spec)
             self.states_.append(_FoldState(fold, candidates, labelers))
@@ -305,10 +341,15 @@ class CrossFitCheck(BaseEstimator):
     def _check_fitted(self) -> None:
         """A check that never finished a fit (none yet, or the last one was cancelled) has no verdict."""
         if not hasattr(self, "verdicts_") or getattr(self, "cancelled_", False):
-            cancelled = (" Its last fit was cancelled before it decided anything."
-                         if getattr(self, "cancelled_", False) else "")
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with the "
-                                 f"dataset, its folds, a producer and a labeler first.{cancelled}")
+            cancelled = (
+                " Its last fit was cancelled before it decided anything."
+                if getattr(self, "cancelled_", False)
+                else ""
+            )
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with the "
+                f"dataset, its folds, a producer and a labeler first.{cancelled}"
+            )
 
     @property
     def primary(self) -> ModelVerdict:
@@ -330,13 +371,24 @@ class CrossFitCheck(BaseEstimator):
             Before ``fit``, or after a fit that was cancelled.
         """
         self._check_fitted()
-        return {"folds": int(max(f.index for f in self.folds_) + 1), "repeats": int(self.n_repeats_),
-                "rows": int(len(self.rows_)), "labels": self.labels_, "mode": self.mode_,
-                "teacher": self.teacher_name_, "teacher_losses": self.teacher_losses_,
-                "fraction": float(self.fraction_), "z_min": self.z_min, "z_harm": self.z_harm,
-                "teacher_loss": self.teacher_loss_, "model_loss": self.model_loss_,
-                "model": self.models_[0].name, "checked": [m.name for m in self.models_[1:]],
-                "reason": self.reason_, "verdicts": {k: v.to_dict() for k, v in self.verdicts_.items()}}
+        return {
+            "folds": int(max(f.index for f in self.folds_) + 1),
+            "repeats": int(self.n_repeats_),
+            "rows": int(len(self.rows_)),
+            "labels": self.labels_,
+            "mode": self.mode_,
+            "teacher": self.teacher_name_,
+            "teacher_losses": self.teacher_losses_,
+            "fraction": float(self.fraction_),
+            "z_min": self.z_min,
+            "z_harm": self.z_harm,
+            "teacher_loss": self.teacher_loss_,
+            "model_loss": self.model_loss_,
+            "model": self.models_[0].name,
+            "checked": [m.name for m in self.models_[1:]],
+            "reason": self.reason_,
+            "verdicts": {k: v.to_dict() for k, v in self.verdicts_.items()},
+        }
 
     # ------------------------------------------------------------------ losses
 
@@ -344,9 +396,20 @@ class CrossFitCheck(BaseEstimator):
         ds = fold_ds
         cols = ds.features + [ds.target]
         real = ds.train[cols]
-        frame = real if extra is None or len(extra) == 0 else concat_rows([real, extra[cols]], ignore_index=True)
-        return row_losses(ds.schema, ds.features, ds.task, frame, held, ds.target, model=spec,
-                          random_state=self.random_state, like=real)
+        frame = (
+            real if extra is None or len(extra) == 0 else concat_rows([real, extra[cols]], ignore_index=True)
+        )
+        return row_losses(
+            ds.schema,
+            ds.features,
+            ds.task,
+            frame,
+            held,
+            ds.target,
+            model=spec,
+            random_state=self.random_state,
+            like=real,
+        )
 
     def _labelled(self, state: _FoldState, teacher: str, mode: str) -> pd.DataFrame:
         if (teacher, mode) not in state.labelled:
@@ -382,8 +445,11 @@ class CrossFitCheck(BaseEstimator):
                 rows = self._labelled(state, teacher, mode) if mode != "none" else state.candidates
                 for j, f in enumerate(self.fractions):
                     k = int(round(f * len(rows)))
-                    out[j, fold.repeat, at] = self.base_[spec.name][fold.repeat, at] if k == 0 else \
-                        self._losses(fold_ds, held, rows.head(k), spec)
+                    out[j, fold.repeat, at] = (
+                        self.base_[spec.name][fold.repeat, at]
+                        if k == 0
+                        else self._losses(fold_ds, held, rows.head(k), spec)
+                    )
             self.losses_[key] = out
         return self.losses_[key]
 
@@ -410,10 +476,20 @@ class CrossFitCheck(BaseEstimator):
             d = base - loss  # positive: the rows helped this row
             sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
             mean = float(np.mean(d))
-            z = mean / (sd / math.sqrt(len(d))) if sd > 0 else (math.inf if mean > 0 else (-math.inf if mean < 0
-                                                                                         else 0.0))
-            out.append({"fraction": f, "loss": float(np.mean(loss)), "gain": mean,
-                        "change": -mean / float(np.mean(base)) if np.mean(base) > 0 else 0.0, "z": z})
+            z = (
+                mean / (sd / math.sqrt(len(d)))
+                if sd > 0
+                else (math.inf if mean > 0 else (-math.inf if mean < 0 else 0.0))
+            )
+            out.append(
+                {
+                    "fraction": f,
+                    "loss": float(np.mean(loss)),
+                    "gain": mean,
+                    "change": -mean / float(np.mean(base)) if np.mean(base) > 0 else 0.0,
+                    "z": z,
+                }
+            )
         return pd.DataFrame(out)
 
     def _decide(self, mask, *, gate: bool = True) -> tuple[str, str, float, dict]:
@@ -462,10 +538,17 @@ class CrossFitCheck(BaseEstimator):
             low = min(r["change"] - r["half"] for r in readings.values())
             high = max(r["change"] + r["half"] for r in readings.values())
             out[spec.name] = ModelVerdict(
-                model=spec.name, label=spec.label,
+                model=spec.name,
+                label=spec.label,
                 metric="error rate" if self.dataset_.task == "classification" else "MSE",
-                base=first["base"], augmented=first["augmented"], change=first["change"], low=low, high=high,
-                table=self.tables_.get(spec.name, pd.DataFrame()), readings=readings)
+                base=first["base"],
+                augmented=first["augmented"],
+                change=first["change"],
+                low=low,
+                high=high,
+                table=self.tables_.get(spec.name, pd.DataFrame()),
+                readings=readings,
+            )
         self.fold_decisions_ = kept
         return out
 
@@ -482,7 +565,9 @@ class CrossFitCheck(BaseEstimator):
             if fraction > 0:
                 j = list(self.fractions).index(fraction)
                 judged[fold.repeat, at] = self._amount_losses(spec, teacher, mode)[j][fold.repeat, at]
-            fold_means.setdefault(fold.repeat, []).append(float(np.mean(judged[fold.repeat, at] - base[fold.repeat, at])))
+            fold_means.setdefault(fold.repeat, []).append(
+                float(np.mean(judged[fold.repeat, at] - base[fold.repeat, at]))
+            )
         b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
         d = a - b
         rows = _Z95 * float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
@@ -493,8 +578,14 @@ class CrossFitCheck(BaseEstimator):
             folds = float(stats.t.ppf(0.975, k - 1)) * math.sqrt(spread / k)
         mean_b, mean_d = float(np.mean(b)), float(np.mean(d))
         scale = mean_b if mean_b > 0 else 1.0
-        return {"change": mean_d / scale, "half": max(rows, folds) / scale, "half_rows": rows / scale,
-                "half_folds": folds / scale, "base": mean_b, "augmented": float(np.mean(a))}
+        return {
+            "change": mean_d / scale,
+            "half": max(rows, folds) / scale,
+            "half_rows": rows / scale,
+            "half_folds": folds / scale,
+            "base": mean_b,
+            "augmented": float(np.mean(a)),
+        }
 
     def _reason(self) -> str:
         spec = self.models_[0]
@@ -502,20 +593,25 @@ class CrossFitCheck(BaseEstimator):
         what = "error rate" if self.dataset_.task == "classification" else "mean squared error"
         if self.fraction_ > 0:
             row = table[table["fraction"] == self.fraction_].iloc[0]
-            return (f"kept {self.fraction_:.0%} of the candidate rows ({self.mode_} labels): out of fold, your "
-                    f"{spec.label}'s {what} changed by {row['change']:+.1%} with them (paired z = {row['z']:.1f}, "
-                    f"needed {self.z_min:g}).")
+            return (
+                f"kept {self.fraction_:.0%} of the candidate rows ({self.mode_} labels): out of fold, your "
+                f"{spec.label}'s {what} changed by {row['change']:+.1%} with them (paired z = {row['z']:.1f}, "
+                f"needed {self.z_min:g})."
+            )
         if not any(len(state.candidates) for state in self.states_):
-            return ("kept no synthetic rows: the generator made no candidate row that passed its checks; see the "
-                    "notes on rejected rows, approve rules that cover more rows, or try another generator.")
+            return (
+                "kept no synthetic rows: the generator made no candidate row that passed its checks; see the "
+                "notes on rejected rows, approve rules that cover more rows, or try another generator."
+            )
         best = table.iloc[int(np.argmax(table["gain"].to_numpy()))]
-        blocked = [s.label for s in self.models_[1:]
-                   if (self.tables_[s.name]["z"] <= -self.z_harm).any()]
-        why = (f"no share of the candidate rows helped your {spec.label} beyond noise out of fold (best: "
-               f"{best['fraction']:.0%} of them, {best['change']:+.1%}, paired z = {best['z']:.1f}, needed "
-               f"{self.z_min:g})")
+        blocked = [s.label for s in self.models_[1:] if (self.tables_[s.name]["z"] <= -self.z_harm).any()]
+        why = (
+            f"no share of the candidate rows helped your {spec.label} beyond noise out of fold (best: "
+            f"{best['fraction']:.0%} of them, {best['change']:+.1%}, paired z = {best['z']:.1f}, needed "
+            f"{self.z_min:g})"
+        )
         if blocked and (table["z"] >= self.z_min).any():
-            why = (f"the shares that helped your {spec.label} made the {', '.join(blocked)} worse out of fold")
+            why = f"the shares that helped your {spec.label} made the {', '.join(blocked)} worse out of fold"
         return f"kept no synthetic rows: {why}."
 
 
@@ -533,6 +629,10 @@ def verdict_sentence(v: dict) -> str:
     """
     base, aug = _loss_text(v["base"], v["metric"]), _loss_text(v["augmented"], v["metric"])
     if v["low"] == v["high"] == v["change"] == 0:
-        return f"Your {v['label']}: no fold kept synthetic rows, so its {v['metric']} stays {base} out of fold."
-    return (f"Your {v['label']}: {v['metric']} {base} -> {aug} with the kept rows ({v['change']:+.1%}; 95% "
-            f"interval {v['low']:+.1%} to {v['high']:+.1%}), out of fold.")
+        return (
+            f"Your {v['label']}: no fold kept synthetic rows, so its {v['metric']} stays {base} out of fold."
+        )
+    return (
+        f"Your {v['label']}: {v['metric']} {base} -> {aug} with the kept rows ({v['change']:+.1%}; 95% "
+        f"interval {v['low']:+.1%} to {v['high']:+.1%}), out of fold."
+    )

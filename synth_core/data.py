@@ -37,9 +37,10 @@ import re
 import shlex
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -75,8 +76,27 @@ MIN_ROWS = 10
 #: is fixed, shown on the Data page, and does not change with the pandas version. Any other text
 #: (``?``, ``-``, ``missing``) stays a value. How many cells each token turned into missing is in
 #: ``frame.attrs["missing_tokens"]`` of a :func:`load_table` result.
-MISSING_TOKENS = ("", "NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "<NA>", "NULL", "null", "None",
-                  "NaN", "nan", "-NaN", "-nan", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN")
+MISSING_TOKENS = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "<NA>",
+    "NULL",
+    "null",
+    "None",
+    "NaN",
+    "nan",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "-1.#IND",
+    "1.#QNAN",
+    "-1.#QNAN",
+)
 _TEXT_TOKENS = [t for t in MISSING_TOKENS if t]
 #: An Excel file is a zip of XML, several times larger than the same table as CSV: its unpacked
 #: members may hold this many times the size limit (and at least _XML_FLOOR, for the boilerplate).
@@ -139,7 +159,7 @@ class ColumnSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ColumnSpec":
+    def from_dict(cls, d: dict) -> ColumnSpec:
         d = dict(d)
         d["categories"] = tuple(d.get("categories", ()))
         d["flags"] = tuple(d.get("flags", ()))
@@ -179,7 +199,7 @@ class Schema:
     def features(self) -> list[str]:
         return [c.name for c in self.columns if c.role == "feature"]
 
-    def replace_column(self, name: str, **changes) -> "Schema":
+    def replace_column(self, name: str, **changes) -> Schema:
         """Return a copy with one column's spec changed (kind, role, ...)."""
         self[name]  # raises KeyError for unknown names
         return Schema(tuple(replace(c, **changes) if c.name == name else c for c in self.columns))
@@ -188,7 +208,7 @@ class Schema:
         return {"columns": [c.to_dict() for c in self.columns]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Schema":
+    def from_dict(cls, d: dict) -> Schema:
         return cls(tuple(ColumnSpec.from_dict(c) for c in d["columns"]))
 
 
@@ -243,10 +263,18 @@ class Dataset:
     def same_as(self, other) -> bool:
         """True when ``other`` is the same table used the same way: same rows, schema, target, task,
         protocol and split (rules and runs made for one still apply to the other)."""
-        return (other is not None and self.fingerprint == other.fingerprint and self.schema == other.schema
-                and self.target == other.target and self.task == other.task and self.protocol == other.protocol
-                and self.seed == other.seed and np.array_equal(self.train_idx, other.train_idx)
-                and np.array_equal(self.val_idx, other.val_idx) and np.array_equal(self.test_idx, other.test_idx))
+        return (
+            other is not None
+            and self.fingerprint == other.fingerprint
+            and self.schema == other.schema
+            and self.target == other.target
+            and self.task == other.task
+            and self.protocol == other.protocol
+            and self.seed == other.seed
+            and np.array_equal(self.train_idx, other.train_idx)
+            and np.array_equal(self.val_idx, other.val_idx)
+            and np.array_equal(self.test_idx, other.test_idx)
+        )
 
     def uploaded(self) -> pd.DataFrame:
         """Every row of the upload in its order, rows without a target included (index 0..n-1)."""
@@ -266,10 +294,13 @@ class Dataset:
             return []
         return sorted(self.frame[self.target].dropna().unique().tolist(), key=_sort_key)
 
-    def with_train(self, train_idx: np.ndarray, val_idx: np.ndarray | None = None) -> "Dataset":
+    def with_train(self, train_idx: np.ndarray, val_idx: np.ndarray | None = None) -> Dataset:
         """Same table and test rows, other train (and validation) rows: for low-data regimes."""
-        return replace(self, train_idx=np.asarray(train_idx),
-                       val_idx=self.val_idx if val_idx is None else np.asarray(val_idx))
+        return replace(
+            self,
+            train_idx=np.asarray(train_idx),
+            val_idx=self.val_idx if val_idx is None else np.asarray(val_idx),
+        )
 
 
 # --------------------------------------------------------------------------- loading
@@ -345,8 +376,10 @@ def _read_bytes(source, name, max_bytes) -> tuple[bytes, str | None]:
 
 
 def _too_large(name, size, limit) -> str:
-    return (f"{name} is {_size(size)}; the limit is {_size(limit)}. "
-            "Upload a sample of the table (for example 100,000 rows) or a Parquet file.")
+    return (
+        f"{name} is {_size(size)}; the limit is {_size(limit)}. "
+        "Upload a sample of the table (for example 100,000 rows) or a Parquet file."
+    )
 
 
 def _size(n: int) -> str:
@@ -372,11 +405,14 @@ def _gunzip(raw: bytes, name, limit: int) -> bytearray:
                 if len(out) + len(chunk) > limit:
                     raise FileTooLargeError(
                         f"{label} unpacks to more than {_size(limit)}; the limit is {_size(limit)} unpacked. "
-                        "Upload a sample of the table (for example 100,000 rows) or a Parquet file.")
+                        "Upload a sample of the table (for example 100,000 rows) or a Parquet file."
+                    )
                 out += chunk
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{label} looks gzipped but cannot be decompressed ({exc}); "
-                        "upload the file unpacked or gzip it again.") from exc
+        raise DataError(
+            f"{label} looks gzipped but cannot be decompressed ({exc}); "
+            "upload the file unpacked or gzip it again."
+        ) from exc
     return out
 
 
@@ -395,14 +431,17 @@ def _check_zip(raw, name, limit: int) -> None:
         raise FileTooLargeError(
             f"{name or 'the file'} unpacks to {_size(unpacked)} of spreadsheet XML; the limit for Excel files "
             f"is {_size(limit)} unpacked. Save a sample of the table (for example 100,000 rows) as CSV or "
-            "Parquet and upload that.")
+            "Parquet and upload that."
+        )
 
 
 def _decode(raw: bytes, name) -> str:
     head = raw[:_TEXT_SAMPLE]
     if b"\x00" in head or _control_share(head) > 0.05:
-        raise DataError(f"{name or 'the file'} is not a text table (it looks binary): "
-                        "upload a CSV, TSV, Parquet or Excel file.")
+        raise DataError(
+            f"{name or 'the file'} is not a text table (it looks binary): "
+            "upload a CSV, TSV, Parquet or Excel file."
+        )
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(encoding)
@@ -427,21 +466,48 @@ def _read_text(raw, name, tab: bool) -> tuple[pd.DataFrame, dict]:
         sep = "\t"
     else:
         try:
-            sep = csv.Sniffer().sniff(sample.split("\n", 50)[0] if sample.count("\n") < 2 else
-                                      "\n".join(sample.split("\n")[:50]), delimiters=",;\t|").delimiter
+            sep = (
+                csv.Sniffer()
+                .sniff(
+                    sample.split("\n", 50)[0]
+                    if sample.count("\n") < 2
+                    else "\n".join(sample.split("\n")[:50]),
+                    delimiters=",;\t|",
+                )
+                .delimiter
+            )
         except csv.Error:
             sep = ","
     header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
     _check_header(header, name)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, low_memory=False,
-                            keep_default_na=False, na_values=list(MISSING_TOKENS), float_precision="round_trip")
-        tokens = _token_counts(frame, lambda cols: pd.read_csv(
-            io.StringIO(text), sep=sep, skipinitialspace=True, usecols=cols, dtype=str,
-            keep_default_na=False, na_filter=False, chunksize=200_000))
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            skipinitialspace=True,
+            low_memory=False,
+            keep_default_na=False,
+            na_values=list(MISSING_TOKENS),
+            float_precision="round_trip",
+        )
+        tokens = _token_counts(
+            frame,
+            lambda cols: pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                skipinitialspace=True,
+                usecols=cols,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                chunksize=200_000,
+            ),
+        )
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{name or 'the file'} is not a well-formed table: {exc}. "
-                        "Check that every row has the same number of fields.") from exc
+        raise DataError(
+            f"{name or 'the file'} is not a well-formed table: {exc}. "
+            "Check that every row has the same number of fields."
+        ) from exc
     return frame, tokens
 
 
@@ -462,24 +528,30 @@ def _token_counts(frame: pd.DataFrame, read_raw) -> dict[str, dict[str, int]]:
             for token, n in hits.value_counts(sort=False).items():
                 per = counts.setdefault(str(col).strip(), {})
                 per[token] = per.get(token, 0) + int(n)
-    return {col: dict(sorted(per.items(), key=lambda kv: MISSING_TOKENS.index(kv[0])))
-            for col, per in counts.items()}
+    return {
+        col: dict(sorted(per.items(), key=lambda kv: MISSING_TOKENS.index(kv[0])))
+        for col, per in counts.items()
+    }
 
 
 def _check_header(header: list[str], name) -> None:
     names = [h.strip() for h in header]
     blanks = [i + 1 for i, h in enumerate(names) if not h]
     if blanks:
-        raise DataError(f"{name or 'the file'} has blank column names at position(s) "
-                        f"{', '.join(map(str, blanks))}: give every column a name in the header row.")
+        raise DataError(
+            f"{name or 'the file'} has blank column names at position(s) "
+            f"{', '.join(map(str, blanks))}: give every column a name in the header row."
+        )
     seen, dupes = set(), []
     for h in names:
         if h in seen and h not in dupes:
             dupes.append(h)
         seen.add(h)
     if dupes:
-        raise DataError(f"{name or 'the file'} repeats column name(s) {', '.join(map(repr, dupes))}: "
-                        "rename them so each column has its own name.")
+        raise DataError(
+            f"{name or 'the file'} repeats column name(s) {', '.join(map(repr, dupes))}: "
+            "rename them so each column has its own name."
+        )
 
 
 def _read_parquet(raw, name, max_bytes: int) -> pd.DataFrame:
@@ -494,7 +566,8 @@ def _read_parquet(raw, name, max_bytes: int) -> pd.DataFrame:
         raise FileTooLargeError(
             f"{name or 'the file'} holds {meta.num_rows:,} rows x {meta.num_columns:,} columns = {cells:,} cells; "
             f"the limit is {max_bytes:,} cells (one per byte of the {_size(max_bytes)} limit). "
-            "Upload a sample of the table (for example 100,000 rows).")
+            "Upload a sample of the table (for example 100,000 rows)."
+        )
     try:
         return pd.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # pyarrow raises many types for corrupt files
@@ -505,11 +578,14 @@ def _read_excel(raw, name, max_bytes: int) -> tuple[pd.DataFrame, dict]:
     _check_zip(raw, name, max(max_bytes * _XML_FACTOR, _XML_FLOOR))
     try:
         frame = pd.read_excel(io.BytesIO(raw), keep_default_na=False, na_values=list(MISSING_TOKENS))
-        tokens = _token_counts(frame, lambda cols: [pd.read_excel(io.BytesIO(raw), usecols=cols, dtype=object,
-                                                                  na_filter=False)])
+        tokens = _token_counts(
+            frame, lambda cols: [pd.read_excel(io.BytesIO(raw), usecols=cols, dtype=object, na_filter=False)]
+        )
     except Exception as exc:  # openpyxl / zipfile raise many types for corrupt files
-        raise DataError(f"{name or 'the file'} is not a readable Excel file ({exc}); "
-                        "save it as .xlsx or CSV and try again.") from exc
+        raise DataError(
+            f"{name or 'the file'} is not a readable Excel file ({exc}); "
+            "save it as .xlsx or CSV and try again."
+        ) from exc
     _check_header([str(c) if not str(c).startswith("Unnamed:") else "" for c in frame.columns], name)
     return frame, tokens
 
@@ -534,8 +610,13 @@ def _check_frame(frame: pd.DataFrame, name) -> pd.DataFrame:
 # --------------------------------------------------------------------------- schema
 
 
-def infer_schema(frame: pd.DataFrame, *, target: str | None = None,
-                 kinds: dict[str, str] | None = None, overrides: dict[str, str] | None = None) -> Schema:
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    kinds: dict[str, str] | None = None,
+    overrides: dict[str, str] | None = None,
+) -> Schema:
     """Infer one :class:`ColumnSpec` per column.
 
     ``kinds`` maps column names to a kind (one of :data:`KINDS`) and wins over inference, as
@@ -552,7 +633,9 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None = None,
     overrides = {**(overrides or {}), **(kinds or {})}
     check_kinds(overrides, frame.columns)
     if target is not None and target not in frame.columns:
-        raise DataError(f"target {target!r} is not a column; columns are {', '.join(map(str, frame.columns))}.")
+        raise DataError(
+            f"target {target!r} is not a column; columns are {', '.join(map(str, frame.columns))}."
+        )
     specs = []
     for col in frame.columns:
         spec = _infer_column(frame[col], overrides.get(col))
@@ -574,13 +657,19 @@ def check_kinds(kinds: dict[str, str], columns) -> None:
     columns = [str(c) for c in columns]
     unknown = [c for c in kinds if c not in columns]
     if unknown:
-        shown = ", ".join(map(repr, columns[:30])) + (f", ... ({len(columns)} in all)" if len(columns) > 30 else "")
-        raise DataError(f"a kind is set for unknown column{'s' if len(unknown) > 1 else ''} "
-                        f"{', '.join(map(repr, unknown))}; the columns are {shown}.")
+        shown = ", ".join(map(repr, columns[:30])) + (
+            f", ... ({len(columns)} in all)" if len(columns) > 30 else ""
+        )
+        raise DataError(
+            f"a kind is set for unknown column{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; the columns are {shown}."
+        )
     bad = {c: k for c, k in kinds.items() if k not in KINDS}
     if bad:
-        raise DataError("; ".join(f"kind {k!r} for column {c!r} is not a kind" for c, k in bad.items())
-                        + f": choose one of {', '.join(KINDS)}.")
+        raise DataError(
+            "; ".join(f"kind {k!r} for column {c!r} is not a kind" for c, k in bad.items())
+            + f": choose one of {', '.join(KINDS)}."
+        )
 
 
 __all__.append("check_kinds")
@@ -598,8 +687,12 @@ def _infer_column(s: pd.Series, kind: str | None) -> ColumnSpec:
     if kind in ("numeric", "integer"):
         num = pd.to_numeric(values, errors="coerce").dropna()
         if len(num):
-            spec = replace(spec, min=float(num.min()), max=float(num.max()),
-                           decimals=0 if kind == "integer" else _decimals(num))
+            spec = replace(
+                spec,
+                min=float(num.min()),
+                max=float(num.max()),
+                decimals=0 if kind == "integer" else _decimals(num),
+            )
         if kind == "integer" and 0 < n_unique <= 20:  # codes (classes, levels): keep the values seen
             spec = replace(spec, categories=tuple(int(v) for v in sorted(num.unique())))
     elif kind in ("categorical", "boolean"):
@@ -653,7 +746,8 @@ def _guess_kind(s: pd.Series, values: pd.Series, n_unique: int) -> str:
             f"column {s.name!r} is mostly numbers but has {n - n_num} text value(s) such as "
             f"{', '.join(map(repr, bad))}: blank or fix them in the file, or keep them as categories: "
             f"on the Data page set the column's kind to categorical, or pass "
-            f"--kind {shlex.quote(f'{s.name}=categorical')} to synth.")
+            f"--kind {shlex.quote(f'{s.name}=categorical')} to synth."
+        )
     if n and strings.head(200).str.match(_DATE_LIKE).all():
         return "datetime"
     if n_unique <= max(MAX_CATEGORIES, 0) and n_unique < max(2, 0.5 * n) or n_unique <= 20:
@@ -684,7 +778,9 @@ def _jsonable(v):
 
 
 def _sort_key(v):
-    return (0, float(v), "") if isinstance(v, (int, float, np.integer, np.floating, bool)) else (1, 0.0, str(v))
+    return (
+        (0, float(v), "") if isinstance(v, (int, float, np.integer, np.floating, bool)) else (1, 0.0, str(v))
+    )
 
 
 def infer_task(series: pd.Series, spec: ColumnSpec | None = None) -> str:
@@ -701,8 +797,9 @@ def infer_task(series: pd.Series, spec: ColumnSpec | None = None) -> str:
 # --------------------------------------------------------------------------- dataset
 
 
-def split_indices(y: pd.Series, task: str, seed: int = 0,
-                  test_size: float = 0.2, val_share: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    y: pd.Series, task: str, seed: int = 0, test_size: float = 0.2, val_share: float = 0.25
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train / validation / test positions: test first (stratified), then validation from the rest, one
     seed (60/20/20 by default). A share of 0 leaves that part empty."""
     from sklearn.model_selection import train_test_split
@@ -728,15 +825,26 @@ def split_indices(y: pd.Series, task: str, seed: int = 0,
         else:
             train, val = rest, rest[:0]
     except ValueError as exc:
-        raise DataError(f"cannot split {len(y)} rows into train, validation and test rows ({exc}); "
-                        "use more rows or other split shares.") from exc
+        raise DataError(
+            f"cannot split {len(y)} rows into train, validation and test rows ({exc}); "
+            "use more rows or other split shares."
+        ) from exc
     return np.asarray(train), np.asarray(val), np.asarray(test)
 
 
-def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, seed: int = 0,
-                 schema: Schema | None = None, name: str = "table", protocol: str = "crossfit",
-                 test_size: float | None = None, val_share: float | None = None,
-                 kinds: dict[str, str] | None = None) -> Dataset:
+def make_dataset(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str | None = None,
+    seed: int = 0,
+    schema: Schema | None = None,
+    name: str = "table",
+    protocol: str = "crossfit",
+    test_size: float | None = None,
+    val_share: float | None = None,
+    kinds: dict[str, str] | None = None,
+) -> Dataset:
     """Check the table and target, infer what is missing and split the rows.
 
     ``kinds`` maps column names to a kind (``{"zip": "categorical"}``) that wins over inference,
@@ -757,8 +865,9 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
     if kinds:
         check_kinds(kinds, frame.columns)
     if target not in frame.columns:
-        raise DataError(f"target {target!r} is not a column; choose one of "
-                        f"{', '.join(map(str, frame.columns[:30]))}.")
+        raise DataError(
+            f"target {target!r} is not a column; choose one of {', '.join(map(str, frame.columns[:30]))}."
+        )
     y = frame[target]
     if y.isna().all():
         raise DataError(f"target {target!r} is empty in every row: choose a column with values.")
@@ -769,29 +878,47 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
         unlabelled.index = np.flatnonzero(y.isna().to_numpy())
         frame = frame[y.notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
-        raise DataError(f"the table has {len(frame)} usable row(s); at least {MIN_ROWS} are needed "
-                        "to split it into train, validation and test rows.")
+        raise DataError(
+            f"the table has {len(frame)} usable row(s); at least {MIN_ROWS} are needed "
+            "to split it into train, validation and test rows."
+        )
     if schema is None:
         schema = infer_schema(frame, target=target, kinds=kinds)
     elif kinds:
-        schema = Schema(tuple(_rekind(c, frame[c.name], kinds[c.name]) if c.name in kinds and c.name in frame.columns
-                              else c for c in schema.columns))
+        schema = Schema(
+            tuple(
+                _rekind(c, frame[c.name], kinds[c.name]) if c.name in kinds and c.name in frame.columns else c
+                for c in schema.columns
+            )
+        )
     if schema.target != target:
-        schema = Schema(tuple(replace(c, role="target") if c.name == target else
-                              (replace(c, role="feature") if c.role == "target" else c) for c in schema.columns))
+        schema = Schema(
+            tuple(
+                replace(c, role="target")
+                if c.name == target
+                else (replace(c, role="feature") if c.role == "target" else c)
+                for c in schema.columns
+            )
+        )
     spec = schema[target]
     task = task or infer_task(frame[target], spec)
     if task not in ("classification", "regression"):
         raise DataError(f"task must be 'classification' or 'regression', not {task!r}.")
     if frame[target].nunique() < 2:
-        raise DataError(f"target {target!r} has a single value ({frame[target].iloc[0]!r}); "
-                        "a model needs at least two classes or values to learn from.")
+        raise DataError(
+            f"target {target!r} has a single value ({frame[target].iloc[0]!r}); "
+            "a model needs at least two classes or values to learn from."
+        )
     if task == "regression" and not spec.is_numeric:
-        raise DataError(f"target {target!r} is {spec.kind}, not numeric, so it cannot be a regression "
-                        "target: choose task 'classification' or a numeric column.")
+        raise DataError(
+            f"target {target!r} is {spec.kind}, not numeric, so it cannot be a regression "
+            "target: choose task 'classification' or a numeric column."
+        )
     if not [c for c in schema.features if c != target]:
-        raise DataError("no feature columns are left (all are ignored or constant): mark at least one "
-                        "column as a feature.")
+        raise DataError(
+            "no feature columns are left (all are ignored or constant): mark at least one "
+            "column as a feature."
+        )
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
     if protocol == "paper":
@@ -800,8 +927,10 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
     else:
         test_size = 0.0 if test_size is None else test_size
         if val_share:
-            raise DataError("the crossfit protocol has no validation rows (its checks are cross-fitted over "
-                            "every row); use protocol 'paper' for a fixed validation split.")
+            raise DataError(
+                "the crossfit protocol has no validation rows (its checks are cross-fitted over "
+                "every row); use protocol 'paper' for a fixed validation split."
+            )
         val_share = 0.0
     if not (0 <= test_size < 1 and 0 <= val_share < 1):
         raise DataError(f"test and validation shares must be in [0, 1); got {test_size} and {val_share}.")
@@ -809,14 +938,34 @@ def make_dataset(frame: pd.DataFrame, *, target: str, task: str | None = None, s
     seen = frame.iloc[np.concatenate([train, val])]
     schema = Schema(tuple(_restat(spec, seen[spec.name]) for spec in schema.columns))
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-    return Dataset(frame=frame, schema=schema, target=target, task=task, train_idx=train, val_idx=val,
-                   test_idx=test, seed=seed, name=name, fingerprint=digest[:16], protocol=protocol,
-                   unlabelled=unlabelled, origin=origin)
+    return Dataset(
+        frame=frame,
+        schema=schema,
+        target=target,
+        task=task,
+        train_idx=train,
+        val_idx=val,
+        test_idx=test,
+        seed=seed,
+        name=name,
+        fingerprint=digest[:16],
+        protocol=protocol,
+        unlabelled=unlabelled,
+        origin=origin,
+    )
 
 
-def load_dataset(source, *, target: str, task: str | None = None, seed: int = 0,
-                 name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 kinds: dict[str, str] | None = None, **split) -> Dataset:
+def load_dataset(
+    source,
+    *,
+    target: str,
+    task: str | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    kinds: dict[str, str] | None = None,
+    **split,
+) -> Dataset:
     """:func:`load_table` then :func:`make_dataset` (``split``: ``protocol``, ``test_size``, ``val_share``).
 
     ``kinds`` maps column names to a kind that wins over inference (``--kind COL=KIND``).
@@ -840,8 +989,16 @@ def summarize(dataset: Dataset) -> pd.DataFrame:
             span = shown + (f", … ({c.n_unique})" if c.n_unique > 6 else "")
         else:
             span = f"{c.n_unique} distinct"
-        rows.append({"column": c.name, "kind": c.kind, "role": c.role, "values": span,
-                     "missing": round(c.missing_rate, 3), "flags": ", ".join(c.flags)})
+        rows.append(
+            {
+                "column": c.name,
+                "kind": c.kind,
+                "role": c.role,
+                "values": span,
+                "missing": round(c.missing_rate, 3),
+                "flags": ", ".join(c.flags),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -29,7 +29,12 @@ def label_strings(values) -> np.ndarray:
         out = num.astype(str)
         out[integral] = num[integral].astype(np.int64).astype(str)
         return out.where(num.notna(), None).to_numpy(dtype=object)
-    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v)).to_numpy(dtype=object)
+    return (
+        s.astype(object)
+        .where(s.notna(), None)
+        .map(lambda v: v if v is None else str(v))
+        .to_numpy(dtype=object)
+    )
 
 
 def split_columns(schema, columns) -> tuple[list[str], list[str]]:
@@ -66,7 +71,7 @@ class RowEncoder:
         self.schema = schema
         self.columns = list(columns)
 
-    def fit(self, real: pd.DataFrame) -> "RowEncoder":
+    def fit(self, real: pd.DataFrame) -> RowEncoder:
         self.numeric_, self.categorical_ = split_columns(self.schema, self.columns)
         self.center_, self.scale_, self.flags_ = {}, {}, []
         for col in self.numeric_:

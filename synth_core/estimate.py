@@ -19,7 +19,14 @@ import numpy as np
 from .crossfit import auto_repeats
 from .models import resolve_model, row_losses
 
-__all__ = ["Rates", "Estimate", "measure_rates", "estimate_run", "seconds_per_call", "DEFAULT_SECONDS_PER_CALL"]
+__all__ = [
+    "Rates",
+    "Estimate",
+    "measure_rates",
+    "estimate_run",
+    "seconds_per_call",
+    "DEFAULT_SECONDS_PER_CALL",
+]
 
 #: Seconds per LLM call when this session has made none yet: the embedded model on two cores writes a
 #: grammar-bound call of five rows in about 6-10 s (../shared/EMBEDDED_LLM.md); a hosted endpoint, a few.
@@ -31,10 +38,10 @@ _SAMPLE = 2000
 class Rates:
     """Seconds of each kind of work as ``(fixed, per row)``, measured on this machine at two sizes."""
 
-    generate: tuple                   # fit the generator once, then write rows
-    teacher: tuple                    # fit one label teacher, per training row
-    models: dict = field(default_factory=dict)   # model name -> ((training rows, seconds), ...) at 3 sizes
-    per_call: float | None = None     # seconds per LLM call (None: no LLM)
+    generate: tuple  # fit the generator once, then write rows
+    teacher: tuple  # fit one label teacher, per training row
+    models: dict = field(default_factory=dict)  # model name -> ((training rows, seconds), ...) at 3 sizes
+    per_call: float | None = None  # seconds per LLM call (None: no LLM)
 
     @staticmethod
     def cost(pair: tuple, rows: float) -> float:
@@ -60,8 +67,13 @@ class Estimate:
     def text(self) -> str:
         """``about 40 s`` / ``about 3 min`` and the calls, for the page."""
         secs = self.seconds
-        when = f"about {secs:.0f} s" if secs < 90 else f"about {secs / 60:.0f} min" if secs < 5400 else \
-            f"about {secs / 3600:.1f} h"
+        when = (
+            f"about {secs:.0f} s"
+            if secs < 90
+            else f"about {secs / 60:.0f} min"
+            if secs < 5400
+            else f"about {secs / 3600:.1f} h"
+        )
         calls = f", up to {self.calls:,} LLM call(s)" if self.calls else ", no LLM calls"
         return when + calls
 
@@ -79,8 +91,9 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure_rates(dataset, rules, *, method: str, models, client=None, embedded: bool = True,
-                  random_state: int = 0) -> Rates:
+def measure_rates(
+    dataset, rules, *, method: str, models, client=None, embedded: bool = True, random_state: int = 0
+) -> Rates:
     """Time a sample of the work on ``dataset`` (about a second or two): the generator writing rows for the
     approved rules, each model's fit and score, the label teacher's fit.
 
@@ -100,7 +113,9 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     needs_llm = GENERATORS[method].needs_llm
     per_call = seconds_per_call(client, embedded=embedded) if needs_llm else None
     if needs_llm:
-        method = "statistical"  # LLM calls are not spent here; the rows of H-TDBU and StructSynth are statistical
+        method = (
+            "statistical"  # LLM calls are not spent here; the rows of H-TDBU and StructSynth are statistical
+        )
     chosen = approved_rules(rules)
     gen = make_generator(method, random_state=random_state)
     fit_once = _time(lambda: gen.fit(parts[1], chosen))
@@ -110,8 +125,20 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     generate = (generate[0] + fit_once, generate[1])
     # every teacher the check tries out of fold (gradient boosting, and a forest on small tables), together
     candidates = label_teachers(len(rows))
-    teacher = _line(*[(len(p.train_idx), sum(_time(lambda p=p, t=t: Labeler(
-        mode="relabel", teacher=t, random_state=random_state).fit(p)) for t in candidates)) for p in parts])
+    teacher = _line(
+        *[
+            (
+                len(p.train_idx),
+                sum(
+                    _time(
+                        lambda p=p, t=t: Labeler(mode="relabel", teacher=t, random_state=random_state).fit(p)
+                    )
+                    for t in candidates
+                ),
+            )
+            for p in parts
+        ]
+    )
     cols = dataset.features + [dataset.target]
     # model fits are timed at the sizes the check trains on: the real rows of a fold alone, and with up to
     # the default budget of synthetic rows (resampled real rows stand in for them), and one size between
@@ -122,9 +149,24 @@ def measure_rates(dataset, rules, *, method: str, models, client=None, embedded:
     fits = {}
     for m in models:
         spec = resolve_model(m)
-        fits[spec.name] = tuple((len(f), _time(lambda f=f: row_losses(
-            dataset.schema, dataset.features, dataset.task, f, f.head(200), dataset.target, model=spec,
-            random_state=random_state))) for f in frames)
+        fits[spec.name] = tuple(
+            (
+                len(f),
+                _time(
+                    lambda f=f, spec=spec: row_losses(
+                        dataset.schema,
+                        dataset.features,
+                        dataset.task,
+                        f,
+                        f.head(200),
+                        dataset.target,
+                        model=spec,
+                        random_state=random_state,
+                    )
+                ),
+            )
+            for f in frames
+        )
     return Rates(generate=generate, teacher=teacher, models=fits, per_call=per_call)
 
 
@@ -135,8 +177,19 @@ def seconds_per_call(client, *, embedded: bool = True) -> float:
     return secs / calls if calls else DEFAULT_SECONDS_PER_CALL["embedded" if embedded else "endpoint"]
 
 
-def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=None, check_models=(), folds: int = 5,
-                 repeats="auto", params: dict | None = None) -> Estimate:
+def estimate_run(
+    dataset,
+    rules,
+    *,
+    method: str,
+    n: int,
+    rates: Rates,
+    model=None,
+    check_models=(),
+    folds: int = 5,
+    repeats="auto",
+    params: dict | None = None,
+) -> Estimate:
     """Seconds and LLM calls of a cross-fitted run with these settings (see :func:`pipeline.run_pipeline`)."""
     from .generators import GENERATORS
     from .pipeline import estimate_calls
@@ -153,10 +206,12 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
     calls = estimate_calls(method, rules, n, params) if needs_llm else 0
     detail = {"folds": folds, "repeats": reps}
     fold_rows = n * (folds - 1) / folds if folds > 1 else n
-    detail["generate"] = Rates.cost(rates.generate, n) + (0 if llm_rows or folds == 1 else
-                                                          n_folds * Rates.cost(rates.generate, fold_rows))
-    detail["teacher"] = Rates.cost(rates.teacher, given) + (0 if folds == 1 else
-                                                            n_folds * Rates.cost(rates.teacher, fit_rows))
+    detail["generate"] = Rates.cost(rates.generate, n) + (
+        0 if llm_rows or folds == 1 else n_folds * Rates.cost(rates.generate, fold_rows)
+    )
+    detail["teacher"] = Rates.cost(rates.teacher, given) + (
+        0 if folds == 1 else n_folds * Rates.cost(rates.teacher, fit_rows)
+    )
     fit = 0.0
     for m in [model, *check_models]:
         points = rates.models.get(resolve_model(m).name)
@@ -166,5 +221,8 @@ def estimate_run(dataset, rules, *, method: str, n: int, rates: Rates, model=Non
         fit += n_folds * sum(Rates.fit_cost(points, r) for r in grown)
     detail["models"] = fit
     detail["llm"] = calls * (rates.per_call or 0.0)
-    return Estimate(seconds=float(sum(v for k, v in detail.items() if k not in ("folds", "repeats"))), calls=calls,
-                    detail=detail)
+    return Estimate(
+        seconds=float(sum(v for k, v in detail.items() if k not in ("folds", "repeats"))),
+        calls=calls,
+        detail=detail,
+    )

@@ -29,8 +29,15 @@ import re
 
 import pandas as pd
 
-__all__ = ["neutralize_cell", "safe_frame", "to_safe_csv", "FORMULA_PREFIXES", "escape_cell",
-           "unescape_cell", "unescape_frame"]
+__all__ = [
+    "neutralize_cell",
+    "safe_frame",
+    "to_safe_csv",
+    "FORMULA_PREFIXES",
+    "escape_cell",
+    "unescape_cell",
+    "unescape_frame",
+]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -69,8 +76,11 @@ def unescape_cell(value):
 
 
 def _is_text(s: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) \
+    return (
+        pd.api.types.is_object_dtype(s)
+        or pd.api.types.is_string_dtype(s)
         or isinstance(s.dtype, pd.CategoricalDtype)
+    )
 
 
 def safe_frame(frame: pd.DataFrame, *, reversible: bool = False) -> pd.DataFrame:
@@ -101,4 +111,6 @@ def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def to_safe_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
     """UTF-8 CSV bytes of :func:`safe_frame` (``frame``)."""
-    return safe_frame(frame).to_csv(index=index, lineterminator="\r\n").encode("utf-8")  # CR in a cell stays quoted
+    return (
+        safe_frame(frame).to_csv(index=index, lineterminator="\r\n").encode("utf-8")
+    )  # CR in a cell stays quoted

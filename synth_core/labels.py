@@ -28,12 +28,16 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
-                              RandomForestRegressor)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 
 from ._validation import HasMethods, InstanceOf, Interval, Options, check_params
-from .errors import InvalidParameterError, NotFittedError
 from .encoding import label_strings, split_columns
+from .errors import InvalidParameterError, NotFittedError
 from .models import ModelSpec, row_losses
 
 __all__ = ["Labeler", "LABEL_MODES"]
@@ -50,13 +54,24 @@ class _Teacher:
 
     def fit(self, frame: pd.DataFrame, y):
         self.numeric_, self.categorical_ = split_columns(self.schema, self.features)
-        self.levels_ = {c: {v: i for i, v in enumerate(pd.unique(frame[c].dropna().astype(str))[:250])}
-                        for c in self.categorical_}
+        self.levels_ = {
+            c: {v: i for i, v in enumerate(pd.unique(frame[c].dropna().astype(str))[:250])}
+            for c in self.categorical_
+        }
         if self.model is None or self.model == "boosting":
-            cls = HistGradientBoostingClassifier if self.task == "classification" else HistGradientBoostingRegressor
+            cls = (
+                HistGradientBoostingClassifier
+                if self.task == "classification"
+                else HistGradientBoostingRegressor
+            )
             mask = [False] * len(self.numeric_) + [True] * len(self.categorical_)
-            self.est_ = cls(categorical_features=mask if any(mask) else None, random_state=self.random_state,
-                            max_iter=200, early_stopping=False, learning_rate=0.1)
+            self.est_ = cls(
+                categorical_features=mask if any(mask) else None,
+                random_state=self.random_state,
+                max_iter=200,
+                early_stopping=False,
+                learning_rate=0.1,
+            )
         elif self.model == "forest":
             cls = RandomForestClassifier if self.task == "classification" else RandomForestRegressor
             self.est_ = cls(n_estimators=100, random_state=self.random_state, n_jobs=1)
@@ -127,8 +142,18 @@ class Labeler(BaseEstimator):
         "random_state": [Interval(int, 0, None), None],
     }
 
-    def __init__(self, *, mode="auto", teacher=None, downstream=None, threshold=0.3, k=2.0,
-                 min_confidence=0.0, n_bags=0, random_state=0):
+    def __init__(
+        self,
+        *,
+        mode="auto",
+        teacher=None,
+        downstream=None,
+        threshold=0.3,
+        k=2.0,
+        min_confidence=0.0,
+        n_bags=0,
+        random_state=0,
+    ):
         self.mode = mode
         self.teacher = teacher
         self.downstream = downstream
@@ -153,7 +178,9 @@ class Labeler(BaseEstimator):
         feats, target = dataset.features, dataset.target
         train, val = dataset.train, dataset.val
         y = self._y(train[target])
-        self.teacher_ = _Teacher(dataset.schema, feats, self.task_, self.teacher, self.random_state).fit(train, y)
+        self.teacher_ = _Teacher(dataset.schema, feats, self.task_, self.teacher, self.random_state).fit(
+            train, y
+        )
         self.resid_sd_ = 1.0
         where = "validation"
         if scores is not None:
@@ -163,14 +190,27 @@ class Labeler(BaseEstimator):
             self.resid_sd_ = float(scores.get("resid_sd") or 1.0)
         elif len(val):
             self.teacher_score_ = float(np.mean(self.teacher_losses(val)))
-            self.downstream_score_ = float(np.mean(row_losses(dataset.schema, feats, self.task_, train, val, target,
-                                                              model=self.downstream,
-                                                              random_state=self.random_state)))
+            self.downstream_score_ = float(
+                np.mean(
+                    row_losses(
+                        dataset.schema,
+                        feats,
+                        self.task_,
+                        train,
+                        val,
+                        target,
+                        model=self.downstream,
+                        random_state=self.random_state,
+                    )
+                )
+            )
             if self.task_ == "regression":
                 self.resid_sd_ = float(np.sqrt(self.teacher_score_)) or 1.0
         elif self.mode == "auto":
-            raise InvalidParameterError("Labeler mode 'auto' compares the teacher with your model on held-out "
-                                        "rows: give the dataset validation rows, or pass the cross-fitted scores.")
+            raise InvalidParameterError(
+                "Labeler mode 'auto' compares the teacher with your model on held-out "
+                "rows: give the dataset validation rows, or pass the cross-fitted scores."
+            )
         else:
             self.teacher_score_ = self.downstream_score_ = float("nan")
         better = self.teacher_score_ < self.downstream_score_
@@ -179,8 +219,10 @@ class Labeler(BaseEstimator):
         if np.isfinite(self.teacher_score_):
             name = "error" if self.task_ == "classification" else "MSE"
             verdict = "better than" if better else "NOT better than"
-            self.message_ = (f"label teacher {where} {name} {self.teacher_score_:.4g} vs your model "
-                             f"{self.downstream_score_:.4g}: the teacher is {verdict} your model")
+            self.message_ = (
+                f"label teacher {where} {name} {self.teacher_score_:.4g} vs your model "
+                f"{self.downstream_score_:.4g}: the teacher is {verdict} your model"
+            )
             if not better and self.mode == "auto":
                 self.message_ += "; so rows keep their own labels and only those the teacher firmly contradicts are dropped"
         else:
@@ -196,8 +238,11 @@ class Labeler(BaseEstimator):
         train, rng, bags = ds.train, np.random.default_rng(self.random_state), []
         for _ in range(self.n_bags):
             boot = train.iloc[rng.integers(len(train), size=len(train))]
-            bags.append(_Teacher(ds.schema, ds.features, self.task_, self.teacher,
-                                 self.random_state).fit(boot, self._y(boot[ds.target])))
+            bags.append(
+                _Teacher(ds.schema, ds.features, self.task_, self.teacher, self.random_state).fit(
+                    boot, self._y(boot[ds.target])
+                )
+            )
         return bags
 
     def _check_fitted(self) -> None:
@@ -218,7 +263,7 @@ class Labeler(BaseEstimator):
             return (label_strings(pred) != label_strings(truth)).astype(float)
         return (truth.to_numpy(dtype=float) - pred) ** 2
 
-    def with_mode(self, mode: str, *, loose: bool = False, resid_sd: float | None = None) -> "Labeler":
+    def with_mode(self, mode: str, *, loose: bool = False, resid_sd: float | None = None) -> Labeler:
         """The same fitted teacher under another mode (no refit of the teacher).
 
         ``loose``: a filter that drops only rows the teacher firmly contradicts (what ``auto`` does
@@ -292,7 +337,9 @@ class Labeler(BaseEstimator):
             out.loc[live, target] = values.astype(object)
             if pd.api.types.is_numeric_dtype(real_y) and not pd.api.types.is_bool_dtype(real_y):
                 out[target] = pd.to_numeric(out[target], errors="coerce")
-                if pd.api.types.is_integer_dtype(real_y):  # keep integer classes integer, even beside empty cells
+                if pd.api.types.is_integer_dtype(
+                    real_y
+                ):  # keep integer classes integer, even beside empty cells
                     out[target] = out[target].round().astype("Int64")
         elif mode == "filter":
             reasons = np.full(len(frame), "", dtype=object)
@@ -303,8 +350,11 @@ class Labeler(BaseEstimator):
                 reasons[resid > self.k * self.resid_sd_] = "label contradicted by teacher"
                 unsure = np.zeros(len(frame), dtype=bool)
             if self.bags_:
-                votes = np.column_stack([np.asarray(b.predict(frame)).astype(str) for b in self.bags_]) \
-                    if self.task_ == "classification" else None
+                votes = (
+                    np.column_stack([np.asarray(b.predict(frame)).astype(str) for b in self.bags_])
+                    if self.task_ == "classification"
+                    else None
+                )
                 if votes is not None:
                     agree = (votes == np.asarray(teacher).astype(str)[:, None]).mean(axis=1)
                     unsure |= agree < 0.5
@@ -326,13 +376,25 @@ class Labeler(BaseEstimator):
         changed = 0
         if "_label_original" in labelled and "_label_teacher" in labelled:
             both = labelled.dropna(subset=["_label_original"])
-            changed = int((label_strings(both["_label_original"]) != label_strings(both["_label_teacher"])).sum()) \
-                if self.task_ == "classification" else int(len(both))
-        dropped = Counter(labelled.loc[labelled["_reason"].isin(
-            ["label contradicted by teacher", "teacher unsure"]), "_reason"])
-        return {"mode": self.effective_mode_, "requested_mode": self.mode, "labels_changed": changed,
-                "dropped": dict(dropped), "teacher_score": self.teacher_score_,
-                "downstream_score": self.downstream_score_, "message": self.message_}
+            changed = (
+                int((label_strings(both["_label_original"]) != label_strings(both["_label_teacher"])).sum())
+                if self.task_ == "classification"
+                else int(len(both))
+            )
+        dropped = Counter(
+            labelled.loc[
+                labelled["_reason"].isin(["label contradicted by teacher", "teacher unsure"]), "_reason"
+            ]
+        )
+        return {
+            "mode": self.effective_mode_,
+            "requested_mode": self.mode,
+            "labels_changed": changed,
+            "dropped": dict(dropped),
+            "teacher_score": self.teacher_score_,
+            "downstream_score": self.downstream_score_,
+            "message": self.message_,
+        }
 
 
 def _restore_type(values: np.ndarray, like: pd.Series):

@@ -33,15 +33,19 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -52,8 +56,15 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from .encoding import align_frame, label_strings, split_columns
 from .errors import InvalidParameterError
 
-__all__ = ["ModelSpec", "MODELS", "MODEL_ALIASES", "resolve_model", "model_pipeline", "row_losses",
-           "default_model"]
+__all__ = [
+    "ModelSpec",
+    "MODELS",
+    "MODEL_ALIASES",
+    "resolve_model",
+    "model_pipeline",
+    "row_losses",
+    "default_model",
+]
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,11 @@ class ModelSpec:
 
 
 def _tree(task, rs):
-    return DecisionTreeClassifier(random_state=rs) if task == "classification" else DecisionTreeRegressor(random_state=rs)
+    return (
+        DecisionTreeClassifier(random_state=rs)
+        if task == "classification"
+        else DecisionTreeRegressor(random_state=rs)
+    )
 
 
 def _linear(task, rs):
@@ -102,22 +117,48 @@ def _boosting(task, rs):
 
 
 MODELS: dict[str, ModelSpec] = {
-    "tree": ModelSpec("tree", "decision tree",
-                      "One decision tree (DATE's evaluation model); extra labelled rows help it most.",
-                      "ordinal", _tree),
-    "linear": ModelSpec("linear", "linear model",
-                        "Logistic regression (classification) or ridge regression, on one-hot categories and "
-                        "standardised numbers; rarely changed by extra rows.", "onehot", _linear),
-    "forest": ModelSpec("forest", "random forest",
-                        "100 trees on bootstrap samples; helped less than one tree.", "ordinal", _forest),
-    "boosting": ModelSpec("boosting", "gradient boosting",
-                          "HistGradientBoosting, as strong as the label teacher: synthetic rows seldom help it.",
-                          "ordinal", _boosting),
+    "tree": ModelSpec(
+        "tree",
+        "decision tree",
+        "One decision tree (DATE's evaluation model); extra labelled rows help it most.",
+        "ordinal",
+        _tree,
+    ),
+    "linear": ModelSpec(
+        "linear",
+        "linear model",
+        "Logistic regression (classification) or ridge regression, on one-hot categories and "
+        "standardised numbers; rarely changed by extra rows.",
+        "onehot",
+        _linear,
+    ),
+    "forest": ModelSpec(
+        "forest",
+        "random forest",
+        "100 trees on bootstrap samples; helped less than one tree.",
+        "ordinal",
+        _forest,
+    ),
+    "boosting": ModelSpec(
+        "boosting",
+        "gradient boosting",
+        "HistGradientBoosting, as strong as the label teacher: synthetic rows seldom help it.",
+        "ordinal",
+        _boosting,
+    ),
 }
 #: Other names people use for the presets.
-MODEL_ALIASES = {"dt": "tree", "decision-tree": "tree", "logistic": "linear", "ridge": "linear",
-                 "rf": "forest", "random-forest": "forest", "hgb": "boosting", "gbm": "boosting",
-                 "gradient-boosting": "boosting"}
+MODEL_ALIASES = {
+    "dt": "tree",
+    "decision-tree": "tree",
+    "logistic": "linear",
+    "ridge": "linear",
+    "rf": "forest",
+    "random-forest": "forest",
+    "hgb": "boosting",
+    "gbm": "boosting",
+    "gradient-boosting": "boosting",
+}
 
 
 def _is_linear(estimator) -> bool:
@@ -141,12 +182,15 @@ def resolve_model(model) -> ModelSpec:
         key = MODEL_ALIASES.get(model.strip().lower(), model.strip().lower())
         if key not in MODELS:
             names = ", ".join(MODELS) + " (or " + ", ".join(sorted(MODEL_ALIASES)) + ")"
-            raise InvalidParameterError(f"unknown model {model!r}; choose one of {names}, or pass a "
-                                        "scikit-learn estimator.")
+            raise InvalidParameterError(
+                f"unknown model {model!r}; choose one of {names}, or pass a scikit-learn estimator."
+            )
         return MODELS[key]
     if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-        raise InvalidParameterError(f"the model must be a preset name ({', '.join(MODELS)}) or a scikit-learn "
-                                    f"estimator, not {type(model).__name__}.")
+        raise InvalidParameterError(
+            f"the model must be a preset name ({', '.join(MODELS)}) or a scikit-learn "
+            f"estimator, not {type(model).__name__}."
+        )
     template = model
 
     def factory(task, rs):
@@ -156,7 +200,9 @@ def resolve_model(model) -> ModelSpec:
         return est
 
     name = type(model).__name__
-    return ModelSpec(name, name, f"your estimator {name}", "onehot" if _is_linear(model) else "ordinal", factory)
+    return ModelSpec(
+        name, name, f"your estimator {name}", "onehot" if _is_linear(model) else "ordinal", factory
+    )
 
 
 def default_model(task: str, random_state: int | None = 0):
@@ -169,35 +215,78 @@ def _preprocessor(schema, features, encoding: str) -> ColumnTransformer:
     transformers = []
     if encoding == "onehot":
         if numeric:
-            transformers.append(("num", Pipeline([
-                ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]), numeric))
+            transformers.append(
+                (
+                    "num",
+                    Pipeline(
+                        [
+                            (
+                                "impute",
+                                SimpleImputer(
+                                    strategy="median", add_indicator=True, keep_empty_features=True
+                                ),
+                            ),
+                            ("scale", StandardScaler()),
+                        ]
+                    ),
+                    numeric,
+                )
+            )
         if categorical:
-            transformers.append(("cat", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                ("onehot", OneHotEncoder(handle_unknown="ignore", max_categories=50)),
-            ]), categorical))
+            transformers.append(
+                (
+                    "cat",
+                    Pipeline(
+                        [
+                            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                            ("onehot", OneHotEncoder(handle_unknown="ignore", max_categories=50)),
+                        ]
+                    ),
+                    categorical,
+                )
+            )
     else:
         if numeric:
             transformers.append(("num", SimpleImputer(strategy="median"), numeric))
         if categorical:
-            transformers.append(("cat", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)),
-            ]), categorical))
+            transformers.append(
+                (
+                    "cat",
+                    Pipeline(
+                        [
+                            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)),
+                        ]
+                    ),
+                    categorical,
+                )
+            )
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
 def model_pipeline(schema, features, task: str, model=None, random_state: int | None = 0) -> Pipeline:
     """Encoding + model, fitted later on the training frame (real + added rows)."""
     spec = resolve_model(model)
-    return Pipeline([("encode", _preprocessor(schema, features, spec.encoding)),
-                     ("model", spec.estimator(task, random_state))])
+    return Pipeline(
+        [
+            ("encode", _preprocessor(schema, features, spec.encoding)),
+            ("model", spec.estimator(task, random_state)),
+        ]
+    )
 
 
-def row_losses(schema, features, task: str, train: pd.DataFrame, evaluate: pd.DataFrame, target: str, *,
-               model=None, random_state: int | None = 0, like: pd.DataFrame | None = None) -> np.ndarray:
+def row_losses(
+    schema,
+    features,
+    task: str,
+    train: pd.DataFrame,
+    evaluate: pd.DataFrame,
+    target: str,
+    *,
+    model=None,
+    random_state: int | None = 0,
+    like: pd.DataFrame | None = None,
+) -> np.ndarray:
     """Fit the model's pipeline on ``train``; per-row loss on ``evaluate``.
 
     0/1 error for classification (labels compared as :func:`~synth_core.encoding.label_strings`),
@@ -208,7 +297,9 @@ def row_losses(schema, features, task: str, train: pd.DataFrame, evaluate: pd.Da
     pipe = model_pipeline(schema, features, task, model, random_state=random_state)
     X, X_eval = align_frame(train, like, features), align_frame(evaluate, like, features)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a linear model short of iterations still predicts
+        warnings.simplefilter(
+            "ignore", ConvergenceWarning
+        )  # a linear model short of iterations still predicts
         if task == "classification":
             pipe.fit(X, label_strings(train[target]))
             return (pipe.predict(X_eval) != label_strings(evaluate[target])).astype(float)

@@ -43,8 +43,16 @@ from .labels import Labeler
 from .models import resolve_model
 from .run import Run
 
-__all__ = ["run_pipeline", "make_generator", "estimate_calls", "default_budget", "default_selection",
-           "evaluate_run", "generator_params", "finalize_row_ids"]
+__all__ = [
+    "run_pipeline",
+    "make_generator",
+    "estimate_calls",
+    "default_budget",
+    "default_selection",
+    "evaluate_run",
+    "generator_params",
+    "finalize_row_ids",
+]
 
 #: Most synthetic rows the offline generators write by default (memory and time on a laptop).
 MAX_DEFAULT_ROWS = 60_000
@@ -151,17 +159,43 @@ def _for_generator(dataset, gen, selection: str, random_state: int):
     return dataset
 
 
-def _select(rows, dataset, rules, *, selection, alpha, budget, model, random_state, select_preset="product",
-            n_pulls=None):
+def _select(
+    rows,
+    dataset,
+    rules,
+    *,
+    selection,
+    alpha,
+    budget,
+    model,
+    random_state,
+    select_preset="product",
+    n_pulls=None,
+):
     """Row selection (MDS or a greedy baseline) on the dataset's validation rows; returns (rows, messages, info)."""
     accepted = rows[rows["_status"] == "accepted"] if "_status" in rows else rows
     if selection == "none" or not len(accepted):
         return rows.assign(_selected=rows.get("_status", "accepted") == "accepted"), [], {}
-    sel = select_rows(rows, dataset, rules, method=selection, alpha=alpha, budget=budget, model=model,
-                      random_state=random_state, preset=select_preset, n_pulls=n_pulls)
+    sel = select_rows(
+        rows,
+        dataset,
+        rules,
+        method=selection,
+        alpha=alpha,
+        budget=budget,
+        model=model,
+        random_state=random_state,
+        preset=select_preset,
+        n_pulls=n_pulls,
+    )
     out = rows.assign(_selected=rows["_row_id"].isin(set(sel.row_ids)))
-    info = {"method": sel.method, "baseline_quality": sel.baseline_quality, "final_quality": sel.final_quality,
-            "preset": select_preset, "pulls": sel.pulls}
+    info = {
+        "method": sel.method,
+        "baseline_quality": sel.baseline_quality,
+        "final_quality": sel.final_quality,
+        "preset": select_preset,
+        "pulls": sel.pulls,
+    }
     return out, list(sel.messages), {"selection": info, "arms": sel.arms}
 
 
@@ -176,6 +210,7 @@ class _Progress:
             if self.progress:
                 frac = lo + (hi - lo) * step / max(total, 1)
                 self.progress(int(frac * 1000), 1000, f"{prefix}{message}")
+
         return report
 
     def __call__(self, frac, message):
@@ -183,12 +218,31 @@ class _Progress:
             self.progress(int(frac * 1000), 1000, message)
 
 
-def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None = None, labels: str = "auto",
-                 selection: str | None = None, alpha: float = 0.8, oversample: float | None = None, client=None,
-                 generator_params: dict | None = None, progress=None, cancel=None, random_state: int = 0,
-                 model=None, check_models=(), folds: int = 5, repeats="auto", guard: bool = True,
-                 labeler: Labeler | None = None, extra_params: dict | None = None, preset: str = "product",
-                 refinements="propose") -> Run:
+def run_pipeline(
+    dataset,
+    rules,
+    *,
+    method: str = "statistical",
+    n: int | None = None,
+    labels: str = "auto",
+    selection: str | None = None,
+    alpha: float = 0.8,
+    oversample: float | None = None,
+    client=None,
+    generator_params: dict | None = None,
+    progress=None,
+    cancel=None,
+    random_state: int = 0,
+    model=None,
+    check_models=(),
+    folds: int = 5,
+    repeats="auto",
+    guard: bool = True,
+    labeler: Labeler | None = None,
+    extra_params: dict | None = None,
+    preset: str = "product",
+    refinements="propose",
+) -> Run:
     """Generate candidates for the approved rules, label them, select, and keep what helps ``model``.
 
     Parameters
@@ -251,20 +305,64 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
     gen = make_generator(method, client=client, params=generator_params, random_state=random_state)
     bar = _Progress(progress)
     if dataset.protocol == "paper":
-        result = _paper_run(dataset, chosen, gen, n=n, labels=labels, selection=selection, alpha=alpha,
-                            oversample=oversample, model=spec, guard=guard, labeler=labeler, bar=bar,
-                            cancel=cancel, random_state=random_state, gate=gate, selecting=selecting)
+        result = _paper_run(
+            dataset,
+            chosen,
+            gen,
+            n=n,
+            labels=labels,
+            selection=selection,
+            alpha=alpha,
+            oversample=oversample,
+            model=spec,
+            guard=guard,
+            labeler=labeler,
+            bar=bar,
+            cancel=cancel,
+            random_state=random_state,
+            gate=gate,
+            selecting=selecting,
+        )
     else:
-        result = _crossfit_run(dataset, chosen, gen, method=method, n=n, labels=labels, selection=selection,
-                               alpha=alpha, oversample=oversample, model=spec, checked=checked, folds=folds,
-                               repeats=repeats, guard=guard, client=client, generator_params=generator_params,
-                               bar=bar, cancel=cancel, random_state=random_state, gate=gate,
-                               selecting=selecting)
+        result = _crossfit_run(
+            dataset,
+            chosen,
+            gen,
+            method=method,
+            n=n,
+            labels=labels,
+            selection=selection,
+            alpha=alpha,
+            oversample=oversample,
+            model=spec,
+            checked=checked,
+            folds=folds,
+            repeats=repeats,
+            guard=guard,
+            client=client,
+            generator_params=generator_params,
+            bar=bar,
+            cancel=cancel,
+            random_state=random_state,
+            gate=gate,
+            selecting=selecting,
+        )
     bar(1.0, "done")
-    params = {"method": method, "preset": chosen_preset.name, "n": n, "labels": labels, "selection": selection,
-              "alpha": alpha, "guard": guard, "oversample": oversample, "random_state": random_state,
-              "protocol": dataset.protocol, "model": spec.name, "check_models": [m.name for m in checked],
-              "generator": result["gen"].get_params(deep=False)}
+    params = {
+        "method": method,
+        "preset": chosen_preset.name,
+        "n": n,
+        "labels": labels,
+        "selection": selection,
+        "alpha": alpha,
+        "guard": guard,
+        "oversample": oversample,
+        "random_state": random_state,
+        "protocol": dataset.protocol,
+        "model": spec.name,
+        "check_models": [m.name for m in checked],
+        "generator": result["gen"].get_params(deep=False),
+    }
     if selection == "mds":
         params["selection_preset"] = selecting["select_preset"]
         if selecting["n_pulls"] is not None:
@@ -279,8 +377,10 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
     if client is not None or GENERATORS[method].needs_llm:
         settings = getattr(getattr(result["gen"], "client", None), "settings", None)
         if settings is not None:
-            params["llm"] = {"base_url": _public_url(getattr(settings, "base_url", None)) or "embedded",
-                             "model": getattr(settings, "model", None)}
+            params["llm"] = {
+                "base_url": _public_url(getattr(settings, "base_url", None)) or "embedded",
+                "model": getattr(settings, "model", None),
+            }
     params.update(extra_params or {})
     metrics = {"seconds": time.perf_counter() - started, "cancelled": result["cancelled"]}
     if result.get("incomplete"):
@@ -290,9 +390,18 @@ def run_pipeline(dataset, rules, *, method: str = "statistical", n: int | None =
     if result.get("privacy"):
         metrics["privacy"] = result["privacy"]
     proposals = result["proposals"]
-    return Run(dataset=dataset, rules=list(rules) + [r for r in proposals if r not in rules],
-               params=params, rows=result["rows"], usage=result["usage"], messages=result["messages"],
-               arms=result["arms"], labels=result["labels"], per_rule=result["per_rule"], metrics=metrics)
+    return Run(
+        dataset=dataset,
+        rules=list(rules) + [r for r in proposals if r not in rules],
+        params=params,
+        rows=result["rows"],
+        usage=result["usage"],
+        messages=result["messages"],
+        arms=result["arms"],
+        labels=result["labels"],
+        per_rule=result["per_rule"],
+        metrics=metrics,
+    )
 
 
 # --------------------------------------------------------------------------- the paper protocol
@@ -310,14 +419,19 @@ def _generate(gens, gate, *, schema, cancel) -> tuple[dict, list]:
     failed: list = []
 
     def stop() -> bool:
-        return is_cancelled(cancel) or bool(failed) or any(getattr(g, "run_error_", None) is not None
-                                                          for g, _, _ in gens.values())
+        return (
+            is_cancelled(cancel)
+            or bool(failed)
+            or any(getattr(g, "run_error_", None) is not None for g, _, _ in gens.values())
+        )
 
     steppable = [(label, g) for label, (g, _, _) in gens.items() if hasattr(g, "step")]
     for label, g in steppable:
         _, k, part = gens[label]
         g.start(k, progress=part, cancel=stop)
-    record = step_all(steppable, gate, schema=schema, cancelled=lambda: is_cancelled(cancel)) if steppable else []
+    record = (
+        step_all(steppable, gate, schema=schema, cancelled=lambda: is_cancelled(cancel)) if steppable else []
+    )
     for label, g in steppable:
         out[label] = g.finish()
     for label, (g, k, part) in gens.items():
@@ -332,12 +446,33 @@ def _generate(gens, gate, *, schema, cancel) -> tuple[dict, list]:
     return out, record
 
 
-def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample, model, guard, labeler, bar,
-               cancel, random_state, gate=None, selecting=None) -> dict:
+def _paper_run(
+    dataset,
+    chosen,
+    gen,
+    *,
+    n,
+    labels,
+    selection,
+    alpha,
+    oversample,
+    model,
+    guard,
+    labeler,
+    bar,
+    cancel,
+    random_state,
+    gate=None,
+    selecting=None,
+) -> dict:
     selecting = selecting or {}
     gen.fit(dataset, chosen)
-    made, record = _generate({"": (gen, max(int(math.ceil(n * oversample)), n), bar.part(0, 0.75))},
-                             resolve_gate(gate), schema=dataset.schema, cancel=cancel)
+    made, record = _generate(
+        {"": (gen, max(int(math.ceil(n * oversample)), n), bar.part(0, 0.75))},
+        resolve_gate(gate),
+        schema=dataset.schema,
+        cancel=cancel,
+    )
     generation = made[""]
     _raise_if_nothing_made([generation])
     messages = list(generation.messages)
@@ -354,8 +489,17 @@ def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample,
     arms = pd.DataFrame()
     if not is_cancelled(cancel) and selection != "none":
         bar(0.9, f"selecting rows ({selection})")
-        rows, notes, info = _select(rows, dataset, all_rules, selection=selection, alpha=alpha, budget=n,
-                                    model=model, random_state=random_state, **selecting)
+        rows, notes, info = _select(
+            rows,
+            dataset,
+            all_rules,
+            selection=selection,
+            alpha=alpha,
+            budget=n,
+            model=model,
+            random_state=random_state,
+            **selecting,
+        )
         messages += notes
         arms = info.pop("arms", pd.DataFrame())
         label_info.update(info)
@@ -370,27 +514,65 @@ def _paper_run(dataset, chosen, gen, *, n, labels, selection, alpha, oversample,
         rows["_selected"] = rows["_row_id"].isin(set(keep))
         label_info["amount"] = table.to_dict(orient="records")
         if len(keep) < len(chosen_rows):
-            messages.append(f"kept {len(keep)} of {len(chosen_rows)} selected rows: adding more did not "
-                            "improve your model on validation rows." if keep else
-                            "no synthetic rows kept: none improved your model on validation rows; "
-                            "try more rows, another generator or label mode.")
-    return {"gen": gen, "rows": rows, "messages": messages, "labels": label_info, "arms": arms,
-            "per_rule": generation.per_rule, "usage": generation.usage, "proposals": generation.proposals,
-            "cancelled": generation.cancelled, "incomplete": _incomplete([generation]), "decisions": record}
+            messages.append(
+                f"kept {len(keep)} of {len(chosen_rows)} selected rows: adding more did not "
+                "improve your model on validation rows."
+                if keep
+                else "no synthetic rows kept: none improved your model on validation rows; "
+                "try more rows, another generator or label mode."
+            )
+    return {
+        "gen": gen,
+        "rows": rows,
+        "messages": messages,
+        "labels": label_info,
+        "arms": arms,
+        "per_rule": generation.per_rule,
+        "usage": generation.usage,
+        "proposals": generation.proposals,
+        "cancelled": generation.cancelled,
+        "incomplete": _incomplete([generation]),
+        "decisions": record,
+    }
 
 
 # --------------------------------------------------------------------------- the cross-fitted protocol
 
 
-def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, oversample, model, checked,
-                  folds, repeats, guard, client, generator_params, bar, cancel, random_state, gate=None,
-                  selecting=None) -> dict:
+def _crossfit_run(
+    dataset,
+    chosen,
+    gen,
+    *,
+    method,
+    n,
+    labels,
+    selection,
+    alpha,
+    oversample,
+    model,
+    checked,
+    folds,
+    repeats,
+    guard,
+    client,
+    generator_params,
+    bar,
+    cancel,
+    random_state,
+    gate=None,
+    selecting=None,
+) -> dict:
     selecting = selecting or {}
     gate = resolve_gate(gate)
     n_candidates = max(int(math.ceil(n * oversample)), n)
     given = len(dataset.train_idx)
-    check = CrossFitCheck(folds=folds, repeats=repeats, random_state=random_state,
-                          **({} if guard else {"fractions": (1.0,), "z_min": -math.inf, "z_harm": math.inf}))
+    check = CrossFitCheck(
+        folds=folds,
+        repeats=repeats,
+        random_state=random_state,
+        **({} if guard else {"fractions": (1.0,), "z_min": -math.inf, "z_harm": math.inf}),
+    )
     # repeats are for the cheap case: a generator that writes rows with an LLM, or a row selection that
     # fits the model dozens of times per fold (MDS), is run once per fold
     fold_plan = check.plan(dataset, repeatable=not gen.llm_rows and selection == "none")
@@ -405,24 +587,44 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     pinned = gen.pinned_params()
     parts: dict = {}
     failure: list = []  # an LLM that went down or ran out of time stops the check like a cancel
-    probe: list = []    # the first fold's rows, for a privacy figure against rows their generator never saw
+    probe: list = []  # the first fold's rows, for a privacy figure against rows their generator never saw
     record: list = []
 
     def fold_generator(fold):
-        return make_generator(method, client=client, params={**(generator_params or {}), **pinned},
-                              random_state=random_state + 1 + fold.index + 101 * fold.repeat)
+        return make_generator(
+            method,
+            client=client,
+            params={**(generator_params or {}), **pinned},
+            random_state=random_state + 1 + fold.index + 101 * fold.repeat,
+        )
 
     def keep(fold, fold_gen, g_ds, generation, k):
         """A fold's rows: ids, fold label, the row selection; kept for the run and handed to the check."""
         rows = finalize_row_ids(generation.rows, prefix=f"k{fold.label}:")
         rows["_fold"] = fold.label
         if is_cancelled(cancel) or failure:
-            rows, notes, info = _select(rows, g_ds, [], selection="none", alpha=alpha, budget=k, model=model,
-                                        random_state=random_state)
+            rows, notes, info = _select(
+                rows,
+                g_ds,
+                [],
+                selection="none",
+                alpha=alpha,
+                budget=k,
+                model=model,
+                random_state=random_state,
+            )
         else:
-            rows, notes, info = _select(rows, g_ds, chosen + [r for r in generation.proposals if r.id],
-                                        selection=selection, alpha=alpha, budget=math.ceil(k / oversample),
-                                        model=model, random_state=random_state, **selecting)
+            rows, notes, info = _select(
+                rows,
+                g_ds,
+                chosen + [r for r in generation.proposals if r.id],
+                selection=selection,
+                alpha=alpha,
+                budget=math.ceil(k / oversample),
+                model=model,
+                random_state=random_state,
+                **selecting,
+            )
         parts[fold.label] = {"generation": generation, "rows": rows, "notes": notes, "arms": info.get("arms")}
         if not probe:
             probe.append((fold, rows))
@@ -446,10 +648,19 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
             fold_gen.fit(g_ds, fold_rules)
             k = max(1, round(n_candidates * weight))
             lo = 0.65 * i / max(len(fold_plan), 1)
-            todo[fold.label] = (fold, fold_gen, g_ds, k, bar.part(lo, lo + 0.65 / max(len(fold_plan), 1),
-                                                                     f"fold {fold.label}: "))
-        made, record = _generate({label: (g, k, part) for label, (_, g, _, k, part) in todo.items()}, gate,
-                                 schema=dataset.schema, cancel=cancel)
+            todo[fold.label] = (
+                fold,
+                fold_gen,
+                g_ds,
+                k,
+                bar.part(lo, lo + 0.65 / max(len(fold_plan), 1), f"fold {fold.label}: "),
+            )
+        made, record = _generate(
+            {label: (g, k, part) for label, (_, g, _, k, part) in todo.items()},
+            gate,
+            schema=dataset.schema,
+            cancel=cancel,
+        )
         ready = {}
         for label, (fold, fold_gen, g_ds, k, _) in todo.items():
             if made.get(label) is not None:
@@ -464,41 +675,72 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
         fold_gen.fit(g_ds, chosen)
         k = max(1, round(n_candidates * len(fold.fit_idx) / given))
         lo = 0.15 + 0.65 * len(parts) / max(len(fold_plan), 1)
-        generation = fold_gen.generate(k, progress=bar.part(lo, lo + 0.65 / max(len(fold_plan), 1) * 0.5,
-                                                            f"fold {fold.label}: "), cancel=cancel)
+        generation = fold_gen.generate(
+            k,
+            progress=bar.part(lo, lo + 0.65 / max(len(fold_plan), 1) * 0.5, f"fold {fold.label}: "),
+            cancel=cancel,
+        )
         return keep(fold, fold_gen, g_ds, generation, k)
 
     teachers = label_teachers(given)
 
     def label(fold_ds):
-        return {t: Labeler(mode="relabel", teacher=t, downstream=model, random_state=random_state).fit(fold_ds)
-                for t in teachers}
+        return {
+            t: Labeler(mode="relabel", teacher=t, downstream=model, random_state=random_state).fit(fold_ds)
+            for t in teachers
+        }
 
     def stop() -> bool:
         return is_cancelled(cancel) or bool(failure)
 
     if not stop():
-        check.fit(dataset, fold_plan, produce, label, labels=labels, model=model, check_models=checked,
-                  progress=bar.part(0.7 if gen.llm_rows else 0.15, 0.85, ""), cancel=stop)
+        check.fit(
+            dataset,
+            fold_plan,
+            produce,
+            label,
+            labels=labels,
+            model=model,
+            check_models=checked,
+            progress=bar.part(0.7 if gen.llm_rows else 0.15, 0.85, ""),
+            cancel=stop,
+        )
     cancelled = is_cancelled(cancel)
     unfinished = cancelled or bool(failure) or getattr(check, "cancelled_", True)
 
     # the rows of the run: the final generation, or the folds' shares for row-by-row LLM generators
     if gen.llm_rows:
-        rows = concat_rows([p["rows"] for p in parts.values()], ignore_index=True) if parts else _empty_rows(dataset)
+        rows = (
+            concat_rows([p["rows"] for p in parts.values()], ignore_index=True)
+            if parts
+            else _empty_rows(dataset)
+        )
         generations = [p["generation"] for p in parts.values()]
-        arms = concat_rows([p["arms"] for p in parts.values() if p["arms"] is not None and len(p["arms"])],
-                         ignore_index=True) if any(p["arms"] is not None and len(p["arms"]) for p in parts.values()) \
+        arms = (
+            concat_rows(
+                [p["arms"] for p in parts.values() if p["arms"] is not None and len(p["arms"])],
+                ignore_index=True,
+            )
+            if any(p["arms"] is not None and len(p["arms"]) for p in parts.values())
             else pd.DataFrame()
+        )
         for p in parts.values():
             messages += p["notes"]
     else:
         generations = [final]
         rows = finalize_row_ids(final.rows)
         g_ds = _for_generator(dataset, gen, selection, random_state)
-        rows, notes, info = _select(rows, g_ds, chosen + [r for r in final.proposals if r.id],
-                                    selection=selection, alpha=alpha, budget=n, model=model,
-                                    random_state=random_state, **selecting)
+        rows, notes, info = _select(
+            rows,
+            g_ds,
+            chosen + [r for r in final.proposals if r.id],
+            selection=selection,
+            alpha=alpha,
+            budget=n,
+            model=model,
+            random_state=random_state,
+            **selecting,
+        )
         messages += notes
         arms = info.get("arms", pd.DataFrame())
     for g in generations:
@@ -510,21 +752,32 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
     if unfinished:
         kept = int(rows["_selected"].sum())
         why = "cancelled" if cancelled else f"stopped ({failure[0]})" if failure else "stopped"
-        messages.append(f"{why} before the check finished: the {kept:,} accepted row(s) made so far are kept "
-                        "but were not checked against your model.")
+        messages.append(
+            f"{why} before the check finished: the {kept:,} accepted row(s) made so far are kept "
+            "but were not checked against your model."
+        )
     else:
         summary = check.summary()
         mode = check.mode_
         if mode != "none" and rows["_selected"].any():
             bar(0.9, "labelling the rows with the teacher fitted on every row")
-            scores = {"teacher": check.teacher_loss_, "downstream": check.model_loss_,
-                      "resid_sd": math.sqrt(check.teacher_loss_) if dataset.task == "regression" else None}
-            final_labeler = Labeler(mode=labels if labels == "auto" else mode, teacher=check.teacher_name_,
-                                    downstream=model, random_state=random_state).fit(dataset, scores=scores)
+            scores = {
+                "teacher": check.teacher_loss_,
+                "downstream": check.model_loss_,
+                "resid_sd": math.sqrt(check.teacher_loss_) if dataset.task == "regression" else None,
+            }
+            final_labeler = Labeler(
+                mode=labels if labels == "auto" else mode,
+                teacher=check.teacher_name_,
+                downstream=model,
+                random_state=random_state,
+            ).fit(dataset, scores=scores)
             if final_labeler.effective_mode_ != mode:  # scores tie-break differently: the check's mode wins
                 final_labeler = final_labeler.with_mode(mode, loose=labels == "auto" and mode == "filter")
             labelled = final_labeler.transform(rows)
-            labelled["_selected"] = rows["_selected"].to_numpy() & (labelled["_status"] == "accepted").to_numpy()
+            labelled["_selected"] = (
+                rows["_selected"].to_numpy() & (labelled["_status"] == "accepted").to_numpy()
+            )
             rows = labelled
             label_info = final_labeler.summary(rows)
             label_info["where"] = "out-of-fold"
@@ -537,14 +790,29 @@ def _crossfit_run(dataset, chosen, gen, *, method, n, labels, selection, alpha, 
         summary["kept_rows"] = int(len(keep))
         summary["candidate_rows"] = int(len(pool))
     usage = _merge_usage([g.usage for g in generations])
-    per_rule = concat_rows([g.per_rule for g in generations if len(g.per_rule)], ignore_index=True) \
-        if any(len(g.per_rule) for g in generations) else pd.DataFrame()
+    per_rule = (
+        concat_rows([g.per_rule for g in generations if len(g.per_rule)], ignore_index=True)
+        if any(len(g.per_rule) for g in generations)
+        else pd.DataFrame()
+    )
     proposals = [r for g in generations for r in g.proposals]
     incomplete = _incomplete(generations) or (f"the check did not finish: {failure[0]}" if failure else None)
     privacy = _privacy(dataset, probe[0], random_state) if probe and not unfinished else None
-    return {"gen": gen, "rows": rows, "messages": messages, "labels": label_info, "arms": arms,
-            "per_rule": per_rule, "usage": usage, "proposals": proposals, "cancelled": cancelled,
-            "check": summary, "incomplete": incomplete, "privacy": privacy, "decisions": record}
+    return {
+        "gen": gen,
+        "rows": rows,
+        "messages": messages,
+        "labels": label_info,
+        "arms": arms,
+        "per_rule": per_rule,
+        "usage": usage,
+        "proposals": proposals,
+        "cancelled": cancelled,
+        "check": summary,
+        "incomplete": incomplete,
+        "privacy": privacy,
+        "decisions": record,
+    }
 
 
 #: Rows of the first fold compared with real rows for the privacy figures (distance computations grow fast).
@@ -563,12 +831,19 @@ def _privacy(dataset, probe, random_state: int) -> dict | None:
     cols = dataset.features + [dataset.target]
     sample = rows.sample(min(len(rows), PRIVACY_ROWS), random_state=random_state)[cols]
     report = Report(metrics=["dcr", "nndr", "exact_copies"], include_utility=False, random_state=random_state)
-    report.generate(real=dataset.frame.iloc[fold.fit_idx][cols], synthetic=sample, schema=dataset.schema,
-                    holdout=dataset.frame.iloc[fold.held_idx][cols])
+    report.generate(
+        real=dataset.frame.iloc[fold.fit_idx][cols],
+        synthetic=sample,
+        schema=dataset.schema,
+        holdout=dataset.frame.iloc[fold.held_idx][cols],
+    )
     out = {name: report.get_score(name) for name in ("dcr", "nndr", "exact_copies")}
-    out.update(fold=fold.label, rows=int(len(sample)),
-               note=f"measured on {len(sample):,} rows a generator made without fold {fold.label}, against that "
-                    "fold (the final generator learned from every row, so only a fold can be the holdout)")
+    out.update(
+        fold=fold.label,
+        rows=int(len(sample)),
+        note=f"measured on {len(sample):,} rows a generator made without fold {fold.label}, against that "
+        "fold (the final generator learned from every row, so only a fold can be the holdout)",
+    )
     return out
 
 
@@ -598,8 +873,11 @@ def _rule_shares(rules, n_folds: int, dataset) -> list[tuple[list, float]]:
 def _raise_if_nothing_made(generations) -> None:
     """An LLM failure that left no accepted row is an error of the run, never an empty success."""
     errors = [g.error for g in generations if g is not None and g.error is not None]
-    made = sum(int((g.rows["_status"] == "accepted").sum()) if "_status" in g.rows else len(g.rows)
-               for g in generations if g is not None)
+    made = sum(
+        int((g.rows["_status"] == "accepted").sum()) if "_status" in g.rows else len(g.rows)
+        for g in generations
+        if g is not None
+    )
     if errors and made == 0:
         raise errors[0]
 
@@ -645,9 +923,14 @@ def evaluate_run(run: Run, *, include_utility: bool = True):
     shows both)."""
     from .evaluation.report import Report
 
-    report = Report(include_utility=include_utility and len(run.dataset.test_idx) > 0,
-                    utility_model=run.params.get("model")).generate(
-        dataset=run.dataset, synthetic=run.synthetic_frame(provenance=True),
-        rules=[r for r in run.rules if r.status == "approved"], llm_usage=run.usage or None)
+    report = Report(
+        include_utility=include_utility and len(run.dataset.test_idx) > 0,
+        utility_model=run.params.get("model"),
+    ).generate(
+        dataset=run.dataset,
+        synthetic=run.synthetic_frame(provenance=True),
+        rules=[r for r in run.rules if r.status == "approved"],
+        llm_usage=run.usage or None,
+    )
     run.metrics["report"] = report.to_dict()
     return report

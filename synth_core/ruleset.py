@@ -27,8 +27,8 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pandas as pd
 
@@ -112,8 +112,15 @@ def _with_support(rule: Rule, train: pd.DataFrame | None) -> Rule:
     return rule if train is None else rule.with_(support=rule.count(train))
 
 
-def add_rules(current: Iterable[Rule], new: Iterable[Rule], *, prefix: str, status: str | None = "proposed",
-              origin: str | None = None, train: pd.DataFrame | None = None) -> RuleSetChange:
+def add_rules(
+    current: Iterable[Rule],
+    new: Iterable[Rule],
+    *,
+    prefix: str,
+    status: str | None = "proposed",
+    origin: str | None = None,
+    train: pd.DataFrame | None = None,
+) -> RuleSetChange:
     """Append rules to a set, skipping any whose text is already there (or earlier in ``new``).
 
     Parameters
@@ -190,8 +197,11 @@ def merge_discovered(current: Iterable[Rule], found: Iterable[Rule], *, prefix: 
     current, found = list(current), list(found)
     found_texts = {r.text for r in found}
     before = {r.text: r for r in current if r.origin == "discovered"}
-    kept = [r for r in current
-            if r.origin != "discovered" or (r.status == "approved" and r.text not in found_texts)]
+    kept = [
+        r
+        for r in current
+        if r.origin != "discovered" or (r.status == "approved" and r.text not in found_texts)
+    ]
     kept_discovered = [r for r in kept if r.origin == "discovered"]
     texts = {r.text for r in kept}
     taken = {r.id for r in kept}
@@ -215,8 +225,9 @@ def merge_discovered(current: Iterable[Rule], found: Iterable[Rule], *, prefix: 
     return RuleSetChange(rules=kept + added, added=added, skipped=skipped, kept=kept_discovered)
 
 
-def import_rules(document: str | bytes, schema, *, train: pd.DataFrame | None = None,
-                 prefix: str = "i") -> list[Rule]:
+def import_rules(
+    document: str | bytes, schema, *, train: pd.DataFrame | None = None, prefix: str = "i"
+) -> list[Rule]:
     """Read a rules JSON document and check every rule against ``schema``; the set it holds, ids made unique.
 
     Parameters

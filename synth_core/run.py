@@ -43,7 +43,9 @@ __all__ = ["Run", "BUNDLE_VERSION"]
 BUNDLE_VERSION = 2
 _READABLE_VERSIONS = (1, 2)  # 1: raw CSVs (read with pandas' missing-value defaults); 2: neutralised CSVs
 _SECRET_ENV = ("OPENAI_API_KEY",)
-_TEXT_PROVENANCE = {c: str for c in ("_row_id", "_generator", "_rule_id", "_arm", "_call_id", "_status", "_reason")}
+_TEXT_PROVENANCE = {
+    c: str for c in ("_row_id", "_generator", "_rule_id", "_arm", "_call_id", "_status", "_reason")
+}
 
 
 @dataclass
@@ -91,8 +93,13 @@ class Run:
             accepted = int((mine["_status"] == "accepted").sum()) if len(mine) else 0
             kept = int(mine["_selected"].astype(bool).sum()) if len(mine) and "_selected" in mine else 0
             reasons = mine.loc[mine["_status"] != "accepted", "_reason"].value_counts() if len(mine) else {}
-            line = {"rule id": rid, "rule": texts.get(rid, ""), "candidates": int(len(mine)), "accepted": accepted,
-                    "kept": kept}
+            line = {
+                "rule id": rid,
+                "rule": texts.get(rid, ""),
+                "candidates": int(len(mine)),
+                "accepted": accepted,
+                "kept": kept,
+            }
             line.update({f"rejected: {k or 'unspecified'}": int(v) for k, v in dict(reasons).items()})
             if tokens:
                 line["tokens"] = int(tokens.get(rid, 0))
@@ -114,24 +121,34 @@ class Run:
         if len(self.selected):
             return None
         rows = self.rows
-        accepted = int((rows["_status"] == "accepted").sum()) if len(rows) and "_status" in rows else len(rows)
+        accepted = (
+            int((rows["_status"] == "accepted").sum()) if len(rows) and "_status" in rows else len(rows)
+        )
         if self.metrics.get("cancelled") and not len(rows):
             return "The run was cancelled before any row was made. Start it again and let it finish."
         if not len(rows):
-            return ("No candidate row was made: the generator could not write rows inside the approved rules "
-                    "(see the notes). Approve rules that cover more rows, or try another generator.")
+            return (
+                "No candidate row was made: the generator could not write rows inside the approved rules "
+                "(see the notes). Approve rules that cover more rows, or try another generator."
+            )
         if not accepted:
             reasons = rows["_reason"].value_counts() if "_reason" in rows else pd.Series(dtype=int)
             top = ", ".join(f"{k or 'unspecified'} ({v:,})" for k, v in reasons.head(3).items())
-            return (f"Every one of the {len(rows):,} candidate rows was rejected ({top}). Look at the notes for "
-                    "the rules concerned; another generator or looser rules may help.")
+            return (
+                f"Every one of the {len(rows):,} candidate rows was rejected ({top}). Look at the notes for "
+                "the rules concerned; another generator or looser rules may help."
+            )
         check = self.metrics.get("check")
         if check:
-            return (f"{check['reason'][0].upper()}{check['reason'][1:]} Synthetic rows help a model most when the "
-                    "label teacher is clearly better than it; for a strong model such as gradient boosting they "
-                    "often do not. You can try more rows (budget), another generator, or check a simpler model.")
-        return (f"{accepted:,} rows were accepted but none was kept by the amount check on validation rows: they "
-                "did not make your model better there. Try more rows, another generator or label mode.")
+            return (
+                f"{check['reason'][0].upper()}{check['reason'][1:]} Synthetic rows help a model most when the "
+                "label teacher is clearly better than it; for a strong model such as gradient boosting they "
+                "often do not. You can try more rows (budget), another generator, or check a simpler model."
+            )
+        return (
+            f"{accepted:,} rows were accepted but none was kept by the amount check on validation rows: they "
+            "did not make your model better there. Try more rows, another generator or label mode."
+        )
 
     def filled_columns(self) -> dict[str, str]:
         """The upload's columns no generator writes, and how synthetic rows fill them (for the Export page)."""
@@ -144,7 +161,9 @@ class Run:
             spec = ds.schema[col] if col in ds.schema else None
             present = ds.frame[col].dropna()
             if spec is not None and "constant" in spec.flags and len(present):
-                out[col] = f"the same value in every uploaded row: synthetic rows carry it too ({present.iloc[0]!r})"
+                out[col] = (
+                    f"the same value in every uploaded row: synthetic rows carry it too ({present.iloc[0]!r})"
+                )
             elif spec is not None and spec.kind == "id":
                 out[col] = "an identifier: left empty (a synthetic row is no real record)"
             elif spec is not None and spec.kind == "text":
@@ -196,11 +215,20 @@ class Run:
         return {
             "version": BUNDLE_VERSION,
             "created": self.created,
-            "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "target": ds.target, "task": ds.task,
-                        "seed": ds.seed, "rows": int(len(ds.frame)), "train_idx": ds.train_idx.tolist(),
-                        "val_idx": ds.val_idx.tolist(), "test_idx": ds.test_idx.tolist(), "protocol": ds.protocol,
-                        "origin": None if ds.origin is None else np.asarray(ds.origin).tolist(),
-                        "unlabelled_rows": [] if ds.unlabelled is None else np.asarray(ds.unlabelled.index).tolist()},
+            "dataset": {
+                "name": ds.name,
+                "fingerprint": ds.fingerprint,
+                "target": ds.target,
+                "task": ds.task,
+                "seed": ds.seed,
+                "rows": int(len(ds.frame)),
+                "train_idx": ds.train_idx.tolist(),
+                "val_idx": ds.val_idx.tolist(),
+                "test_idx": ds.test_idx.tolist(),
+                "protocol": ds.protocol,
+                "origin": None if ds.origin is None else np.asarray(ds.origin).tolist(),
+                "unlabelled_rows": [] if ds.unlabelled is None else np.asarray(ds.unlabelled.index).tolist(),
+            },
             "schema": ds.schema.to_dict(),
             "rules": [r.to_dict() for r in self.rules],
             "params": self.params,
@@ -226,8 +254,11 @@ class Run:
         rows_csv, rows_text = _bundle_csv(self.rows)
         data_csv, data_text = _bundle_csv(self.dataset.frame) if include_data else ("", [])
         unlabelled = self.dataset.unlabelled
-        extra_csv, extra_text = _bundle_csv(unlabelled) if include_data and unlabelled is not None and \
-            len(unlabelled) else ("", [])
+        extra_csv, extra_text = (
+            _bundle_csv(unlabelled)
+            if include_data and unlabelled is not None and len(unlabelled)
+            else ("", [])
+        )
         text_columns = {"rows.csv": rows_text, "data.csv": data_text}
         if extra_csv:
             text_columns["unlabelled.csv"] = extra_text
@@ -248,46 +279,78 @@ class Run:
         return raw
 
     @classmethod
-    def load(cls, source, *, dataset: Dataset | None = None) -> "Run":
+    def load(cls, source, *, dataset: Dataset | None = None) -> Run:
         """Read a bundle from a path, bytes or file; ``dataset`` is needed when the bundle has no data."""
         try:
-            raw = Path(source).read_bytes() if isinstance(source, (str, os.PathLike)) else \
-                (bytes(source) if isinstance(source, (bytes, bytearray)) else source.read())
+            raw = (
+                Path(source).read_bytes()
+                if isinstance(source, (str, os.PathLike))
+                else (bytes(source) if isinstance(source, (bytes, bytearray)) else source.read())
+            )
             zf = zipfile.ZipFile(io.BytesIO(raw))
             meta = json.loads(zf.read("run.json"))
             if meta.get("version") not in _READABLE_VERSIONS:
-                raise BundleError(f"bundle version {meta.get('version')} is not supported (this version of "
-                                  f"synth_core reads {' and '.join(map(str, _READABLE_VERSIONS))}); "
-                                  "open it with the version of synth_core that wrote it, or upgrade.")
+                raise BundleError(
+                    f"bundle version {meta.get('version')} is not supported (this version of "
+                    f"synth_core reads {' and '.join(map(str, _READABLE_VERSIONS))}); "
+                    "open it with the version of synth_core that wrote it, or upgrade."
+                )
             csv_meta = meta.get("csv", {}) if meta["version"] >= 2 else {}
             text = csv_meta.get("text_columns", {})
             raw_rows = zf.read("rows.csv") if "rows.csv" in zf.namelist() else b""
-            rows = _read_bundle_csv(raw_rows, csv_meta, text.get("rows.csv", []), _TEXT_PROVENANCE) \
-                if raw_rows.strip() else pd.DataFrame()
-            data = _read_bundle_csv(zf.read("data.csv"), csv_meta, text.get("data.csv", [])) \
-                if "data.csv" in zf.namelist() else None
-            unlabelled = _read_bundle_csv(zf.read("unlabelled.csv"), csv_meta, text.get("unlabelled.csv", [])) \
-                if "unlabelled.csv" in zf.namelist() else None
+            rows = (
+                _read_bundle_csv(raw_rows, csv_meta, text.get("rows.csv", []), _TEXT_PROVENANCE)
+                if raw_rows.strip()
+                else pd.DataFrame()
+            )
+            data = (
+                _read_bundle_csv(zf.read("data.csv"), csv_meta, text.get("data.csv", []))
+                if "data.csv" in zf.namelist()
+                else None
+            )
+            unlabelled = (
+                _read_bundle_csv(zf.read("unlabelled.csv"), csv_meta, text.get("unlabelled.csv", []))
+                if "unlabelled.csv" in zf.namelist()
+                else None
+            )
             dataset = _bundle_dataset(meta, data, dataset, unlabelled)
             rules = [Rule.from_dict(r) for r in meta.get("rules", [])]
         except FileNotFoundError as exc:
             raise BundleError(f"{source} does not exist.") from exc
         except BundleError:
             raise
-        except (zipfile.BadZipFile, KeyError, TypeError, ValueError, IndexError, json.JSONDecodeError,
-                UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise BundleError(f"not a run bundle ({exc}); choose a .zip written by the app or "
-                              "`synth generate`.") from exc
+        except (
+            zipfile.BadZipFile,
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+        ) as exc:
+            raise BundleError(
+                f"not a run bundle ({exc}); choose a .zip written by the app or `synth generate`."
+            ) from exc
         if "_selected" in rows:
             rows["_selected"] = rows["_selected"].astype(str).str.lower().isin(["true", "1"])
         for col in _TEXT_PROVENANCE:
             if col in rows:
                 rows[col] = rows[col].fillna("")
-        return cls(dataset=dataset, rules=rules, params=meta.get("params", {}),
-                   rows=_restore_types(rows, dataset.schema), usage=meta.get("usage", {}),
-                   metrics=meta.get("metrics", {}), messages=meta.get("messages", []),
-                   arms=pd.DataFrame(meta.get("arms", [])), labels=meta.get("labels", {}),
-                   per_rule=pd.DataFrame(meta.get("per_rule", [])), created=meta.get("created", time.time()))
+        return cls(
+            dataset=dataset,
+            rules=rules,
+            params=meta.get("params", {}),
+            rows=_restore_types(rows, dataset.schema),
+            usage=meta.get("usage", {}),
+            metrics=meta.get("metrics", {}),
+            messages=meta.get("messages", []),
+            arms=pd.DataFrame(meta.get("arms", [])),
+            labels=meta.get("labels", {}),
+            per_rule=pd.DataFrame(meta.get("per_rule", [])),
+            created=meta.get("created", time.time()),
+        )
 
 
 def _bundle_csv(frame: pd.DataFrame) -> tuple[str, list[str]]:
@@ -323,7 +386,9 @@ def _all_text(s: pd.Series) -> bool:
     return bool(s.dropna().map(lambda v: isinstance(v, str)).all())
 
 
-def _read_bundle_csv(raw: bytes, csv_meta: dict, text_columns: list[str], dtype: dict | None = None) -> pd.DataFrame:
+def _read_bundle_csv(
+    raw: bytes, csv_meta: dict, text_columns: list[str], dtype: dict | None = None
+) -> pd.DataFrame:
     """A bundle CSV as written by :func:`_bundle_csv` (format 2), or as format 1 wrote it (``csv_meta`` empty)."""
     # pandas' C parser (the only one that reads floats round-trip) ends a cell at a NUL character: a NUL
     # stands in as a character the file does not hold while it is parsed, and comes back in text cells
@@ -341,8 +406,9 @@ def _read_bundle_csv(raw: bytes, csv_meta: dict, text_columns: list[str], dtype:
     return unescape_frame(frame)
 
 
-def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | None,
-                    unlabelled: pd.DataFrame | None = None) -> Dataset:
+def _bundle_dataset(
+    meta: dict, data: pd.DataFrame | None, dataset: Dataset | None, unlabelled: pd.DataFrame | None = None
+) -> Dataset:
     """The bundle's Dataset (or the given one), with split positions checked against the table.
 
     Bundles of format 1 predate the cross-fitted protocol: their runs used the paper split."""
@@ -351,7 +417,9 @@ def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | No
     d = meta["dataset"]
     schema = Schema.from_dict(meta["schema"])
     if data is None:
-        raise BundleError("this bundle was saved without its data; load the table first and pass it as `dataset`.")
+        raise BundleError(
+            "this bundle was saved without its data; load the table first and pass it as `dataset`."
+        )
     data = _restore_types(data, schema)
     idx = [np.asarray(d[k], dtype=int) for k in ("train_idx", "val_idx", "test_idx")]
     if any(len(i) and (i.min() < 0 or i.max() >= len(data)) for i in idx):
@@ -363,10 +431,21 @@ def _bundle_dataset(meta: dict, data: pd.DataFrame | None, dataset: Dataset | No
         if len(positions) != len(unlabelled) or origin is None or len(origin) != len(data):
             raise BundleError("the bundle's rows without a target do not fit its table; it is damaged.")
         unlabelled.index = positions
-    return Dataset(frame=data, schema=schema, target=d["target"], task=d["task"], train_idx=idx[0], val_idx=idx[1],
-                   test_idx=idx[2], seed=d.get("seed", 0), name=d.get("name", "table"),
-                   fingerprint=d.get("fingerprint", ""), protocol=d.get("protocol", "paper"),
-                   unlabelled=unlabelled, origin=origin if unlabelled is not None else None)
+    return Dataset(
+        frame=data,
+        schema=schema,
+        target=d["target"],
+        task=d["task"],
+        train_idx=idx[0],
+        val_idx=idx[1],
+        test_idx=idx[2],
+        seed=d.get("seed", 0),
+        name=d.get("name", "table"),
+        fingerprint=d.get("fingerprint", ""),
+        protocol=d.get("protocol", "paper"),
+        unlabelled=unlabelled,
+        origin=origin if unlabelled is not None else None,
+    )
 
 
 def _restore_types(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -376,7 +455,8 @@ def _restore_types(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             continue
         if spec.kind == "boolean":
             frame[spec.name] = frame[spec.name].map(
-                lambda v: v if isinstance(v, bool) or pd.isna(v) else str(v).lower() in ("true", "1", "yes"))
+                lambda v: v if isinstance(v, bool) or pd.isna(v) else str(v).lower() in ("true", "1", "yes")
+            )
         elif spec.is_categorical and spec.categories and all(isinstance(c, str) for c in spec.categories):
             frame[spec.name] = frame[spec.name].astype(object).where(frame[spec.name].notna(), np.nan)
             frame[spec.name] = frame[spec.name].map(lambda v: v if pd.isna(v) else str(v))
@@ -389,14 +469,22 @@ def _like(values: pd.Series, upload: pd.Series) -> pd.Series:
     dtype = upload.dtype
     try:
         if pd.api.types.is_bool_dtype(dtype):
-            mapped = values.map(lambda v: v if pd.isna(v) or isinstance(v, (bool, np.bool_))
-                                else str(v).strip().lower() in ("true", "1", "yes"))
+            mapped = values.map(
+                lambda v: (
+                    v
+                    if pd.isna(v) or isinstance(v, (bool, np.bool_))
+                    else str(v).strip().lower() in ("true", "1", "yes")
+                )
+            )
             return mapped.astype(bool) if mapped.notna().all() else mapped.astype("boolean")
         if pd.api.types.is_integer_dtype(dtype):
             num = pd.to_numeric(values, errors="coerce")
             if (num.dropna() % 1 == 0).all():
-                return num.astype(dtype) if num.notna().all() and not isinstance(dtype, pd.api.extensions.ExtensionDtype) \
+                return (
+                    num.astype(dtype)
+                    if num.notna().all() and not isinstance(dtype, pd.api.extensions.ExtensionDtype)
                     else num.astype("Int64")
+                )
             return num
         if pd.api.types.is_numeric_dtype(dtype):
             return pd.to_numeric(values, errors="coerce").astype(float)
@@ -424,5 +512,7 @@ def _refuse_secrets(*texts: str, extra=()) -> None:
     named += [("the API key", s) for s in extra if s]
     for what, secret in named:
         if len(secret) >= 8 and any(secret in t for t in texts):
-            raise BundleError(f"the bundle would contain {what}; it was not written. "
-                              "Remove the key from rules, notes and parameters.")
+            raise BundleError(
+                f"the bundle would contain {what}; it was not written. "
+                "Remove the key from rules, notes and parameters."
+            )

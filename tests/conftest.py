@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .fault_servers import fault_server  # noqa: F401 - the fault-server fixture, for every test module
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
 

@@ -54,8 +54,8 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator
 
 import pytest
 
@@ -135,9 +135,7 @@ def chat_body(text: str, *, model: str = MODEL) -> dict:
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
     }
 
@@ -168,7 +166,7 @@ class FaultServer:
         JSON when it is JSON, else the text, else ``None``).
     """
 
-    def __init__(self, kind: str, respond: Callable[["FaultServer", str, str, object], tuple] | None):
+    def __init__(self, kind: str, respond: Callable[[FaultServer, str, str, object], tuple] | None):
         self.kind = kind
         self.requests: list[dict] = []
         self._respond = respond
@@ -200,7 +198,7 @@ class FaultServer:
 
     # ------------------------------------------------------------------ life cycle
 
-    def start(self) -> "FaultServer":
+    def start(self) -> FaultServer:
         if self._respond is None:  # 'down': find a port, then leave it with no listener
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind(("127.0.0.1", 0))
@@ -210,7 +208,9 @@ class FaultServer:
         self._httpd.fault = self
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"fault-server-{self.kind}",
         )
         self._thread.start()
@@ -226,7 +226,7 @@ class FaultServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> FaultServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -422,21 +422,49 @@ def drip(interval: float = 0.5, text: str = "1,2,3\n") -> contextlib.AbstractCon
 #: Error bodies servers send when a request does not fit the context window: server -> (status, body).
 CONTEXT_ERRORS = {
     # llama-cpp-python 0.3.x (llama_cpp/server/errors.py, context_length_exceeded), the issue's numbers
-    "llama_cpp_python": (400, {"error": {
-        "message": "This model's maximum context length is 2048 tokens, however you requested 3203 tokens "
-                   "(2983 in your prompt; 220 for the completion). Please reduce your prompt; or completion length.",
-        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+    "llama_cpp_python": (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length is 2048 tokens, however you requested 3203 tokens "
+                "(2983 in your prompt; 220 for the completion). Please reduce your prompt; or completion length.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+    ),
     # the native llama-server (exceed_context_size_error)
-    "llama_server": (400, {"error": {
-        "code": 400, "message": "the request exceeds the available context size, try increasing it",
-        "type": "exceed_context_size_error", "n_prompt_tokens": 3203, "n_ctx": 2048}}),
+    "llama_server": (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 3203,
+                "n_ctx": 2048,
+            }
+        },
+    ),
     # OpenAI's chat wording
-    "openai": (400, {"error": {
-        "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 "
-                   "tokens. Please reduce the length of the messages.",
-        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+    "openai": (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 "
+                "tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+    ),
     # a server that says so without any number
-    "plain": (400, {"error": {"message": "the prompt is too long for this model", "type": "invalid_request"}}),
+    "plain": (
+        400,
+        {"error": {"message": "the prompt is too long for this model", "type": "invalid_request"}},
+    ),
 }
 
 
@@ -520,8 +548,9 @@ def schema_reply(body, *, rules=()) -> str:
     return json.dumps(schema_instance(spec["schema"], rng))
 
 
-def latency(delay: float = 0.1, *, rules=(), reply: Callable[[object], str] | None = None
-            ) -> contextlib.AbstractContextManager:
+def latency(
+    delay: float = 0.1, *, rules=(), reply: Callable[[object], str] | None = None
+) -> contextlib.AbstractContextManager:
     """A healthy endpoint that takes ``delay`` seconds per completion / chat request, many at once.
 
     Each request is answered after ``delay`` seconds with :func:`schema_reply` (valid rows, skeletons,
@@ -572,7 +601,7 @@ def fault_server():
     """Factory fixture: ``fault_server('hang')`` or ``fault_server('fail_after', n=2, mode='close')``.
 
     Returns the running :class:`FaultServer`; every server made is closed when the test ends.
-    Use it by importing it into a test module: ``from tests.fault_servers import fault_server``.
+    ``tests/conftest.py`` imports it, so every test module can ask for it.
     """
     with contextlib.ExitStack() as stack:
 

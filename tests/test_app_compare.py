@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import time
+
+import pytest
 
 from app_support.testing import TIMEOUT, app_at, bank_dataset, finished_run, rules_for, texts
 
@@ -45,18 +45,31 @@ def test_cards_map_and_distribution(seeded):
     assert waiting(at) or at.metric  # figures first; what is still being computed is named
     settled(at)
     cards = {m.label: m.value for m in at.metric}
-    for name in ("Utility", "Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance",
-                 "Labels changed"):
+    for name in (
+        "Utility",
+        "Fidelity",
+        "Detection AUC",
+        "Privacy: near copies",
+        "Exact copies",
+        "Rule compliance",
+        "Labels changed",
+    ):
         assert name in cards, name
     assert cards["Rule compliance"] == "100.0%"
     verdict = seeded["run"].metrics["check"]["verdicts"]["tree"]
-    assert cards["Utility"] == f"{verdict['augmented']:.1%}"  # the run's cross-fitted verdict, not a new score
+    assert (
+        cards["Utility"] == f"{verdict['augmented']:.1%}"
+    )  # the run's cross-fitted verdict, not a new score
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
-    shown = dict(zip(table["metric"], table["value"]))  # one value per metric: the table says what the cards say
+    shown = dict(
+        zip(table["metric"], table["value"])
+    )  # one value per metric: the table says what the cards say
     for name in ("Fidelity", "Detection AUC", "Privacy: near copies", "Exact copies", "Rule compliance"):
         assert shown[name] == cards[name], name
     assert shown["Utility: your model's error"] == cards["Utility"]
-    assert "without fold" in next(n for m, n in zip(table["metric"], table["note"]) if m == "Privacy: near copies")
+    assert "without fold" in next(
+        n for m, n in zip(table["metric"], table["note"]) if m == "Privacy: near copies"
+    )
     charts = {c.key: c for c in at.get("plotly_chart")}
     assert {"cmp.tsne.v0", "cmp.dist"} <= set(charts)  # the t-SNE map and the distribution
     assert "t-SNE" in charts["cmp.tsne.v0"].proto.spec
@@ -105,8 +118,10 @@ def test_rows_of_a_rule_are_compared_with_that_rules_real_rows(seeded):
     at = app_at(PAGE, **seeded)
     at.multiselect(key="cmp.rules").set_value(["r1"]).run(timeout=TIMEOUT)
     ds, rule = seeded["dataset"], seeded["rules"][0]
-    assert any(f"Compared with the {int(rule.mask(ds.train).sum()):,} real rows of the chosen rule(s)." == c
-               for c in texts(at.caption))
+    assert any(
+        f"Compared with the {int(rule.mask(ds.train).sum()):,} real rows of the chosen rule(s)." == c
+        for c in texts(at.caption)
+    )
 
 
 def test_rejected_rows_have_no_metrics(seeded):

@@ -15,8 +15,13 @@ PAGE = "pages/1_Data.py"
 
 def small_csv(n: int = 120) -> bytes:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"age": rng.integers(18, 80, n), "color": rng.choice(["red", "blue"], n),
-                          "score": rng.normal(0, 1, n).round(3)})
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "color": rng.choice(["red", "blue"], n),
+            "score": rng.normal(0, 1, n).round(3),
+        }
+    )
     frame["label"] = np.where(frame["age"] > 45, "old", "young")
     return frame.to_csv(index=False).encode()
 
@@ -50,7 +55,9 @@ def test_upload_csv_choose_target_and_split():
     at.button(key="data.apply").click().run(timeout=TIMEOUT)
     assert not at.exception
     ds = at.session_state["dataset"]
-    assert ds.name == "people.csv" and len(ds.test_idx) == 36 and len(ds.train_idx) == 84 and not len(ds.val_idx)
+    assert (
+        ds.name == "people.csv" and len(ds.test_idx) == 36 and len(ds.train_idx) == 84 and not len(ds.val_idx)
+    )
     at.radio(key="data.protocol").set_value("paper").run(timeout=TIMEOUT)
     at.button(key="data.apply").click().run(timeout=TIMEOUT)
     ds = at.session_state["dataset"]
@@ -73,9 +80,12 @@ def test_schema_edit_marks_a_column_ignored():
 def test_bad_uploads_give_an_error_not_a_traceback():
     at = app_at(PAGE)
     at.radio(key="data.source").set_value("Upload a file").run(timeout=TIMEOUT)
-    cases = [("empty.csv", b"", "empty"), ("blob.csv", bytes(range(256)) * 20, "not a text table"),
-             ("dupes.csv", b"a,a,b\n1,2,3\n4,5,6\n", "repeats column name"),
-             ("header_only.csv", b"a,b,c\n", "no data rows")]
+    cases = [
+        ("empty.csv", b"", "empty"),
+        ("blob.csv", bytes(range(256)) * 20, "not a text table"),
+        ("dupes.csv", b"a,a,b\n1,2,3\n4,5,6\n", "repeats column name"),
+        ("header_only.csv", b"a,b,c\n", "no data rows"),
+    ]
     for name, raw, needle in cases:
         at.file_uploader(key="data.upload").set_value((name, raw, "text/csv")).run(timeout=TIMEOUT)
         assert not at.exception, name
@@ -92,5 +102,6 @@ def test_target_with_one_value_is_explained():
     buf = io.BytesIO(frame.to_csv(index=False).encode())
     at.file_uploader(key="data.upload").upload("one.csv", buf.getvalue(), "text/csv").run(timeout=TIMEOUT)
     assert not at.exception
-    assert texts(at.error) == ["target 'y' has a single value ('same'); a model needs at least two classes "
-                               "or values to learn from."]
+    assert texts(at.error) == [
+        "target 'y' has a single value ('same'); a model needs at least two classes or values to learn from."
+    ]

@@ -33,7 +33,9 @@ def test_offline_generation(ds, method, labels):
     assert at.selectbox(key="gen.method").value == "statistical"  # the offline default
     assert at.number_input(key="gen.budget").value == min(max(3000, 20 * len(ds.train_idx)), 60_000)
     at.selectbox(key="gen.method").set_value("date").run(timeout=TIMEOUT)
-    assert at.number_input(key="gen.budget").value == 200  # switching resets the budget to the generator's default
+    assert (
+        at.number_input(key="gen.budget").value == 200
+    )  # switching resets the budget to the generator's default
     at.selectbox(key="gen.method").set_value(method).run(timeout=TIMEOUT)
     assert at.checkbox(key="gen.check").value  # the cross-fitted check is on by default
     assert at.selectbox(key="gen.for_model").value == "tree"
@@ -60,12 +62,18 @@ def test_offline_generation(ds, method, labels):
 
 def test_a_run_that_keeps_no_row_says_why(ds):
     run = finished_run(ds, rules_for(ds), n=20)
-    run.rows["_status"], run.rows["_reason"], run.rows["_selected"] = "rejected", "label contradicted by teacher", False
+    run.rows["_status"], run.rows["_reason"], run.rows["_selected"] = (
+        "rejected",
+        "label contradicted by teacher",
+        False,
+    )
     at = app_at(PAGE, dataset=ds, rules=rules_for(ds), run=run)
     assert not at.exception
     assert run.why_nothing_kept() in texts(at.warning)  # the library's reason, shown as is
-    assert run.why_nothing_kept().startswith(f"Every one of the {len(run.rows):,} candidate rows was rejected "
-                                             f"(label contradicted by teacher ({len(run.rows):,}))")
+    assert run.why_nothing_kept().startswith(
+        f"Every one of the {len(run.rows):,} candidate rows was rejected "
+        f"(label contradicted by teacher ({len(run.rows):,}))"
+    )
 
 
 def test_label_mode_has_an_explanation(ds):
@@ -109,7 +117,9 @@ def test_llm_generator_with_endpoint_down(ds):
     llm_methods = [m for m in available_generators() if GENERATORS[m].needs_llm]
     if not llm_methods:
         pytest.skip("no LLM generator is available in this build")
-    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **DOWN, **{"gen.method": llm_methods[0], "gen.budget": 10})
+    at = app_at(
+        PAGE, dataset=ds, rules=rules_for(ds), **DOWN, **{"gen.method": llm_methods[0], "gen.budget": 10}
+    )
     assert any(re.search(r"up to \d+ LLM call\(s\)", m) for m in texts(at.markdown))
     at.button(key=START).click().run(timeout=300)  # a whole run, on a busy machine
     assert not at.exception
@@ -118,31 +128,47 @@ def test_llm_generator_with_endpoint_down(ds):
     assert "run" not in at.session_state or at.session_state["run"] is None  # no empty run pretending to work
 
 
-@pytest.mark.parametrize("method, keys", [
-    ("samplellm", ["gen.samplellm.n_clusters", "gen.samplellm.gamma", "gen.samplellm.pool_factor"]),
-    ("htdbu", ["gen.htdbu.rounds", "gen.htdbu.skeleton"]),
-    ("structsynth", ["gen.structsynth.edges"]),
-])
+@pytest.mark.parametrize(
+    "method, keys",
+    [
+        ("samplellm", ["gen.samplellm.n_clusters", "gen.samplellm.gamma", "gen.samplellm.pool_factor"]),
+        ("htdbu", ["gen.htdbu.rounds", "gen.htdbu.skeleton"]),
+        ("structsynth", ["gen.structsynth.edges"]),
+    ],
+)
 def test_paper_generators_have_their_parameters(ds, method, keys):
     at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **{"gen.method": method})
     assert not at.exception, at.exception
     assert GENERATORS[method].help in texts(at.caption)
-    assert any(c.startswith(f"**{ {'samplellm': 'SampleLLM', 'htdbu': 'H-TDBU', 'structsynth': 'StructSynth'}[method]}**")
-               for c in texts(at.caption))
+    assert any(
+        c.startswith(
+            f"**{ {'samplellm': 'SampleLLM', 'htdbu': 'H-TDBU', 'structsynth': 'StructSynth'}[method] }**"
+        )
+        for c in texts(at.caption)
+    )
     present = {w.key for w in list(at.slider) + list(at.text_area)}
     assert set(keys) <= present
     calls = 1 if method in ("htdbu", "structsynth") else None
     assert any((f"up to {calls} LLM call(s)" if calls else "LLM call(s)") in m for m in texts(at.markdown))
 
 
-@pytest.mark.parametrize("method, state", [
-    ("htdbu", {"gen.htdbu.skeleton": "V12 between 20 and 2500", "gen.htdbu.rounds": 1}),
-    ("structsynth", {"gen.structsynth.edges": "V1 -> V6\nV12 -> Class"}),
-])
+@pytest.mark.parametrize(
+    "method, state",
+    [
+        ("htdbu", {"gen.htdbu.skeleton": "V12 between 20 and 2500", "gen.htdbu.rounds": 1}),
+        ("structsynth", {"gen.structsynth.edges": "V1 -> V6\nV12 -> Class"}),
+    ],
+)
 def test_paper_generators_run_with_a_person_structure(ds, method, state):
     # a person's skeleton / DAG needs no LLM call: the run works with the endpoint down
-    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **DOWN, **state,
-                **{"gen.method": method, "gen.budget": 20, "gen.labels": "relabel"})
+    at = app_at(
+        PAGE,
+        dataset=ds,
+        rules=rules_for(ds),
+        **DOWN,
+        **state,
+        **{"gen.method": method, "gen.budget": 20, "gen.labels": "relabel"},
+    )
     assert any("no LLM calls" in m for m in texts(at.markdown))
     if method == "structsynth":
         assert len(at.get("plotly_chart")) >= 1  # the DAG preview
@@ -156,9 +182,13 @@ def test_paper_generators_run_with_a_person_structure(ds, method, state):
 
     # the run's structure is shown and one click puts it back into the box, for editing
     used = run.params["structure"]
-    box, edit = {"htdbu": ("gen.htdbu.skeleton", "gen.edit_skeleton"),
-                 "structsynth": ("gen.structsynth.edges", "gen.edit_dag")}[method]
-    expected = "\n".join(used["skeleton"]) if method == "htdbu" else "\n".join(f"{a} -> {b}" for a, b in used["dag"])
+    box, edit = {
+        "htdbu": ("gen.htdbu.skeleton", "gen.edit_skeleton"),
+        "structsynth": ("gen.structsynth.edges", "gen.edit_dag"),
+    }[method]
+    expected = (
+        "\n".join(used["skeleton"]) if method == "htdbu" else "\n".join(f"{a} -> {b}" for a, b in used["dag"])
+    )
     at.text_area(key=box).set_value("").run(timeout=TIMEOUT)
     at.button(key=edit).click().run(timeout=TIMEOUT)
     assert at.text_area(key=box).value == expected
@@ -198,11 +228,26 @@ def test_date_pauses_for_the_person_to_approve_edit_or_reject_refined_rules(monk
     from .test_papers_presets import _frame, scripted
 
     table = make_dataset(_frame(), target="y", seed=0)
-    rules = [parse_rule("x > 5 AND color in {'red', 'green'}", id="R1", status="approved", ind=0.9, model_id=1),
-             parse_rule("x <= 5", id="R2", status="approved", ind=0.8, model_id=2)]
-    monkeypatch.setattr(app_support.cached, "current_client", lambda config: FakeLLM(responses=scripted(fresh=True)))
-    at = app_at(PAGE, dataset=table, rules=rules, **{"gen.method": "date", "gen.budget": 20, "gen.iterations": 2,
-                                                     "gen.folds": 2, "gen.check": False, "gen.labels": "none"})
+    rules = [
+        parse_rule("x > 5 AND color in {'red', 'green'}", id="R1", status="approved", ind=0.9, model_id=1),
+        parse_rule("x <= 5", id="R2", status="approved", ind=0.8, model_id=2),
+    ]
+    monkeypatch.setattr(
+        app_support.cached, "current_client", lambda config: FakeLLM(responses=scripted(fresh=True))
+    )
+    at = app_at(
+        PAGE,
+        dataset=table,
+        rules=rules,
+        **{
+            "gen.method": "date",
+            "gen.budget": 20,
+            "gen.iterations": 2,
+            "gen.folds": 2,
+            "gen.check": False,
+            "gen.labels": "none",
+        },
+    )
     assert at.radio(key="gen.refinements").value == "ask"  # the person decides unless they choose otherwise
     assert at.radio(key="gen.preset.date").value == "product"
     at.button(key=START).click().run(timeout=300)
@@ -217,7 +262,9 @@ def test_date_pauses_for_the_person_to_approve_edit_or_reject_refined_rules(monk
     at.radio(key=f"{key}.{first.id}.do").set_value("approve")
     at.text_input(key=f"{key}.{second.id}.text").set_value("age >= 40 AND age < 60")
     at.radio(key=f"{key}.{second.id}.do").set_value("approve")
-    at.button(key=f"FormSubmitter:gen.approve.{request.iteration}-Continue the run with these decisions").click()
+    at.button(
+        key=f"FormSubmitter:gen.approve.{request.iteration}-Continue the run with these decisions"
+    ).click()
     at.run(timeout=300)
     assert not at.exception, at.exception
     run = at.session_state["run"]

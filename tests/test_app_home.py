@@ -33,8 +33,14 @@ def test_home_shows_session_state():
 
 
 def test_endpoint_shown_in_sidebar_never_the_key():
-    at = app_at(**{"gen.llm_mode": "Endpoint", "gen.base_url": "http://127.0.0.1:9/v1", "gen.model": "m",
-                   "gen.api_key": "sk-secret-value-123456"})
+    at = app_at(
+        **{
+            "gen.llm_mode": "Endpoint",
+            "gen.base_url": "http://127.0.0.1:9/v1",
+            "gen.model": "m",
+            "gen.api_key": "sk-secret-value-123456",
+        }
+    )
     assert not at.exception
     shown = " ".join(texts(at.sidebar.caption)) + " ".join(m.value for m in at.metric)
     assert "127.0.0.1:9" in shown

@@ -61,28 +61,45 @@ def test_discover_then_approve(ds):
 
 
 def test_table_changes_status_and_shows_rules_shortened(ds):
-    long_rule = ("V1 < 25 OR V1 > 70 OR (V6 > 5000 AND V12 < 100) OR (V6 < -200 AND V13 > 3) OR V14 > 800 "
-                 "OR (V10 > 25 AND V15 > 2) OR V13 > 40")
+    long_rule = (
+        "V1 < 25 OR V1 > 70 OR (V6 > 5000 AND V12 < 100) OR (V6 < -200 AND V13 > 3) OR V14 > 800 "
+        "OR (V10 > 25 AND V15 > 2) OR V13 > 40"
+    )
     rules = rules_for(ds, status="proposed") + [parse_rule(long_rule, id="r3", origin="person")]
     at = app_at(PAGE, dataset=ds, rules=rules)
     (editor,) = at.data_editor
     shown = list(editor.value["rule"])
-    assert shown == ["V1 >= 40", "V1 < 40 AND V12 > 200",
-                     ("V1 < 25 OR V1 > 70 OR (V6 > 5000 AND V12 < 100) OR (V6 < -200 AND V13 > 3) OR V14 > 800 "
-                      "OR (V10 > 25 AND V15 > 2) OR … 1 more")]
-    at.session_state[editor_key(at)] = {"edited_rows": {0: {"status": "approved"}, 2: {"status": "rejected"}},
-                                        "added_rows": [], "deleted_rows": []}
+    assert shown == [
+        "V1 >= 40",
+        "V1 < 40 AND V12 > 200",
+        (
+            "V1 < 25 OR V1 > 70 OR (V6 > 5000 AND V12 < 100) OR (V6 < -200 AND V13 > 3) OR V14 > 800 "
+            "OR (V10 > 25 AND V15 > 2) OR … 1 more"
+        ),
+    ]
+    at.session_state[editor_key(at)] = {
+        "edited_rows": {0: {"status": "approved"}, 2: {"status": "rejected"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run(timeout=TIMEOUT)
     assert not at.exception
     assert [r.status for r in at.session_state["rules"]] == ["approved", "proposed", "rejected"]
     assert "Changed the status of 2 rules." in texts(at.success)
-    assert [r.text for r in at.session_state["rules"]] == [r.text for r in rules]  # the text never changes here
+    assert [r.text for r in at.session_state["rules"]] == [
+        r.text for r in rules
+    ]  # the text never changes here
 
 
 def test_edit_a_rule_text_with_parse_errors(ds):
     rules = rules_for(ds, status="proposed")
-    rules[1] = rules[1].with_(origin="discovered", error=0.1, ind=0.9, paths=parse_rule("V6 > 3").conjunctions,
-                              note="From discovery.")
+    rules[1] = rules[1].with_(
+        origin="discovered",
+        error=0.1,
+        ind=0.9,
+        paths=parse_rule("V6 > 3").conjunctions,
+        note="From discovery.",
+    )
     at = app_at(PAGE, dataset=ds, rules=rules, **{"rules.selected": "r2"})
     box = at.text_area(key="rules.edit_text")
     assert box.value == "V1 < 40 AND V12 > 200"  # the whole rule, ready to edit
@@ -116,7 +133,10 @@ def test_add_rule_form_one_submit_and_errors(ds):
     # a text box outside a form commits on blur, and the click that blurs it is lost: box and buttons share a form
     assert at.text_area(key="rules.new_text").proto.form_id == "rules.add_form"
     for key in ("rules.add", "rules.add_approve"):
-        assert at.button(key=key).proto.is_form_submitter and at.button(key=key).proto.form_id == "rules.add_form"
+        assert (
+            at.button(key=key).proto.is_form_submitter
+            and at.button(key=key).proto.form_id == "rules.add_form"
+        )
     at.text_area(key="rules.new_text").input("V1 >= 30 AND (")
     at.button(key="rules.add").click().run(timeout=TIMEOUT)
     assert not at.exception
@@ -156,21 +176,31 @@ def test_add_rule_form_one_submit_and_errors(ds):
 
 
 def test_approve_all_never_overrides_a_reject(ds):
-    rules = [r.with_(status=s) for r, s in zip(rules_for(ds) + [parse_rule("V6 > 1000", id="r3")],
-                                               ["rejected", "proposed", "proposed"])]
+    rules = [
+        r.with_(status=s)
+        for r, s in zip(
+            rules_for(ds) + [parse_rule("V6 > 1000", id="r3")], ["rejected", "proposed", "proposed"]
+        )
+    ]
     at = app_at(PAGE, dataset=ds, rules=rules)
     at.button(key="rules.approve_all").click().run(timeout=TIMEOUT)
     assert not at.exception
     assert [r.status for r in at.session_state["rules"]] == ["rejected", "approved", "approved"]
-    assert ("Approved 2 proposed rules. 1 rule you rejected stays rejected; approve it one by one if you changed "
-            "your mind.") in texts(at.success)
+    assert (
+        "Approved 2 proposed rules. 1 rule you rejected stays rejected; approve it one by one if you changed "
+        "your mind."
+    ) in texts(at.success)
     assert at.button(key="rules.approve_all").disabled  # nothing proposed is left
     assert at.button(key="rules.reject_all").disabled
 
 
 def test_reject_all_keeps_approvals_and_delete_rejected(ds):
-    rules = [r.with_(status=s) for r, s in zip(rules_for(ds) + [parse_rule("V6 > 1000", id="r3")],
-                                               ["approved", "proposed", "proposed"])]
+    rules = [
+        r.with_(status=s)
+        for r, s in zip(
+            rules_for(ds) + [parse_rule("V6 > 1000", id="r3")], ["approved", "proposed", "proposed"]
+        )
+    ]
     at = app_at(PAGE, dataset=ds, rules=rules)
     at.button(key="rules.reject_all").click().run(timeout=TIMEOUT)
     assert [r.status for r in at.session_state["rules"]] == ["approved", "rejected", "rejected"]
@@ -195,15 +225,20 @@ def test_bulk_buttons_and_rules_persist_across_pages(ds):
 def test_rule_detail_is_wrapped_with_sets_shortened(adult):
     values = sorted(adult.train["education"].dropna().unique())
     assert len(values) > 8
-    text = ("(age >= 40 AND education in {" + ", ".join(repr(v) for v in values) + "}) OR "
-            "(age < 25 AND hours_per_week > 45 AND sex == 'Male' AND race == 'White' AND relationship == 'Own-child')")
+    text = (
+        "(age >= 40 AND education in {" + ", ".join(repr(v) for v in values) + "}) OR "
+        "(age < 25 AND hours_per_week > 45 AND sex == 'Male' AND race == 'White' AND relationship == 'Own-child')"
+    )
     rule = parse_rule(text, id="r1", origin="person")
     at = app_at(PAGE, dataset=adult, rules=[rule])
     assert not at.exception
-    shown = ("age >= 40\n    AND education in {" + ", ".join(repr(v) for v in values[:8])
-             + f", … {len(values) - 8} more}}\nOR\n"
-             "age < 25 AND hours_per_week > 45 AND sex == 'Male' AND race == 'White'\n"
-             "    AND relationship == 'Own-child'")
+    shown = (
+        "age >= 40\n    AND education in {"
+        + ", ".join(repr(v) for v in values[:8])
+        + f", … {len(values) - 8} more}}\nOR\n"
+        "age < 25 AND hours_per_week > 45 AND sex == 'Male' AND race == 'White'\n"
+        "    AND relationship == 'Own-child'"
+    )
     assert shown in texts(at.code)
     assert any("Sets of more than 8 values are shortened" in c for c in texts(at.caption))
     # the edit box holds every value, and what it holds parses back to the same rule
@@ -220,13 +255,19 @@ def test_tree_paths_are_explained_and_discovery_speaks_in_sentences(ds):
     at.button(key=DISCOVER).click().run(timeout=TIMEOUT)
     assert not at.exception
     merged = [w for w in texts(at.warning) if "were merged into the rule whose model fits them best" in w]
-    assert merged and merged[0].endswith("to keep at most 2 rules (max\\_rules); the note of each rule that took "
-                                         "one in names it.")
-    assert any("was merged into it to keep at most 2 rules" in c for c in texts(at.caption))  # the rule's note
+    assert merged and merged[0].endswith(
+        "to keep at most 2 rules (max\\_rules); the note of each rule that took one in names it."
+    )
+    assert any(
+        "was merged into it to keep at most 2 rules" in c for c in texts(at.caption)
+    )  # the rule's note
     rule = at.session_state["rules"][0]
     assert rule.paths
-    assert any(c.startswith("These are not conditions of the rule: they are the leaves of the decision tree")
-               and "may use other columns than the rule" in c for c in texts(at.caption))
+    assert any(
+        c.startswith("These are not conditions of the rule: they are the leaves of the decision tree")
+        and "may use other columns than the rule" in c
+        for c in texts(at.caption)
+    )
     from app_support.glossary import GLOSSARY
 
     (heading,) = [m for m in at.markdown if m.value == "**Tree paths of its shared model**"]
@@ -266,7 +307,9 @@ def test_words_have_tooltips_and_a_glossary(ds):
     assert slider.help.startswith(GLOSSARY["rho"])
     assert at.number_input(key="rules.max_rules").help == GLOSSARY["Most rules"]
     (discover,) = [m for m in at.markdown if m.value.startswith("**Discover rules**")]
-    assert discover.proto.help == f"**DGR**: {GLOSSARY['DGR']}\n\n**shared model**: {GLOSSARY['shared model']}"
+    assert (
+        discover.proto.help == f"**DGR**: {GLOSSARY['DGR']}\n\n**shared model**: {GLOSSARY['shared model']}"
+    )
     glossary = [m for m in texts(at.markdown) if m.startswith("- **rule**:")]
     assert glossary and all(f"- **{t}**: {GLOSSARY[t]}" in glossary[0] for t in RULES_TERMS)
     for term in ("DGR", "rho", "support", "error", "ind(r)", "tree paths", "shared model"):
@@ -282,7 +325,9 @@ def test_import_and_export_json(ds):
     exported = at.download_button(key="rules.export")
     assert not exported.disabled
     doc = json.dumps({"version": 1, "rules": [{"text": "V1 > 50", "status": "approved"}, "V6 < 0"]})
-    at.file_uploader(key="rules.import").upload("rules.json", doc.encode(), "application/json").run(timeout=TIMEOUT)
+    at.file_uploader(key="rules.import").upload("rules.json", doc.encode(), "application/json").run(
+        timeout=TIMEOUT
+    )
     at.button(key="rules.import_btn").click().run(timeout=TIMEOUT)
     assert not at.exception
     got = at.session_state["rules"]
@@ -290,7 +335,9 @@ def test_import_and_export_json(ds):
     assert len({r.id for r in got}) == 2
     # a file with a bad rule is refused as a whole, the problems named
     bad = json.dumps({"rules": [{"text": "V1 >="}, {"text": "V1 > 2"}]})
-    at.file_uploader(key="rules.import").set_value(("bad.json", bad.encode(), "application/json")).run(timeout=TIMEOUT)
+    at.file_uploader(key="rules.import").set_value(("bad.json", bad.encode(), "application/json")).run(
+        timeout=TIMEOUT
+    )
     at.button(key="rules.import_btn").click().run(timeout=TIMEOUT)
     assert not at.exception
     assert any("rule 1" in e for e in texts(at.error))
@@ -298,8 +345,12 @@ def test_import_and_export_json(ds):
 
 
 def test_llm_endpoint_down_is_explained(ds):
-    at = app_at(PAGE, dataset=ds, rules=rules_for(ds), **{
-        "gen.llm_mode": "Endpoint", "gen.base_url": "http://127.0.0.1:9/v1", "gen.model": "any-model"})
+    at = app_at(
+        PAGE,
+        dataset=ds,
+        rules=rules_for(ds),
+        **{"gen.llm_mode": "Endpoint", "gen.base_url": "http://127.0.0.1:9/v1", "gen.model": "any-model"},
+    )
     at.button(key="rules.ask_llm").click().run(timeout=TIMEOUT)
     assert not at.exception
     assert at.error, "an unreachable endpoint must be reported"
@@ -309,8 +360,10 @@ def test_llm_endpoint_down_is_explained(ds):
 
 
 def test_llm_proposals_can_be_approved_or_rejected(ds):
-    proposals = {"valid": [parse_rule("V1 > 60", origin="llm"), parse_rule("V6 > 1000", origin="llm")],
-                 "invalid": [("V99 > 1", "unknown column 'V99'")]}
+    proposals = {
+        "valid": [parse_rule("V1 > 60", origin="llm"), parse_rule("V6 > 1000", origin="llm")],
+        "invalid": [("V99 > 1", "unknown column 'V99'")],
+    }
     at = app_at(PAGE, dataset=ds, **{"rules.proposals": proposals})
     assert not at.exception
     at.button(key="rules.proposal.approve.0").click().run(timeout=TIMEOUT)

@@ -36,7 +36,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: install Debian chromium (`make browser` does) to run the browser test")
+        pytest.skip(
+            f"{CHROMIUM} is missing: install Debian chromium (`make browser` does) to run the browser test"
+        )
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
@@ -44,9 +46,28 @@ def server(tmp_path_factory):
     env.pop("OPENAI_BASE_URL", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -73,7 +94,9 @@ def server(tmp_path_factory):
 def wait_idle(page, timeout: float = 90) -> None:
     """Wait until the script run triggered by the last action has finished."""
     page.wait_for_timeout(400)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout * 1000
+    )
     page.wait_for_timeout(300)
 
 
@@ -89,9 +112,17 @@ def shot(page, name: str) -> None:
 
 
 def launch(pw):
-    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"])
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
 
 
 def new_page(browser, server):
@@ -207,11 +238,14 @@ def test_an_analysts_first_hour(server, tmp_path):
             chart = page.get_by_test_id("stPlotlyChart").first
             chart.wait_for(timeout=240_000)
             chart.get_by_text(re.compile(r"t-SNE of real and synthetic rows")).wait_for(timeout=120_000)
-            assert chart.locator(".js-plotly-plot .legendtext").filter(has_text="chosen synthetic rows").count()
+            assert (
+                chart.locator(".js-plotly-plot .legendtext").filter(has_text="chosen synthetic rows").count()
+            )
             pick(page, "Run", r"^#1 statistical")
             first = re.search(r"of ([\d,]+) \(", page.get_by_label("Run", exact=True).first.inner_text())
-            page.get_by_text(re.compile(r"synthetic row\(s\) chosen of " + (first.group(1) if first else ""))
-                             ).first.wait_for(timeout=120_000)
+            page.get_by_text(
+                re.compile(r"synthetic row\(s\) chosen of " + (first.group(1) if first else ""))
+            ).first.wait_for(timeout=120_000)
             page.get_by_text("Rule compliance").first.wait_for(timeout=240_000)
             shot(page, "compare")
 
@@ -220,8 +254,11 @@ def test_an_analysts_first_hour(server, tmp_path):
             kept = page.get_by_test_id("stMetric").filter(has_text="Synthetic rows").first.inner_text()
             n_kept = int(re.search(r"([\d,]+)\s*$", kept.strip()).group(1).replace(",", ""))
             downloads = {}
-            for label, name in (("Synthetic rows (CSV)", "synthetic.csv"), ("Augmented table (CSV)", "augmented.csv"),
-                                ("Run bundle (zip)", "run.zip")):
+            for label, name in (
+                ("Synthetic rows (CSV)", "synthetic.csv"),
+                ("Augmented table (CSV)", "augmented.csv"),
+                ("Run bundle (zip)", "run.zip"),
+            ):
                 with page.expect_download() as info:
                     page.get_by_role("button", name=label).click()
                 downloads[name] = tmp_path / name
@@ -237,7 +274,9 @@ def test_an_analysts_first_hour(server, tmp_path):
             wait_idle(page)
             page.get_by_text(re.compile(r"Restored a run of bank_small.csv")).wait_for()
             go(page, "Data")
-            page.get_by_text(re.compile(r"This table is in use: bank_small.csv, restored from a bundle")).wait_for()
+            page.get_by_text(
+                re.compile(r"This table is in use: bank_small.csv, restored from a bundle")
+            ).wait_for()
             assert page.get_by_text("These settings differ").count() == 0
         except Exception:
             shot(page, "failure-first-hour")  # the page as the failure left it
@@ -250,7 +289,9 @@ def test_an_analysts_first_hour(server, tmp_path):
     assert list(rows.columns) == list(upload.columns)
     augmented = pd.read_csv(downloads["augmented.csv"])
     real = augmented[augmented["source"] == "real"].drop(columns="source").reset_index(drop=True)
-    pd.testing.assert_frame_equal(real, upload.reset_index(drop=True), check_dtype=False)  # every uploaded row
+    pd.testing.assert_frame_equal(
+        real, upload.reset_index(drop=True), check_dtype=False
+    )  # every uploaded row
     assert (augmented["source"] == "synthetic").sum() == n_kept
 
 
@@ -280,10 +321,13 @@ def test_cancel_frees_start_at_once(server, tmp_path):
             page.wait_for_timeout(1500)
             started = time.time()
             page.get_by_role("button", name=re.compile("Cancel")).click()
-            page.get_by_text(re.compile(r"Cancelled: partial rows kept|This run was cancelled")).first.wait_for(
-                timeout=120_000)
+            page.get_by_text(
+                re.compile(r"Cancelled: partial rows kept|This run was cancelled")
+            ).first.wait_for(timeout=120_000)
             wait_idle(page, 120)
-            assert page.get_by_role("button", name="Start generation").is_enabled()  # without leaving the page
+            assert page.get_by_role(
+                "button", name="Start generation"
+            ).is_enabled()  # without leaving the page
             assert time.time() - started < 60
         finally:
             browser.close()
@@ -314,6 +358,8 @@ def test_llm_proposal_with_nine_rules_on_the_embedded_model(server, tmp_path):
             page.get_by_role("button", name="Ask the LLM for rules").click()
             wait_idle(page, 300)
             assert page.get_by_test_id("stAlertContentError").count() == 0  # no error of any kind
-            page.get_by_text(re.compile(r"train rows?\.")).first.wait_for(timeout=60_000)  # a proposal is shown
+            page.get_by_text(re.compile(r"train rows?\.")).first.wait_for(
+                timeout=60_000
+            )  # a proposal is shown
         finally:
             browser.close()

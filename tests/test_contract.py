@@ -14,8 +14,9 @@ from __future__ import annotations
 import inspect
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,9 +102,14 @@ def _xfail(reason: str):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-BAD_GENERATOR_PARAMS = {"statistical": ("oversample", -1.0), "jitter": ("noise", -1.0),
-                        "date": ("iterations", 0), "samplellm": ("n_clusters", 0), "htdbu": ("rounds", -1),
-                        "structsynth": ("max_edges", 0)}
+BAD_GENERATOR_PARAMS = {
+    "statistical": ("oversample", -1.0),
+    "jitter": ("noise", -1.0),
+    "date": ("iterations", 0),
+    "samplellm": ("n_clusters", 0),
+    "htdbu": ("rounds", -1),
+    "structsynth": ("max_edges", 0),
+}
 PINNED = {"htdbu": {"skeleton": ["age >= 18"]}, "structsynth": {"edges": [("age", "x0")]}}
 
 
@@ -112,54 +118,82 @@ def _generator_case(name: str) -> Case:
     params = {"random_state": 0, **PINNED.get(name, {})}
     if cls.needs_llm:
         params["client"] = FakeLLM(responses=_no_calls)
-    return Case(cls, params, _fit_generator, {"generate": lambda est, ctx: est.generate(3)},
-                BAD_GENERATOR_PARAMS[name], output=None if cls.needs_llm else _generated)
+    return Case(
+        cls,
+        params,
+        _fit_generator,
+        {"generate": lambda est, ctx: est.generate(3)},
+        BAD_GENERATOR_PARAMS[name],
+        output=None if cls.needs_llm else _generated,
+    )
 
 
 CASES: dict[str, Case] = {
     "DGRDiscoverer": Case(
-        DGRDiscoverer, {"rho": 0.02, "max_depth": 3, "random_state": 0}, _fit_dataset,
-        {"summary": lambda est, ctx: est.summary()}, ("rho", -1),
-        output=lambda est, ctx: [(r.text, r.support, r.error) for r in est.rules_]),
+        DGRDiscoverer,
+        {"rho": 0.02, "max_depth": 3, "random_state": 0},
+        _fit_dataset,
+        {"summary": lambda est, ctx: est.summary()},
+        ("rho", -1),
+        output=lambda est, ctx: [(r.text, r.support, r.error) for r in est.rules_],
+    ),
     **{f"generators.{name}": _generator_case(name) for name in GENERATORS},
     "Labeler": Case(
-        Labeler, {"mode": "filter", "teacher": DecisionTreeClassifier(max_depth=3, random_state=0),
-                  "random_state": 0}, _fit_dataset,
-        {"transform": lambda est, ctx: est.transform(ctx.rows),
-         "teacher_losses": lambda est, ctx: est.teacher_losses(ctx.dataset.val),
-         "summary": lambda est, ctx: est.summary(ctx.rows),
-         "with_mode": lambda est, ctx: est.with_mode("relabel")},
+        Labeler,
+        {"mode": "filter", "teacher": DecisionTreeClassifier(max_depth=3, random_state=0), "random_state": 0},
+        _fit_dataset,
+        {
+            "transform": lambda est, ctx: est.transform(ctx.rows),
+            "teacher_losses": lambda est, ctx: est.teacher_losses(ctx.dataset.val),
+            "summary": lambda est, ctx: est.summary(ctx.rows),
+            "with_mode": lambda est, ctx: est.with_mode("relabel"),
+        },
         ("threshold", 1.5),
-        output=lambda est, ctx: _data_rows(est.transform(ctx.rows))),
+        output=lambda est, ctx: _data_rows(est.transform(ctx.rows)),
+    ),
     "CrossFitCheck": Case(
-        CrossFitCheck, {"folds": 2, "repeats": 1, "fractions": (0.5, 1.0), "random_state": 0}, _fit_check,
+        CrossFitCheck,
+        {"folds": 2, "repeats": 1, "fractions": (0.5, 1.0), "random_state": 0},
+        _fit_check,
         {"summary": lambda est, ctx: est.summary(), "primary": lambda est, ctx: est.primary},
         ("folds", 1),
-        output=lambda est, ctx: repr(est.summary())),
+        output=lambda est, ctx: repr(est.summary()),
+    ),
 }
 
 
 def _cases(check: str, *, only: Callable[[Case], bool] = lambda case: True):
-    return [pytest.param(name, id=name, marks=case.marks.get(check, ()))
-            for name, case in CASES.items() if only(case)]
+    return [
+        pytest.param(name, id=name, marks=case.marks.get(check, ()))
+        for name, case in CASES.items()
+        if only(case)
+    ]
 
 
 def _method_cases():
-    return [pytest.param(name, method, id=f"{name}.{method}", marks=case.marks.get(f"unfitted.{method}", ()))
-            for name, case in CASES.items() for method in case.needs_fit]
+    return [
+        pytest.param(name, method, id=f"{name}.{method}", marks=case.marks.get(f"unfitted.{method}", ()))
+        for name, case in CASES.items()
+        for method in case.needs_fit
+    ]
 
 
 def _constrained_cases():
-    return [pytest.param(name, param, id=f"{name}.{param}")
-            for name, case in CASES.items() for param in getattr(case.cls, "_parameter_constraints", {})]
+    return [
+        pytest.param(name, param, id=f"{name}.{param}")
+        for name, case in CASES.items()
+        for param in getattr(case.cls, "_parameter_constraints", {})
+    ]
 
 
 @pytest.fixture
 def ctx(mixed_frame):
     dataset = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
-    rules = [parse_rule("x0 > 0.5", id="r1", status="approved"),
-             parse_rule("x0 <= 0.5", id="r2", status="approved"),
-             parse_rule("age > 200", id="r3", status="rejected")]
+    rules = [
+        parse_rule("x0 > 0.5", id="r1", status="approved"),
+        parse_rule("x0 <= 0.5", id="r2", status="approved"),
+        parse_rule("age > 200", id="r3", status="rejected"),
+    ]
     rows = dataset.train.head(12)[dataset.features + [dataset.target]].reset_index(drop=True)
     rows["_row_id"] = [f"s{i}" for i in range(len(rows))]
     rows["_status"], rows["_reason"] = "accepted", ""
@@ -261,8 +295,10 @@ def test_a_bad_parameter_is_refused_by_name_when_fit_starts(name, ctx):
     param, value = case.bad
     est = case.make(**{param: value})  # stored as given
     assert est.get_params()[param] == value
-    pattern = (rf"The '{param}' parameter of {case.cls.__name__} must be .+\. "
-               rf"Got {re.escape(repr(value))} instead\.")
+    pattern = (
+        rf"The '{param}' parameter of {case.cls.__name__} must be .+\. "
+        rf"Got {re.escape(repr(value))} instead\."
+    )
     with pytest.raises(InvalidParameterError) as info:
         case.fit(est, ctx)
     assert re.fullmatch(pattern, str(info.value)), str(info.value)
@@ -278,8 +314,10 @@ def test_parameter_constraints_cover_every_parameter(name):
 def test_every_constrained_parameter_is_checked(name, param, ctx):
     case = CASES[name]
     bad = Unique(param)
-    expected = (f"The {param!r} parameter of {case.cls.__name__} must be "
-                f"{describe_constraints(case.cls._parameter_constraints[param])}. Got {bad!r} instead.")
+    expected = (
+        f"The {param!r} parameter of {case.cls.__name__} must be "
+        f"{describe_constraints(case.cls._parameter_constraints[param])}. Got {bad!r} instead."
+    )
     with pytest.raises(InvalidParameterError) as info:
         case.fit(case.make(**{param: bad}), ctx)
     assert str(info.value) == expected

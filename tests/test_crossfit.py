@@ -78,9 +78,13 @@ def test_helpful_rows_are_kept_and_the_verdict_says_so(table):
 def test_noise_rows_are_refused_with_the_reason(table):
     ds = make_dataset(table, target="y", seed=0)
     check = CrossFitCheck(folds=5, repeats=1, random_state=0)
-    check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(2000, fold.index, "random"), _label, labels="none")
+    check.fit(
+        ds, check.plan(ds), lambda fold_ds, fold: _rows(2000, fold.index, "random"), _label, labels="none"
+    )
     assert check.fraction_ == 0.0
-    assert check.reason_.startswith("kept no synthetic rows: no share of the candidate rows helped your decision tree")
+    assert check.reason_.startswith(
+        "kept no synthetic rows: no share of the candidate rows helped your decision tree"
+    )
     table_ = check.tables_["tree"]
     assert (table_["z"] < 2).all() and (table_["change"] > 0).any()
 
@@ -88,12 +92,26 @@ def test_noise_rows_are_refused_with_the_reason(table):
 def test_a_checked_model_that_gets_worse_blocks_the_rows(table, monkeypatch):
     ds = make_dataset(table, target="y", seed=0)
     check = CrossFitCheck(folds=5, repeats=1, random_state=0)
-    check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(2000, fold.index, "true"), _label, labels="none",
-              model="tree", check_models=["linear"])
+    check.fit(
+        ds,
+        check.plan(ds),
+        lambda fold_ds, fold: _rows(2000, fold.index, "true"),
+        _label,
+        labels="none",
+        model="tree",
+        check_models=["linear"],
+    )
     assert check.fraction_ > 0  # true labels help both
     blocked = CrossFitCheck(folds=5, repeats=1, random_state=0, z_harm=-100.0)  # every share "hurts" linear
-    blocked.fit(ds, blocked.plan(ds), lambda fold_ds, fold: _rows(2000, fold.index, "true"), _label,
-                labels="none", model="tree", check_models=["linear"])
+    blocked.fit(
+        ds,
+        blocked.plan(ds),
+        lambda fold_ds, fold: _rows(2000, fold.index, "true"),
+        _label,
+        labels="none",
+        model="tree",
+        check_models=["linear"],
+    )
     assert blocked.fraction_ == 0.0
     assert "made the linear model worse" in blocked.reason_
     assert set(blocked.verdicts_) == {"tree", "linear"}
@@ -124,7 +142,9 @@ def test_each_fold_is_judged_by_a_decision_the_other_folds_made(table, monkeypat
 def test_auto_mode_relabels_when_the_teacher_is_better(table):
     ds = make_dataset(table, target="y", seed=0)
     check = CrossFitCheck(folds=5, repeats=1, random_state=0)
-    check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(1500, fold.index, "random"), _label, labels="auto")
+    check.fit(
+        ds, check.plan(ds), lambda fold_ds, fold: _rows(1500, fold.index, "random"), _label, labels="auto"
+    )
     assert check.teacher_loss_ < check.model_loss_
     assert check.mode_ == "relabel"
     assert check.fraction_ > 0  # random labels, relabelled by a better teacher, help the tree
@@ -145,23 +165,44 @@ def test_no_verdict_before_fit_or_after_a_cancelled_fit(table):
     with pytest.raises(NotFittedError, match=unfitted + r".*first\.$"):
         check.summary()
     with pytest.raises(NotFittedError, match=unfitted):
-        check.primary
-    check.fit(ds, check.plan(ds), lambda fold_ds, fold: _rows(50, fold.index, "true"), _label, labels="none",
-              cancel=lambda: True)
+        _ = check.primary
+    check.fit(
+        ds,
+        check.plan(ds),
+        lambda fold_ds, fold: _rows(50, fold.index, "true"),
+        _label,
+        labels="none",
+        cancel=lambda: True,
+    )
     assert check.cancelled_
     with pytest.raises(NotFittedError, match="Its last fit was cancelled before it decided anything"):
         check.summary()
     with pytest.raises(NotFittedError, match="cancelled"):
-        check.primary
+        _ = check.primary
 
 
 def test_verdict_sentence_in_plain_words():
-    none = {"label": "gradient boosting", "metric": "error rate", "base": 0.2, "augmented": 0.2, "change": 0.0,
-            "low": 0.0, "high": 0.0}
-    assert verdict_sentence(none) == ("Your gradient boosting: no fold kept synthetic rows, so its error rate "
-                                      "stays 20.0% out of fold.")
-    mse = {"label": "decision tree", "metric": "MSE", "base": 3881.0, "augmented": 3500.0, "change": -0.098,
-           "low": -0.15, "high": 0.01}
+    none = {
+        "label": "gradient boosting",
+        "metric": "error rate",
+        "base": 0.2,
+        "augmented": 0.2,
+        "change": 0.0,
+        "low": 0.0,
+        "high": 0.0,
+    }
+    assert verdict_sentence(none) == (
+        "Your gradient boosting: no fold kept synthetic rows, so its error rate stays 20.0% out of fold."
+    )
+    mse = {
+        "label": "decision tree",
+        "metric": "MSE",
+        "base": 3881.0,
+        "augmented": 3500.0,
+        "change": -0.098,
+        "low": -0.15,
+        "high": 0.01,
+    }
     assert "MSE 3,881 -> 3,500" in verdict_sentence(mse) and "-15.0% to +1.0%" in verdict_sentence(mse)
 
 
@@ -176,7 +217,9 @@ def test_model_presets_and_aliases(table):
 
     assert resolve_model(LogisticRegression()).encoding == "onehot"
     assert resolve_model(DecisionTreeClassifier()).encoding == "ordinal"
-    ds = make_dataset(table.assign(c=np.where(table["x0"] > 0.5, "a", "b")), target="y", seed=0, protocol="paper")
+    ds = make_dataset(
+        table.assign(c=np.where(table["x0"] > 0.5, "a", "b")), target="y", seed=0, protocol="paper"
+    )
     for name in MODELS:
         loss = row_losses(ds.schema, ds.features, ds.task, ds.train, ds.val, ds.target, model=name)
         assert loss.shape == (len(ds.val),) and 0 < loss.mean() < 0.5, name
@@ -194,26 +237,41 @@ from synth_core.rules import parse_rule  # noqa: E402
 
 def _upload(n, seed, missing_target=0):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "id": [f"c{seed}-{i}" for i in range(n)],           # an identifier: left empty in synthetic rows
-        "x": rng.normal(size=n).round(3),
-        "k": rng.integers(0, 50, n),
-        "colour": rng.choice(["red", "blue", "green"], n),
-        "site": "north",                                      # constant: carried into synthetic rows
-        "y": rng.choice(["a", "b"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [f"c{seed}-{i}" for i in range(n)],  # an identifier: left empty in synthetic rows
+            "x": rng.normal(size=n).round(3),
+            "k": rng.integers(0, 50, n),
+            "colour": rng.choice(["red", "blue", "green"], n),
+            "site": "north",  # constant: carried into synthetic rows
+            "y": rng.choice(["a", "b"], n),
+        }
+    )
     frame.loc[rng.choice(n, missing_target, replace=False), "y"] = np.nan
     return frame
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(60, 140), seed=st.integers(0, 10_000), missing=st.integers(0, 5),
-       test=st.sampled_from([0.0, 0.2]), guard=st.booleans())
+@given(
+    n=st.integers(60, 140),
+    seed=st.integers(0, 10_000),
+    missing=st.integers(0, 5),
+    test=st.sampled_from([0.0, 0.2]),
+    guard=st.booleans(),
+)
 def test_the_augmented_export_holds_every_uploaded_row(n, seed, missing, test, guard):
     upload = _upload(n, seed, missing)
     ds = make_dataset(upload, target="y", seed=seed % 7, test_size=test)
-    run = run_pipeline(ds, [parse_rule("x > -5", id="R1", status="approved")], method="jitter", n=60, guard=guard,
-                       folds=3, repeats=1, random_state=seed % 7)
+    run = run_pipeline(
+        ds,
+        [parse_rule("x > -5", id="R1", status="approved")],
+        method="jitter",
+        n=60,
+        guard=guard,
+        folds=3,
+        repeats=1,
+        random_state=seed % 7,
+    )
     aug = run.augmented_frame()
     real = aug[aug["source"] == "real"].drop(columns="source").reset_index(drop=True)
     pd.testing.assert_frame_equal(real, upload.reset_index(drop=True), check_dtype=False)
@@ -224,8 +282,15 @@ def test_the_augmented_export_holds_every_uploaded_row(n, seed, missing, test, g
 def test_synthetic_rows_have_exactly_the_uploads_columns_and_types():
     upload = _upload(200, 1)
     ds = make_dataset(upload, target="y", seed=0)
-    run = run_pipeline(ds, [parse_rule("x > -5", id="R1", status="approved")], method="statistical", n=80,
-                       guard=False, folds=3, repeats=1)
+    run = run_pipeline(
+        ds,
+        [parse_rule("x > -5", id="R1", status="approved")],
+        method="statistical",
+        n=80,
+        guard=False,
+        folds=3,
+        repeats=1,
+    )
     syn = run.synthetic_frame()
     assert list(syn.columns) == list(upload.columns) and len(syn) > 0
     assert (syn["site"] == "north").all() and syn["id"].isna().all()
@@ -238,15 +303,25 @@ def test_a_cross_fitted_run_records_its_check_and_keeps_the_decided_share():
     upload = _upload(300, 2)
     upload["y"] = np.where(upload["x"] + (upload["colour"] == "red") > 0.3, "a", "b")
     ds = make_dataset(upload, target="y", seed=0)
-    run = run_pipeline(ds, [parse_rule("x > 0", id="R1", status="approved"),
-                            parse_rule("x <= 0", id="R2", status="approved")],
-                       method="statistical", n=3000, model="tree", check_models=["linear"], folds=5, repeats=1)
+    run = run_pipeline(
+        ds,
+        [parse_rule("x > 0", id="R1", status="approved"), parse_rule("x <= 0", id="R2", status="approved")],
+        method="statistical",
+        n=3000,
+        model="tree",
+        check_models=["linear"],
+        folds=5,
+        repeats=1,
+    )
     check = run.metrics["check"]
     assert run.params["protocol"] == "crossfit" and check["folds"] == 5 and check["repeats"] == 1
     assert set(check["verdicts"]) == {"tree", "linear"}
     assert check["kept_rows"] == len(run.selected) == round(check["fraction"] * check["candidate_rows"])
     assert check["reason"][:4] in ("kept", "kept") and run.messages[-1].lower().startswith("kept")
-    assert check["teacher"] in ("boosting", "forest") and set(check["teacher_losses"]) == {"boosting", "forest"}
+    assert check["teacher"] in ("boosting", "forest") and set(check["teacher_losses"]) == {
+        "boosting",
+        "forest",
+    }
     privacy = run.metrics["privacy"]
     assert 0 <= privacy["dcr"] <= 1 and 0 <= privacy["exact_copies"] <= 1 and privacy["fold"] == "1.1"
     assert "without fold 1.1" in privacy["note"]

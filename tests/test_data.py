@@ -5,8 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_core.data import (ColumnSpec, Schema, infer_schema, load_dataset, load_table, make_dataset,
-                             split_indices, summarize)
+from synth_core.data import (
+    ColumnSpec,
+    Schema,
+    infer_schema,
+    load_dataset,
+    load_table,
+    make_dataset,
+    split_indices,
+    summarize,
+)
 from synth_core.errors import DataError, FileTooLargeError, SynthError
 from synth_core.samples import SAMPLES, sample_path
 
@@ -23,7 +31,7 @@ def test_csv_semicolon_latin1_and_bom():
 
 
 def test_tsv_gzip_file_like_and_path(tmp_path):
-    raw = "a\tb\n1\tx\n2\ty\n".encode()
+    raw = b"a\tb\n1\tx\n2\ty\n"
     assert load_table(io.BytesIO(raw), name="t.tsv").shape == (2, 2)
     assert load_table(gzip.compress(raw), name="t.tsv.gz").shape == (2, 2)
     path = tmp_path / "t.csv"
@@ -41,16 +49,19 @@ def test_parquet_and_excel_round_trip(tmp_path):
     pd.testing.assert_frame_equal(load_table(xlsx), frame)
 
 
-@pytest.mark.parametrize("raw, needle", [
-    (b"", "empty"),
-    (b"   \n  \n", "empty"),
-    (b"a,b,c\n", "no data rows"),
-    (bytes(range(256)) * 40, "not a text table"),
-    (b"a,,c\n1,2,3\n", "blank column names"),
-    (b"a,b,a\n1,2,3\n", "repeats column name"),
-    (b"PAR1garbage", "Parquet"),
-    (b"PK\x03\x04garbage", "Excel"),
-])
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        (b"", "empty"),
+        (b"   \n  \n", "empty"),
+        (b"a,b,c\n", "no data rows"),
+        (bytes(range(256)) * 40, "not a text table"),
+        (b"a,,c\n1,2,3\n", "blank column names"),
+        (b"a,b,a\n1,2,3\n", "repeats column name"),
+        (b"PAR1garbage", "Parquet"),
+        (b"PK\x03\x04garbage", "Excel"),
+    ],
+)
 def test_bad_files_raise_data_error_that_says_what_to_do(raw, needle):
     with pytest.raises(DataError, match=needle):
         load_table(raw, name="upload.csv")
@@ -92,12 +103,23 @@ def test_mixed_types_in_a_column():
 
 
 def test_infer_schema_kinds_roles_flags(mixed_frame):
-    frame = mixed_frame.assign(const=1, row_id=range(len(mixed_frame)),
-                               day=pd.date_range("2020-01-01", periods=len(mixed_frame)).astype(str))
+    frame = mixed_frame.assign(
+        const=1,
+        row_id=range(len(mixed_frame)),
+        day=pd.date_range("2020-01-01", periods=len(mixed_frame)).astype(str),
+    )
     schema = infer_schema(frame, target="y")
     kinds = {c.name: c.kind for c in schema}
-    assert kinds == {"x0": "numeric", "color": "categorical", "age": "integer", "flag": "boolean",
-                     "y": "categorical", "const": "integer", "row_id": "id", "day": "datetime"}
+    assert kinds == {
+        "x0": "numeric",
+        "color": "categorical",
+        "age": "integer",
+        "flag": "boolean",
+        "y": "categorical",
+        "const": "integer",
+        "row_id": "id",
+        "day": "datetime",
+    }
     assert schema["y"].role == "target" and schema.target == "y"
     assert "constant" in schema["const"].flags and schema["const"].role == "ignore"
     assert "id-like" in schema["row_id"].flags
@@ -140,12 +162,15 @@ def test_task_inference_and_override(mixed_frame):
         make_dataset(mixed_frame, target="color", task="regression")
 
 
-@pytest.mark.parametrize("frame, target, needle", [
-    (pd.DataFrame({"a": range(30), "t": ["x"] * 30}), "t", "single value"),
-    (pd.DataFrame({"a": range(30), "t": [np.nan] * 30}), "t", "empty in every row"),
-    (pd.DataFrame({"a": [1], "t": ["x"]}), "t", "at least 10"),
-    (pd.DataFrame({"a": range(30), "t": [0, 1] * 15}), "nope", "not a column"),
-])
+@pytest.mark.parametrize(
+    "frame, target, needle",
+    [
+        (pd.DataFrame({"a": range(30), "t": ["x"] * 30}), "t", "single value"),
+        (pd.DataFrame({"a": range(30), "t": [np.nan] * 30}), "t", "empty in every row"),
+        (pd.DataFrame({"a": [1], "t": ["x"]}), "t", "at least 10"),
+        (pd.DataFrame({"a": range(30), "t": [0, 1] * 15}), "nope", "not a column"),
+    ],
+)
 def test_bad_targets(frame, target, needle):
     with pytest.raises(DataError, match=needle):
         make_dataset(frame, target=target)
@@ -193,8 +218,9 @@ def test_column_spec_roundtrip():
 
 def test_schema_statistics_never_see_test_rows():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200),
-                          "y": rng.integers(0, 2, 200)})
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200), "y": rng.integers(0, 2, 200)}
+    )
     for split in ({"protocol": "paper"}, {"test_size": 0.2}):
         ds = make_dataset(frame, target="y", seed=0, **split)
         poisoned = frame.copy()

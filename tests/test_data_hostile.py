@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_core.data import (KINDS, MISSING_TOKENS, infer_schema, load_dataset, load_table, make_dataset)
+from synth_core.data import KINDS, MISSING_TOKENS, infer_schema, load_dataset, load_table, make_dataset
 from synth_core.errors import DataError, FileTooLargeError
 
 MB = 2**20
@@ -50,8 +50,10 @@ def test_gzip_bomb_is_refused_after_the_limit_not_after_unpacking(monkeypatch):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert str(info.value) == ("bomb.csv.gz unpacks to more than 1 MB; the limit is 1 MB unpacked. Upload a "
-                               "sample of the table (for example 100,000 rows) or a Parquet file.")
+    assert str(info.value) == (
+        "bomb.csv.gz unpacks to more than 1 MB; the limit is 1 MB unpacked. Upload a "
+        "sample of the table (for example 100,000 rows) or a Parquet file."
+    )
     assert sum(produced) <= 2 * MB  # stopped one chunk past the limit, not at 64 MB
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MB while refusing a 64 MB bomb with a 1 MB limit"
 
@@ -83,8 +85,11 @@ def test_excel_zip_bomb_refused_from_declared_sizes(tmp_path):
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("xl/media/padding.xml", bytes(8 * MB))  # 8 MB unpacked, a few KB packed
     assert path.stat().st_size < 100_000
-    with pytest.raises(FileTooLargeError, match=r"bomb.xlsx unpacks to 8 MB of spreadsheet XML; the limit "
-                                                r"for Excel files is 5 MB unpacked\. Save a sample"):
+    with pytest.raises(
+        FileTooLargeError,
+        match=r"bomb.xlsx unpacks to 8 MB of spreadsheet XML; the limit "
+        r"for Excel files is 5 MB unpacked\. Save a sample",
+    ):
         load_table(path, max_bytes=MB)
 
 
@@ -93,8 +98,11 @@ def test_parquet_declaring_too_many_cells_is_refused_before_reading():
     pd.DataFrame({"z": np.zeros(10_000, dtype=np.int64)}).to_parquet(buf)  # about 1.6 KB: run-length coded
     raw = buf.getvalue()
     assert len(raw) < 5_000
-    with pytest.raises(FileTooLargeError, match=r"10,000 rows x 1 columns = 10,000 cells; the limit is 5,000 "
-                                                r"cells"):
+    with pytest.raises(
+        FileTooLargeError,
+        match=r"10,000 rows x 1 columns = 10,000 cells; the limit is 5,000 "
+        r"cells",
+    ):
         load_table(raw, name="z.parquet", max_bytes=5_000)
     assert len(load_table(raw, name="z.parquet", max_bytes=20_000)) == 10_000
 
@@ -110,12 +118,7 @@ def test_missing_tokens_are_explicit():
 
 
 def test_tokens_read_as_missing_are_counted_per_column():
-    text = ("id,score,city,note\n"
-            "1,n/a,Bern,?\n"
-            "2,NA,Basel,missing\n"
-            "3,1.5,null,\n"
-            "4,n/a,N/A,ok\n"
-            "5,2.5,,ok\n")
+    text = "id,score,city,note\n1,n/a,Bern,?\n2,NA,Basel,missing\n3,1.5,null,\n4,n/a,N/A,ok\n5,2.5,,ok\n"
     frame = load_table(text.encode(), name="t.csv")
     assert frame["score"].dtype == np.float64 and frame["score"].isna().sum() == 3
     assert frame["city"].isna().tolist() == [False, False, True, True, True]
@@ -138,7 +141,9 @@ def test_tokens_in_tsv_gzip_and_excel(tmp_path):
     tsv = load_table(gzip.compress(b"a\tb\n1\tNULL\n2\tx\n3\t#N/A\n"), name="t.tsv.gz")
     assert tsv.attrs["missing_tokens"] == {"b": {"#N/A": 1, "NULL": 1}}
     path = tmp_path / "t.xlsx"
-    pd.DataFrame({"a": [1, 2, 3], "b": ["n/a", "x", "None"], "c": [1.0, None, 2.0]}).to_excel(path, index=False)
+    pd.DataFrame({"a": [1, 2, 3], "b": ["n/a", "x", "None"], "c": [1.0, None, 2.0]}).to_excel(
+        path, index=False
+    )
     book = load_table(path)
     assert book["b"].isna().tolist() == [True, False, True]
     assert book.attrs["missing_tokens"] == {"b": {"None": 1, "n/a": 1}}
@@ -185,7 +190,8 @@ def test_mixed_column_message_names_the_data_page_and_the_cli_option():
     assert str(info.value) == (
         "column 'x' is mostly numbers but has 1 text value(s) such as 'oops': blank or fix them in the file, or "
         "keep them as categories: on the Data page set the column's kind to categorical, or pass "
-        "--kind x=categorical to synth.")
+        "--kind x=categorical to synth."
+    )
     spaced = load_table(mixed_csv("unit price"), name="m.csv")
     with pytest.raises(DataError, match=r"pass --kind 'unit price=categorical' to synth\.$"):
         infer_schema(spaced)
@@ -213,15 +219,24 @@ def test_kinds_win_over_a_given_schema_and_keep_its_roles():
     assert ds.schema["code"].role == "feature" and ds.schema["x"].role == "ignore"
 
 
-@pytest.mark.parametrize("kinds, message", [
-    ({"nope": "categorical"}, "a kind is set for unknown column 'nope'; the columns are 'x', 'y'."),
-    ({"a": "text", "b": "text"}, "a kind is set for unknown columns 'a', 'b'; the columns are 'x', 'y'."),
-    ({"x": "category"}, "kind 'category' for column 'x' is not a kind: choose one of " + ", ".join(KINDS) + "."),
-])
+@pytest.mark.parametrize(
+    "kinds, message",
+    [
+        ({"nope": "categorical"}, "a kind is set for unknown column 'nope'; the columns are 'x', 'y'."),
+        ({"a": "text", "b": "text"}, "a kind is set for unknown columns 'a', 'b'; the columns are 'x', 'y'."),
+        (
+            {"x": "category"},
+            "kind 'category' for column 'x' is not a kind: choose one of " + ", ".join(KINDS) + ".",
+        ),
+    ],
+)
 def test_bad_kinds_list_the_valid_choices(kinds, message):
     frame = pd.DataFrame({"x": range(20), "y": ["a", "b"] * 10})
-    for call in (lambda: infer_schema(frame, kinds=kinds), lambda: make_dataset(frame, target="y", kinds=kinds),
-                 lambda: load_dataset(frame.to_csv(index=False).encode(), name="f.csv", target="y", kinds=kinds)):
+    for call in (
+        lambda: infer_schema(frame, kinds=kinds),
+        lambda: make_dataset(frame, target="y", kinds=kinds),
+        lambda: load_dataset(frame.to_csv(index=False).encode(), name="f.csv", target="y", kinds=kinds),
+    ):
         with pytest.raises(DataError) as info:
             call()
         assert str(info.value) == message

@@ -25,19 +25,32 @@ COLS = ["x", "age", "color", "y"]
 def dataset():
     rng = np.random.default_rng(0)
     n = 400
-    frame = pd.DataFrame({"x": np.round(rng.uniform(0, 10, n), 2), "age": rng.integers(18, 80, n),
-                          "color": rng.choice(["red", "green", "blue"], n)})
+    frame = pd.DataFrame(
+        {
+            "x": np.round(rng.uniform(0, 10, n), 2),
+            "age": rng.integers(18, 80, n),
+            "color": rng.choice(["red", "green", "blue"], n),
+        }
+    )
     frame["y"] = np.where((frame["x"] > 5) & (frame["color"] != "blue"), "yes", "no")
     return make_dataset(frame, target="y", seed=0, protocol="paper")
 
 
 @pytest.fixture
 def rules():
-    return [parse_rule("x > 5 AND color in {'red', 'green'}", id="R1", status="approved", origin="discovered",
-                       ind=0.9, error=0.0, model_id=1),
-            parse_rule("x <= 5", id="R2", status="approved", origin="discovered", ind=0.8, error=0.0,
-                       model_id=2),
-            parse_rule("age > 200", id="R9", status="rejected")]
+    return [
+        parse_rule(
+            "x > 5 AND color in {'red', 'green'}",
+            id="R1",
+            status="approved",
+            origin="discovered",
+            ind=0.9,
+            error=0.0,
+            model_id=1,
+        ),
+        parse_rule("x <= 5", id="R2", status="approved", origin="discovered", ind=0.8, error=0.0, model_id=2),
+        parse_rule("age > 200", id="R9", status="rejected"),
+    ]
 
 
 def is_rule_prompt(prompt: str) -> bool:
@@ -93,11 +106,17 @@ def test_registered_with_llm_flag_and_constructor_only_stores(dataset, rules):
     assert cls is DATEGenerator and cls.needs_llm and cls.name == "date"
     gen = DATEGenerator(iterations=0, rho=-1)  # sklearn style: nothing checked before fit
     assert gen.get_params()["iterations"] == 0
-    with pytest.raises(InvalidParameterError, match=r"^The 'iterations' parameter of DATEGenerator must be an "
-                                                    r"int >= 1\. Got 0 instead\.$"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"^The 'iterations' parameter of DATEGenerator must be an "
+        r"int >= 1\. Got 0 instead\.$",
+    ):
         gen.fit(dataset, rules)
-    with pytest.raises(InvalidParameterError, match=r"^The 'rho' parameter of DATEGenerator must be a float "
-                                                    r">= 0 or None\. Got -1 instead\.$"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"^The 'rho' parameter of DATEGenerator must be a float "
+        r">= 0 or None\. Got -1 instead\.$",
+    ):
         gen.set_params(iterations=1).fit(dataset, rules)
     with pytest.raises(GenerationError, match="no approved rules"):
         DATEGenerator(client=FakeLLM()).fit(dataset, [rules[2]])
@@ -200,9 +219,11 @@ def test_same_seed_same_result(dataset, rules):
 
 
 def test_rules_sharing_a_model_form_one_group_led_by_highest_ind(dataset):
-    rules = [parse_rule("x > 5 AND color == 'red'", id="A", status="approved", ind=0.5, model_id=3),
-             parse_rule("x > 5 AND color == 'green'", id="B", status="approved", ind=0.95, model_id=3),
-             parse_rule("x <= 5", id="C", status="approved")]
+    rules = [
+        parse_rule("x > 5 AND color == 'red'", id="A", status="approved", ind=0.5, model_id=3),
+        parse_rule("x > 5 AND color == 'green'", id="B", status="approved", ind=0.95, model_id=3),
+        parse_rule("x <= 5", id="C", status="approved"),
+    ]
     gen, fake, out = run(dataset, rules, scripted(), n=12)
     assert [g.leader.id for g in gen.groups_] == ["B", "C"]
     assert [r.id for r in gen.groups_[0].rules] == ["B", "A"]
@@ -217,8 +238,9 @@ def test_rules_sharing_a_model_form_one_group_led_by_highest_ind(dataset):
 
 
 def test_refined_rules_come_back_as_proposals_and_write_no_row_unapproved(dataset, rules):
-    _, fake, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
-                       iterations=2)
+    _, fake, out = run(
+        dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24, iterations=2
+    )
     ids = [r.id for r in out.proposals]
     assert ids == ["R1.r1", "R1.r2"]  # R2's answer repeats R1's proposals: duplicates are refused
     for r in out.proposals:
@@ -232,13 +254,21 @@ def test_refined_rules_come_back_as_proposals_and_write_no_row_unapproved(datase
     assert len(rule_prompts) == 2  # one refinement per group, none after the last iteration
     assert "Delta" in rule_prompts[0] and "delta" in rule_prompts[0] and "R1" in rule_prompts[0]
     assert rules[0].status == "approved"  # the approved rules are untouched
-    assert "R1.r1" not in set(out.per_rule["rule_id"]) and out.per_rule.set_index("rule_id").loc["R1",
-                                                                                                  "refine_calls"] == 1
+    assert (
+        "R1.r1" not in set(out.per_rule["rule_id"])
+        and out.per_rule.set_index("rule_id").loc["R1", "refine_calls"] == 1
+    )
 
 
 def test_auto_approved_refinements_write_rows_in_the_next_iteration(dataset, rules):
-    _, fake, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
-                       iterations=2, refinements="auto")
+    _, fake, out = run(
+        dataset,
+        rules,
+        scripted(refined=("x > 7 AND color == 'red'", "age >= 50")),
+        n=24,
+        iterations=2,
+        refinements="auto",
+    )
     assert [(r.id, r.status) for r in out.proposals] == [("R1.r1", "approved"), ("R1.r2", "approved")]
     assert all("approved automatically at iteration 1" in r.note for r in out.proposals)
     for rid, rule in zip(("R1.r1", "R1.r2"), out.proposals):
@@ -246,7 +276,9 @@ def test_auto_approved_refinements_write_rows_in_the_next_iteration(dataset, rul
         assert len(made) and made["_iteration"].eq(2).all() and rule.mask(made).all()  # every r_new writes
     assert set(out.rows["_arm"]) >= {"R1:1", "R1:2", "R1.r1:2", "R1.r2:2", "R2:1", "R2:2"}
     assert [(d["rule_id"], d["decision"], d["by"]) for d in out.decisions] == [
-        ("R1.r1", "approved automatically", "automatically"), ("R1.r2", "approved automatically", "automatically")]
+        ("R1.r1", "approved automatically", "automatically"),
+        ("R1.r2", "approved automatically", "automatically"),
+    ]
     per = out.per_rule.set_index("rule_id")
     assert per.loc["R1.r1", "status"] == "approved" and per.loc["R1.r1", "role"] == "refined"
 
@@ -260,8 +292,14 @@ def test_a_person_edits_one_refinement_and_rejects_the_other(dataset, rules):
         asked.append(request)
         return [Decision("R1.r1", "reject"), Decision("R1.r2", "edit", rule="age >= 60 AND x > 5")]
 
-    _, _, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'", "age >= 50")), n=24,
-                    iterations=2, refinements=gate)
+    _, _, out = run(
+        dataset,
+        rules,
+        scripted(refined=("x > 7 AND color == 'red'", "age >= 50")),
+        n=24,
+        iterations=2,
+        refinements=gate,
+    )
     assert len(asked) == 1 and asked[0].iteration == 1 and asked[0].iterations == 2
     assert asked[0].sources == {"R1.r1": "R1", "R1.r2": "R1"}
     assert "R1.r1" not in set(out.rows["_rule_id"])
@@ -276,8 +314,14 @@ def test_a_person_edits_one_refinement_and_rejects_the_other(dataset, rules):
 def test_an_edit_that_does_not_fit_the_table_is_refused(dataset, rules):
     from synth_core.approval import Decision
 
-    _, _, out = run(dataset, rules, scripted(refined=("x > 7 AND color == 'red'",)), n=12, iterations=2,
-                    refinements=lambda req: [Decision("R1.r1", "edit", rule="colour == 'red'")])
+    _, _, out = run(
+        dataset,
+        rules,
+        scripted(refined=("x > 7 AND color == 'red'",)),
+        n=12,
+        iterations=2,
+        refinements=lambda req: [Decision("R1.r1", "edit", rule="colour == 'red'")],
+    )
     assert "R1.r1" not in set(out.rows["_rule_id"])
     assert out.decisions[0]["decision"] == "edit refused" and "colour" in out.decisions[0]["reason"]
 
@@ -353,7 +397,8 @@ def test_empty_answers_are_counted_and_named(dataset, rules):
     assert len(out.rows) == 0 and list(out.rows.columns) == COLS + PROVENANCE + EXTRA_COLUMNS
     assert [m for m in out.messages if "empty answers" in m] == [
         "rule R1: 2 LLM call(s) gave no row at all (empty answers).",
-        "rule R2: 2 LLM call(s) gave no row at all (empty answers)."]
+        "rule R2: 2 LLM call(s) gave no row at all (empty answers).",
+    ]
     assert out.usage["calls"] == 4 and out.per_rule["accepted"].sum() == 0
 
 
@@ -363,8 +408,15 @@ def test_empty_answers_are_counted_and_named(dataset, rules):
 def test_runs_through_the_pipeline_with_a_fake(dataset, rules):
     from synth_core.pipeline import run_pipeline
 
-    result = run_pipeline(dataset, rules, method="date", n=10, client=FakeLLM(responses=scripted()),
-                          generator_params={"iterations": 2}, labels="none")
+    result = run_pipeline(
+        dataset,
+        rules,
+        method="date",
+        n=10,
+        client=FakeLLM(responses=scripted()),
+        generator_params={"iterations": 2},
+        labels="none",
+    )
     assert (result.rows["_generator"] == "date").all() and result.params["generator"]["iterations"] == 2
     assert "client" not in result.params["generator"]
     assert result.usage["calls"] > 0
@@ -386,8 +438,16 @@ def test_date_end_to_end_on_the_embedded_model(bank_sample):
     rules = [r.with_(status="approved") for r in disc.rules_[:2]]
     client = get_client()
     calls_before = client.usage.summary()["calls"] + client.usage.summary()["cache_hits"]
-    result = run_pipeline(bank_sample, rules, method="date", n=10, oversample=1.0, client=client,
-                          generator_params={"iterations": 1}, labels="none")
+    result = run_pipeline(
+        bank_sample,
+        rules,
+        method="date",
+        n=10,
+        oversample=1.0,
+        client=client,
+        generator_params={"iterations": 1},
+        labels="none",
+    )
     rows = result.rows
     made = client.usage.summary()["calls"] + client.usage.summary()["cache_hits"] - calls_before
     assert 0 < made <= 12
@@ -414,19 +474,40 @@ def test_date_paper_preset_on_the_embedded_model(bank_sample):
 
     disc = DGRDiscoverer(rho=0.2, random_state=0).fit(bank_sample)
     rules = [r.with_(status="approved") for r in disc.rules_[:2]]
-    result = run_pipeline(bank_sample, rules, method="date", preset="paper", n=10, client=get_client(),
-                          labels="none", refinements="auto")
+    result = run_pipeline(
+        bank_sample,
+        rules,
+        method="date",
+        preset="paper",
+        n=10,
+        client=get_client(),
+        labels="none",
+        refinements="auto",
+    )
     assert result.params["preset"] == "paper" and result.params["generator"]["iterations"] == 3
     assert result.params["selection_preset"] == "paper" and result.params["n_pulls"] == 200
     rows = result.rows
     approved = {r.id: r for r in result.rules if r.status == "approved"}
-    assert set(rows["_rule_id"]) <= set(approved)  # refinements write only once approved (here: automatically)
+    assert set(rows["_rule_id"]) <= set(
+        approved
+    )  # refinements write only once approved (here: automatically)
     accepted = rows[rows["_status"] == "accepted"]
     for rid, group in accepted.groupby("_rule_id"):
         assert approved[rid].mask(group).all()
     assert set(rows.loc[rows["_status"] == "rejected", "_reason"]) <= {
-        GROUP_ERROR_REASON, "no validation gain (Delta <= 0)", "breaks_rule", "copy_of_real_row", "duplicate",
-        "not_a_row", "wrong_columns", "bad_value", "unknown_category", "out_of_range", "missing_value",
-        "missing_target", "breaks its rule after rounding to the column's type"}
+        GROUP_ERROR_REASON,
+        "no validation gain (Delta <= 0)",
+        "breaks_rule",
+        "copy_of_real_row",
+        "duplicate",
+        "not_a_row",
+        "wrong_columns",
+        "bad_value",
+        "unknown_category",
+        "out_of_range",
+        "missing_value",
+        "missing_target",
+        "breaks its rule after rounding to the column's type",
+    }
     assert rows["_call_id"].str.len().gt(0).all()
     assert {d["decision"] for d in result.params["refinements"]["decisions"]} <= {"approved automatically"}

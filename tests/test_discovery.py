@@ -49,12 +49,16 @@ def regimes_frame(n=2000, seed=0, noise=0.0, missing=0.0) -> pd.DataFrame:
     the lowest-impurity split.
     """
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "x0": rng.random(n), "x1": rng.random(n), "x2": rng.random(n), "x3": rng.random(n),
-        "cat": rng.choice(["a", "b", "c"], n),
-    })
-    y = np.where(df.x0 <= 0.5, df.x1 > 0.9,
-                 np.where(df.cat.isin(["a", "b"]), df.x2 > 0.1, df.x3 > 0.8))
+    df = pd.DataFrame(
+        {
+            "x0": rng.random(n),
+            "x1": rng.random(n),
+            "x2": rng.random(n),
+            "x3": rng.random(n),
+            "cat": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    y = np.where(df.x0 <= 0.5, df.x1 > 0.9, np.where(df.cat.isin(["a", "b"]), df.x2 > 0.1, df.x3 > 0.8))
     if noise:
         y = np.where(rng.random(n) < noise, ~y, y)
     df["y"] = y.astype(int)
@@ -68,16 +72,23 @@ def regimes_frame(n=2000, seed=0, noise=0.0, missing=0.0) -> pd.DataFrame:
 def mixed_frame(n=1500, seed=1) -> pd.DataFrame:
     """Numeric, integer, string, int-coded categorical and boolean columns, with missing cells."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "num": rng.normal(0, 1, n),
-        "cnt": rng.integers(0, 12, n),
-        "color": rng.choice(["red", "green", "blue", "o'range"], n),
-        "grade": rng.choice([1, 2, 3, 4], n),
-        "flag": rng.random(n) < 0.4,
-        "noise": rng.random(n),
-    })
-    logit = (1.5 * df.num + np.where(df.color.isin(["red", "o'range"]), 1.0, -1.0) + np.where(df.flag, 1.2, 0)
-             + 0.2 * (df.grade - 2.5) + rng.normal(0, 0.7, n))
+    df = pd.DataFrame(
+        {
+            "num": rng.normal(0, 1, n),
+            "cnt": rng.integers(0, 12, n),
+            "color": rng.choice(["red", "green", "blue", "o'range"], n),
+            "grade": rng.choice([1, 2, 3, 4], n),
+            "flag": rng.random(n) < 0.4,
+            "noise": rng.random(n),
+        }
+    )
+    logit = (
+        1.5 * df.num
+        + np.where(df.color.isin(["red", "o'range"]), 1.0, -1.0)
+        + np.where(df.flag, 1.2, 0)
+        + 0.2 * (df.grade - 2.5)
+        + rng.normal(0, 0.7, n)
+    )
     df["y"] = np.where(logit > 0, "yes", "no")
     df["num"] = df["num"].astype(float)
     df.loc[rng.random(n) < 0.08, "num"] = np.nan
@@ -95,8 +106,11 @@ def mixed_dataset(n=1500, seed=1) -> Dataset:
 def regression_frame(n=1500, seed=2) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({"x0": rng.random(n), "x1": rng.random(n), "g": rng.choice(["u", "v"], n)})
-    df["y"] = np.where(df.x0 <= 0.4, np.where(df.x1 > 0.5, 5.0, 0.0),
-                       np.where(df.g == "u", np.where(df.x1 > 0.3, 20.0, 12.0), 8.0)) + rng.normal(0, 0.05, n)
+    df["y"] = np.where(
+        df.x0 <= 0.4,
+        np.where(df.x1 > 0.5, 5.0, 0.0),
+        np.where(df.g == "u", np.where(df.x1 > 0.3, 20.0, 12.0), 8.0),
+    ) + rng.normal(0, 0.05, n)
     return df
 
 
@@ -141,24 +155,44 @@ def test_constructor_only_stores_and_clones():
     assert not [k for k in vars(DGRDiscoverer()) if k.endswith("_")]
 
 
-@pytest.mark.parametrize("rho, shown", [(-1, "-1"), (0, "0"), (0.0, "0.0"), (float("nan"), "nan"),
-                                        (float("inf"), "inf"), ("0.1", "'0.1'"), (True, "True")])
+@pytest.mark.parametrize(
+    "rho, shown",
+    [
+        (-1, "-1"),
+        (0, "0"),
+        (0.0, "0.0"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        ("0.1", "'0.1'"),
+        (True, "True"),
+    ],
+)
 def test_bad_rho_is_refused_at_fit(rho, shown):
     ds = make_dataset(regimes_frame(200), target="y")
     with pytest.raises(InvalidParameterError) as err:
         DGRDiscoverer(rho=rho).fit(ds)
-    assert str(err.value) == ("The 'rho' parameter of DGRDiscoverer must be a float > 0 or None. "
-                              f"Got {shown} instead.")
+    assert str(err.value) == (
+        f"The 'rho' parameter of DGRDiscoverer must be a float > 0 or None. Got {shown} instead."
+    )
 
 
-@pytest.mark.parametrize("params, name", [
-    ({"max_depth": 0}, "max_depth"), ({"max_depth": 2.5}, "max_depth"),
-    ({"min_support": 0}, "min_support"), ({"min_support": 1.0}, "min_support"),
-    ({"min_support": -0.1}, "min_support"), ({"max_rules": 0}, "max_rules"),
-    ({"max_models": 0}, "max_models"), ({"error": "mape"}, "error"),
-    ({"model": "tree"}, "model"), ({"model": DecisionTreeRegressor()}, "model"),
-    ({"model_sharing": "yes"}, "model_sharing"), ({"random_state": -1}, "random_state"),
-])
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"max_depth": 0}, "max_depth"),
+        ({"max_depth": 2.5}, "max_depth"),
+        ({"min_support": 0}, "min_support"),
+        ({"min_support": 1.0}, "min_support"),
+        ({"min_support": -0.1}, "min_support"),
+        ({"max_rules": 0}, "max_rules"),
+        ({"max_models": 0}, "max_models"),
+        ({"error": "mape"}, "error"),
+        ({"model": "tree"}, "model"),
+        ({"model": DecisionTreeRegressor()}, "model"),
+        ({"model_sharing": "yes"}, "model_sharing"),
+        ({"random_state": -1}, "random_state"),
+    ],
+)
 def test_bad_params_name_the_parameter(params, name):
     ds = make_dataset(regimes_frame(200), target="y")
     pattern = rf"^The '{name}' parameter of DGRDiscoverer must be .* Got .* instead\.$"
@@ -211,8 +245,9 @@ def test_planted_regimes_are_recovered():
         assert jaccard >= 0.95, (name, best.text, jaccard)
     thresholds = [p.value for r in d.rules_ for c in r.conjunctions for p in c.predicates if p.column == "x0"]
     assert thresholds and all(abs(v - 0.5) <= 0.03 for v in thresholds)
-    cat_preds = {p.to_text() for r in d.rules_ for c in r.conjunctions for p in c.predicates
-                 if p.column == "cat"}
+    cat_preds = {
+        p.to_text() for r in d.rules_ for c in r.conjunctions for p in c.predicates if p.column == "cat"
+    }
     assert cat_preds == {"cat == 'c'", "cat != 'c'"}
     check_partition(d, ds)
 
@@ -224,8 +259,11 @@ def test_planted_regression_regimes_and_relative_error():
     train = ds.train
     var = float(np.var(train.y.to_numpy()))
     assert d.error_scale_ == pytest.approx(var)
-    planted = [(train.x0 <= 0.4).to_numpy(), ((train.x0 > 0.4) & (train.g == "u")).to_numpy(),
-               ((train.x0 > 0.4) & (train.g == "v")).to_numpy()]
+    planted = [
+        (train.x0 <= 0.4).to_numpy(),
+        ((train.x0 > 0.4) & (train.g == "u")).to_numpy(),
+        ((train.x0 > 0.4) & (train.g == "v")).to_numpy(),
+    ]
     assert len(d.rules_) == 3
     for truth in planted:
         assert any(((r.mask(train) & truth).sum() / (r.mask(train) | truth).sum()) >= 0.95 for r in d.rules_)
@@ -246,11 +284,14 @@ def test_default_rho_per_task_and_error_kind():
     assert mse.rho_ == pytest.approx(0.1 * np.var(reg.train.y.to_numpy()))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: make_dataset(regimes_frame(1500, noise=0.05, missing=0.1), target="y"),
-    mixed_dataset,
-    lambda: make_dataset(regression_frame(), target="y"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_dataset(regimes_frame(1500, noise=0.05, missing=0.1), target="y"),
+        mixed_dataset,
+        lambda: make_dataset(regression_frame(), target="y"),
+    ],
+)
 def test_supports_equal_masks_and_errors_match_shared_models(make):
     ds = make()
     d = fit(ds, rho=0.03 if ds.task == "classification" else 0.02, max_rules=None)
@@ -270,8 +311,17 @@ def test_every_fitting_rule_is_within_rho_and_others_say_why():
     ds = make_dataset(grid_frame(1500), target="y")
     d = fit(ds, rho=0.08, max_rules=None)
     s = d.summary()
-    assert list(s.columns) == ["id", "text", "support", "coverage", "error", "ind", "model_id", "n_paths",
-                               "fits"]
+    assert list(s.columns) == [
+        "id",
+        "text",
+        "support",
+        "coverage",
+        "error",
+        "ind",
+        "model_id",
+        "n_paths",
+        "fits",
+    ]
     for r, fits in zip(d.rules_, s.fits):
         assert fits == (r.error <= 0.08)
         if not fits:
@@ -287,8 +337,14 @@ def test_smaller_rho_never_gives_fewer_rules_before_fusion(sharing, frame):
     ds = make_dataset(frame(), target="y")
     counts = []
     for rho in [0.4, 0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04, 0.02, 0.01]:
-        d = fit(ds, rho=rho, model_sharing=sharing, max_rules=None, min_support=0.01,
-                model=DecisionTreeClassifier(max_depth=2, min_samples_leaf=5))
+        d = fit(
+            ds,
+            rho=rho,
+            model_sharing=sharing,
+            max_rules=None,
+            min_support=0.01,
+            model=DecisionTreeClassifier(max_depth=2, min_samples_leaf=5),
+        )
         assert not [w for w in d.warnings_ if "max_models" in w]
         counts.append(len(d.regions_))
         assert all(isinstance(r, Region) for r in d.regions_)
@@ -388,24 +444,32 @@ def test_boolean_column_splits_on_true_false():
 def test_pandas_nullable_and_categorical_dtypes_keep_supports_exact():
     rng = np.random.default_rng(8)
     n = 800
-    df = pd.DataFrame({
-        "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
-        "count": pd.array(rng.integers(0, 10, n), dtype="Int64"),
-        "flag": pd.array(rng.random(n) < 0.5, dtype="boolean"),
-        "s": pd.array(rng.choice(["x", "y"], n), dtype="string"),
-        "f": rng.random(n),
-    })
+    df = pd.DataFrame(
+        {
+            "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "count": pd.array(rng.integers(0, 10, n), dtype="Int64"),
+            "flag": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+            "s": pd.array(rng.choice(["x", "y"], n), dtype="string"),
+            "f": rng.random(n),
+        }
+    )
     df.loc[rng.random(n) < 0.1, "count"] = pd.NA
     df.loc[rng.random(n) < 0.1, "flag"] = pd.NA
     df.loc[rng.random(n) < 0.1, "cat"] = np.nan
-    score = ((df.cat == "a").fillna(False).astype(int) + (df["count"].fillna(0) > 5).astype(int)
-             + df.flag.fillna(False).astype(int) + (df.s == "x").astype(int) + (df.f > 0.5).astype(int))
+    score = (
+        (df.cat == "a").fillna(False).astype(int)
+        + (df["count"].fillna(0) > 5).astype(int)
+        + df.flag.fillna(False).astype(int)
+        + (df.s == "x").astype(int)
+        + (df.f > 0.5).astype(int)
+    )
     df["y"] = (score >= 3).astype(int)
     ds = make_dataset(df, target="y")
     d = fit(ds, rho=0.02, max_rules=None)
     check_partition(d, ds)
-    flag_preds = [p for r in d.rules_ for c in r.conjunctions + r.paths for p in c.predicates
-                  if p.column == "flag"]
+    flag_preds = [
+        p for r in d.rules_ for c in r.conjunctions + r.paths for p in c.predicates if p.column == "flag"
+    ]
     assert flag_preds and all(p.op in ("in", "not in", "is missing") for p in flag_preds)
     for model in d.models_.values():
         _assert_paths_partition(model, ds.train)
@@ -444,8 +508,15 @@ def _raw_dataset(df: pd.DataFrame, target: str, task: str, train_idx) -> Dataset
     schema = infer_schema(df, target=target)
     schema = Schema(tuple(c if c.name == target else replace(c, role="feature") for c in schema.columns))
     idx = np.arange(len(df))
-    return Dataset(frame=df, schema=schema, target=target, task=task, train_idx=np.asarray(train_idx),
-                   val_idx=idx[:0], test_idx=idx[:0])
+    return Dataset(
+        frame=df,
+        schema=schema,
+        target=target,
+        task=task,
+        train_idx=np.asarray(train_idx),
+        val_idx=idx[:0],
+        test_idx=idx[:0],
+    )
 
 
 def test_all_constant_features_give_one_true_rule():
@@ -561,8 +632,14 @@ def _assert_paths_partition(model: SharedModel, frame: pd.DataFrame) -> None:
 def test_shared_model_paths_match_leaf_ids_on_train_and_new_rows():
     ds = mixed_dataset()
     feats = ds.train[ds.features]
-    model = SharedModel.fit(feats, ds.train.y, task="classification", schema=ds.schema,
-                            estimator=DecisionTreeClassifier(max_depth=4, min_samples_leaf=3), random_state=0)
+    model = SharedModel.fit(
+        feats,
+        ds.train.y,
+        task="classification",
+        schema=ds.schema,
+        estimator=DecisionTreeClassifier(max_depth=4, min_samples_leaf=3),
+        random_state=0,
+    )
     assert model.n_leaves >= 8
     _assert_paths_partition(model, ds.train)
     _assert_paths_partition(model, _perturbed(feats, 0))
@@ -590,19 +667,27 @@ def test_discovered_models_paths_match_leaf_ids():
 def test_shared_model_path_partition_property(seed, depth, regression):
     rng = np.random.default_rng(seed)
     n = 120
-    df = pd.DataFrame({"a": rng.integers(0, 6, n).astype(float), "b": rng.normal(size=n),
-                       "c": rng.choice(["p", "q", "r", "s"], n).astype(object), "d": rng.random(n) < 0.5})
+    df = pd.DataFrame(
+        {
+            "a": rng.integers(0, 6, n).astype(float),
+            "b": rng.normal(size=n),
+            "c": rng.choice(["p", "q", "r", "s"], n).astype(object),
+            "d": rng.random(n) < 0.5,
+        }
+    )
     df.loc[rng.random(n) < 0.3, "a"] = np.nan
     df.loc[rng.random(n) < 0.2, "c"] = None
     y = rng.normal(size=n) if regression else rng.choice(["u", "v", "w"], n)
     est = (DecisionTreeRegressor if regression else DecisionTreeClassifier)(max_depth=depth)
-    model = SharedModel.fit(df, y, task="regression" if regression else "classification", estimator=est,
-                            random_state=seed)
+    model = SharedModel.fit(
+        df, y, task="regression" if regression else "classification", estimator=est, random_state=seed
+    )
     _assert_paths_partition(model, df)
     _assert_paths_partition(model, _perturbed(df, seed))
     if not regression:
-        full = SharedModel.fit(df, y, task="classification", estimator=DecisionTreeClassifier(),
-                               random_state=0)
+        full = SharedModel.fit(
+            df, y, task="classification", estimator=DecisionTreeClassifier(), random_state=0
+        )
         assert full.error(df, y) <= model.error(df, y)
 
 
@@ -639,13 +724,21 @@ def test_unseen_missing_column_gets_no_leaf_but_a_prediction():
 
 
 def test_simplify_conjunction_keeps_rows():
-    conj = parse_conjunction("x <= 5 AND c not in {'a'} AND x <= 3 AND x > 1 AND x >= 1 AND c not in {'b'} "
-                             "AND d in {1, 2, 3} AND d in {2, 3, 4} AND e not in {}")
+    conj = parse_conjunction(
+        "x <= 5 AND c not in {'a'} AND x <= 3 AND x > 1 AND x >= 1 AND c not in {'b'} "
+        "AND d in {1, 2, 3} AND d in {2, 3, 4} AND e not in {}"
+    )
     simple = simplify_conjunction(conj.predicates)
     assert simple.to_text() == "x > 1 AND x <= 3 AND c not in {'a', 'b'} AND d in {2, 3} AND e is not missing"
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.integers(0, 7, 300).astype(float), "c": rng.choice(list("abc"), 300),
-                          "d": rng.integers(0, 6, 300), "e": rng.random(300)})
+    frame = pd.DataFrame(
+        {
+            "x": rng.integers(0, 7, 300).astype(float),
+            "c": rng.choice(list("abc"), 300),
+            "d": rng.integers(0, 6, 300),
+            "e": rng.random(300),
+        }
+    )
     frame.loc[rng.random(300) < 0.1, ["x", "e"]] = np.nan
     assert np.array_equal(simple.mask(frame), conj.mask(frame))
     narrowed = simplify_conjunction([Predicate("c", "in", ("a", "b")), Predicate("c", "!=", "a")])

@@ -41,14 +41,18 @@ def test_the_estimate_adds_up_the_runs_work(ds, rates):
     rules = rules_for(ds)
     small = estimate_run(ds, rules, method="statistical", n=1000, rates=rates, model="tree")
     large = estimate_run(ds, rules, method="statistical", n=20000, rates=rates, model="tree")
-    boosted = estimate_run(ds, rules, method="statistical", n=20000, rates=rates, model="tree",
-                           check_models=["boosting"])
+    boosted = estimate_run(
+        ds, rules, method="statistical", n=20000, rates=rates, model="tree", check_models=["boosting"]
+    )
     assert 0 < small.seconds < large.seconds < boosted.seconds
     assert small.calls == 0 and small.detail["folds"] == 5
-    assert estimate_run(ds, rules, method="statistical", n=1000, rates=rates, model="tree", folds=2).seconds \
+    assert (
+        estimate_run(ds, rules, method="statistical", n=1000, rates=rates, model="tree", folds=2).seconds
         < small.seconds
-    llm = estimate_run(ds, rules, method="date", n=200, rates=Rates(**{**rates.__dict__, "per_call": 8.0}),
-                       model="tree")
+    )
+    llm = estimate_run(
+        ds, rules, method="date", n=200, rates=Rates(**{**rates.__dict__, "per_call": 8.0}), model="tree"
+    )
     assert llm.calls == estimate_calls("date", rules, 200) > 0
     assert llm.detail["llm"] == pytest.approx(8.0 * llm.calls)
     assert "LLM call" in llm.text() and "no LLM calls" in small.text()

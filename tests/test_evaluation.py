@@ -56,9 +56,16 @@ def noise(table) -> pd.DataFrame:
     """Rows of the same shape with nothing of the real distribution."""
     rng = np.random.default_rng(2)
     n = len(table)
-    return pd.DataFrame({"x0": rng.normal(50, 10, n), "color": rng.choice(["pink", "gray"], n),
-                         "age": rng.integers(500, 900, n), "flag": np.ones(n, dtype=bool),
-                         "y": np.full(n, "maybe"), "x1": rng.normal(-40, 1, n)})
+    return pd.DataFrame(
+        {
+            "x0": rng.normal(50, 10, n),
+            "color": rng.choice(["pink", "gray"], n),
+            "age": rng.integers(500, 900, n),
+            "flag": np.ones(n, dtype=bool),
+            "y": np.full(n, "maybe"),
+            "x1": rng.normal(-40, 1, n),
+        }
+    )
 
 
 @pytest.fixture
@@ -66,8 +73,14 @@ def all_categorical() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     n = 200
     a = rng.choice(["a", "b", "c"], n)
-    return pd.DataFrame({"a": a, "b": np.where(a == "a", "x", rng.choice(["x", "y"], n)),
-                         "c": rng.choice(["u", "v", "w", "z"], n), "y": rng.choice(["no", "yes"], n)})
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": np.where(a == "a", "x", rng.choice(["x", "y"], n)),
+            "c": rng.choice(["u", "v", "w", "z"], n),
+            "y": rng.choice(["no", "yes"], n),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -202,8 +215,9 @@ def test_pair_trends_caps_wide_tables_and_keeps_target_pairs():
     wide["target"] = rng.choice(["a", "b"], 80)
     schema = infer_schema(wide, target="target")
 
-    out = ColumnPairTrends.compute_breakdown(wide, wide.sample(frac=1.0, random_state=1), schema=schema,
-                                             max_pairs=40)
+    out = ColumnPairTrends.compute_breakdown(
+        wide, wide.sample(frac=1.0, random_state=1), schema=schema, max_pairs=40
+    )
 
     assert out["n_pairs"] == 31 * 30 // 2
     assert out["n_scored"] == len(out["by_pair"]) == 40
@@ -217,8 +231,9 @@ def test_constant_synthetic_column_is_a_pair_error_not_a_crash(table, schema):
     bad = next(p for p in out["by_pair"] if set(p["columns"]) == {"x0", "x1"})
 
     # SDMetrics' own error, kept per pair as its report keeps it
-    assert bad["error"].startswith("ConstantInputError: The synthetic data in column 'x1' contains a "
-                                   "constant value")
+    assert bad["error"].startswith(
+        "ConstantInputError: The synthetic data in column 'x1' contains a constant value"
+    )
     assert "score" not in bad
     assert 0 < out["score"] <= 1
 
@@ -234,16 +249,26 @@ def test_rows_are_capped_with_a_fixed_seed_and_recorded(table, schema):
     second = Fidelity.compute_breakdown(table, syn, schema=schema, max_rows_per_side=120, random_state=4)
 
     # Assert: the sample is recorded, repeatable, and SDMetrics' QualityReport on those rows agrees
-    assert first["sampling"] == {"max_rows_per_side": 120, "random_state": 4, "n_real": 120,
-                                 "n_synthetic": 120, "real_rows_given": 300, "synthetic_rows_given": 200,
-                                 "sampled": True}
+    assert first["sampling"] == {
+        "max_rows_per_side": 120,
+        "random_state": 4,
+        "n_real": 120,
+        "n_synthetic": 120,
+        "real_rows_given": 300,
+        "synthetic_rows_given": 200,
+        "sampled": True,
+    }
     assert first["score"] == second["score"]
     _, sdtypes = sdmetrics_columns(table, syn, schema)
     rng = np.random.default_rng(4)
     r, s = cap_rows(table, 120, rng), cap_rows(syn, 120, rng)
     report = QualityReport()
-    report.generate({"table": prepare(r, sdtypes)}, {"table": prepare(s, sdtypes)},
-                    sdmetrics_metadata(sdtypes, unified=True), verbose=False)
+    report.generate(
+        {"table": prepare(r, sdtypes)},
+        {"table": prepare(s, sdtypes)},
+        sdmetrics_metadata(sdtypes, unified=True),
+        verbose=False,
+    )
     assert first["score"] == pytest.approx(report.get_score(), abs=1e-12)
 
 
@@ -262,8 +287,12 @@ def test_diagnostics_are_sdmetrics_diagnostic_report(table, schema):
     # Run
     out = Diagnostics.compute_breakdown(table, syn, schema=schema)
     report = DiagnosticReport()
-    report.generate({"table": prepare(table, sdtypes)}, {"table": prepare(syn, sdtypes)},
-                    sdmetrics_metadata(sdtypes, unified=True), verbose=False)
+    report.generate(
+        {"table": prepare(table, sdtypes)},
+        {"table": prepare(syn, sdtypes)},
+        sdmetrics_metadata(sdtypes, unified=True),
+        verbose=False,
+    )
 
     # Assert
     assert out["score"] == pytest.approx(report.get_score(), abs=1e-12)
@@ -301,8 +330,9 @@ def test_detection_auc_near_one_for_noise(table, schema, noise):
 def test_detection_takes_model_and_balances(table, schema):
     from sklearn.linear_model import LogisticRegression
 
-    out = DetectionAUC.compute_breakdown(table, table.head(40), schema=schema,
-                                         model=LogisticRegression(max_iter=200), random_state=3)
+    out = DetectionAUC.compute_breakdown(
+        table, table.head(40), schema=schema, model=LogisticRegression(max_iter=200), random_state=3
+    )
 
     assert out["parameters"]["model"] == "LogisticRegression"
     assert out["parameters"]["rows_per_side"] == 40
@@ -360,8 +390,10 @@ def test_far_rows_are_private(table, schema, noise):
 
 @pytest.fixture
 def rules():
-    return [parse_rule("age >= 50", id="old", support=100, error=0.1, status="approved"),
-            parse_rule("age < 50 AND color in {'red', 'green'}", id="young", error=0.2, status="approved")]
+    return [
+        parse_rule("age >= 50", id="old", support=100, error=0.1, status="approved"),
+        parse_rule("age < 50 AND color in {'red', 'green'}", id="young", error=0.2, status="approved"),
+    ]
 
 
 def _rows_for(table, rules):
@@ -464,9 +496,15 @@ def test_row_coverage(table, schema):
 
 
 def test_select_rows_by_rule_status_and_ids():
-    syn = pd.DataFrame({"x": range(6), "_rule_id": ["a", "b", "a", "b", "a", 3],
-                        "_status": ["accepted", "accepted", "rejected", "accepted", "accepted", "accepted"],
-                        "_row_id": [f"s{i}" for i in range(6)]}, index=[10, 11, 12, 13, 14, 15])
+    syn = pd.DataFrame(
+        {
+            "x": range(6),
+            "_rule_id": ["a", "b", "a", "b", "a", 3],
+            "_status": ["accepted", "accepted", "rejected", "accepted", "accepted", "accepted"],
+            "_row_id": [f"s{i}" for i in range(6)],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
 
     assert select_rows(syn, rule_ids=["a"])["x"].tolist() == [0, 2, 4]
     assert select_rows(syn, rule_ids=["a"], status="accepted")["x"].tolist() == [0, 4]
@@ -507,10 +545,16 @@ def test_metric_classes_describe_themselves():
 
 def test_package_exports_exactly_what_it_lists():
     import __future__
+
     import types
 
-    public = {n for n in dir(ev) if not n.startswith("_") and not isinstance(getattr(ev, n), types.ModuleType)
-              and getattr(ev, n) is not __future__.annotations}
+    public = {
+        n
+        for n in dir(ev)
+        if not n.startswith("_")
+        and not isinstance(getattr(ev, n), types.ModuleType)
+        and getattr(ev, n) is not __future__.annotations
+    }
     assert sorted(ev.__all__) == sorted(public)
 
 
@@ -540,8 +584,13 @@ def test_report_with_rules_selection_and_usage(table, schema, rules):
     syn.loc[0, "_status"] = "rejected"
 
     report = Report(include_utility=False).generate(
-        table, syn, schema=schema, rules=rules, status="accepted",
-        llm_usage={"prompt_tokens": 900, "completion_tokens": 100, "accepted_rows": 49})
+        table,
+        syn,
+        schema=schema,
+        rules=rules,
+        status="accepted",
+        llm_usage={"prompt_tokens": 900, "completion_tokens": 100, "accepted_rows": 49},
+    )
 
     assert report.info_["n_selected"] == 49
     assert report.results_["rule_compliance"]["breakdown"]["n_assigned"] == 49
@@ -554,8 +603,9 @@ def test_report_with_rules_selection_and_usage(table, schema, rules):
 def test_failing_metric_is_stored_not_raised(table, schema):
     from sklearn.svm import LinearSVC  # no predict_proba
 
-    report = Report(include_utility=False, detection_model=LinearSVC(),
-                    metrics=["column_shapes", "detection_auc"]).generate(table, table.head(50), schema=schema)
+    report = Report(
+        include_utility=False, detection_model=LinearSVC(), metrics=["column_shapes", "detection_auc"]
+    ).generate(table, table.head(50), schema=schema)
 
     error = report.results_["detection_auc"]["error"]
     assert error.startswith("AttributeError: ")
@@ -574,8 +624,15 @@ def test_report_with_a_single_synthetic_row(table, schema, rules):
     assert report.results_["rule_diversity"]["error"].startswith("DataError: ")
     # the one row is a real row inside its rule: a copy at distance 0, one of the 50 coverage cells
     exact = {"exact_copies": 1.0, "dcr": 1.0, "nndr": 0.0, "rule_compliance": 1.0, "row_coverage": 1 / 50}
-    for name in ("column_shapes", "exact_copies", "dcr", "nndr", "rule_compliance", "row_coverage",
-                 "fidelity"):
+    for name in (
+        "column_shapes",
+        "exact_copies",
+        "dcr",
+        "nndr",
+        "rule_compliance",
+        "row_coverage",
+        "fidelity",
+    ):
         assert report.results_[name]["error"] is None, name
         if name in exact:
             assert report.get_score(name) == pytest.approx(exact[name]), name
@@ -592,8 +649,9 @@ def test_report_on_an_all_categorical_table(all_categorical):
 
     errors = {k: e["error"] for k, e in report.results_.items() if e["error"]}
     assert errors == {}
-    assert all(p["metric"] == "ContingencySimilarity"
-               for p in report.results_["pair_trends"]["breakdown"]["by_pair"])
+    assert all(
+        p["metric"] == "ContingencySimilarity" for p in report.results_["pair_trends"]["breakdown"]["by_pair"]
+    )
     _json_ok(report)
 
 

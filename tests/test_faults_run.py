@@ -19,8 +19,29 @@ SAMPLE = str(sample_path("bank_marketing_3k.csv"))
 
 def _generate(tmp_path, base_url, *extra):
     out = tmp_path / "run.zip"
-    code = main(["generate", SAMPLE, "--target", "Class", "--method", "date", "--n", "4", "--base-url", base_url,
-                 "--model", fs.MODEL, "--deadline", "6", "--folds", "2", "--out", str(out), *extra])
+    code = main(
+        [
+            "generate",
+            SAMPLE,
+            "--target",
+            "Class",
+            "--method",
+            "date",
+            "--n",
+            "4",
+            "--base-url",
+            base_url,
+            "--model",
+            fs.MODEL,
+            "--deadline",
+            "6",
+            "--folds",
+            "2",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -68,8 +89,16 @@ def test_a_failure_part_way_keeps_the_rows_and_marks_the_run_incomplete(bank_sam
         lines = prompt.strip().split("\n")[2:6]
         return "\n".join(",".join([str(int(f.split(",")[0]) + 1)] + f.split(",")[1:]) for f in lines) + "\n"
 
-    run = run_pipeline(ds, rules, method="date", n=20, client=FakeLLM(responses=reply), labels="none",
-                       folds=2, generator_params={"iterations": 1})
+    run = run_pipeline(
+        ds,
+        rules,
+        method="date",
+        n=20,
+        client=FakeLLM(responses=reply),
+        labels="none",
+        folds=2,
+        generator_params={"iterations": 1},
+    )
     assert run.metrics.get("incomplete") and "went away" in run.metrics["incomplete"]
     assert (run.rows["_status"] == "accepted").sum() > 0
     assert any("before the check finished" in m for m in run.messages)
@@ -81,9 +110,19 @@ def test_generate_page_shows_the_fault_without_a_traceback(kind):
 
     ds = bank_dataset()
     with fs.FAULTS[kind]() as srv:
-        at = app_at("pages/3_Generate.py", dataset=ds, rules=rules_for(ds), **{
-            "gen.llm_mode": "Endpoint", "gen.base_url": srv.base_url, "gen.model": fs.MODEL,
-            "gen.method": "date", "gen.budget": 4, "gen.folds": 2})
+        at = app_at(
+            "pages/3_Generate.py",
+            dataset=ds,
+            rules=rules_for(ds),
+            **{
+                "gen.llm_mode": "Endpoint",
+                "gen.base_url": srv.base_url,
+                "gen.model": fs.MODEL,
+                "gen.method": "date",
+                "gen.budget": 4,
+                "gen.folds": 2,
+            },
+        )
         at.button(key="FormSubmitter:gen.form-Start generation").click().run(timeout=TIMEOUT)
     assert not at.exception
     errors = texts(at.error)

@@ -19,9 +19,11 @@ def dataset(mixed_frame):
 
 @pytest.fixture
 def rules():
-    return [parse_rule("x0 > 0.5 AND color in {'red', 'green'}", id="R1", status="approved"),
-            parse_rule("x0 <= 0.5 OR color == 'blue'", id="R2", status="approved"),
-            parse_rule("age > 200", id="R3", status="rejected")]
+    return [
+        parse_rule("x0 > 0.5 AND color in {'red', 'green'}", id="R1", status="approved"),
+        parse_rule("x0 <= 0.5 OR color == 'blue'", id="R2", status="approved"),
+        parse_rule("age > 200", id="R3", status="rejected"),
+    ]
 
 
 @pytest.mark.parametrize("cls", [JitterGenerator, StatisticalGenerator])
@@ -78,7 +80,10 @@ def test_cancel_keeps_partial_rows(dataset, rules):
 
 
 def test_rule_with_no_rows_says_so(dataset):
-    rules = [parse_rule("age > 500", id="E", status="approved"), parse_rule("TRUE", id="T", status="approved")]
+    rules = [
+        parse_rule("age > 500", id="E", status="approved"),
+        parse_rule("TRUE", id="T", status="approved"),
+    ]
     out = StatisticalGenerator(random_state=0).fit(dataset, rules).generate(20)
     assert any("rule E" in m for m in out.messages)
     assert set(out.accepted["_rule_id"]) == {"T"}

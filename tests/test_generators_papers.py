@@ -29,15 +29,22 @@ from synth_core.generators.structsynth import (
     topological_order,
 )
 from synth_core.llm import format_rows
-from synth_core.viz import dag_figure
 from synth_core.llm.prompts import TEMPLATES
 from synth_core.llm.testing import FakeLLM
 from synth_core.rules import parse_rule
 from synth_core.samples import sample_path
+from synth_core.viz import dag_figure
 
 SKELETON = {
-    "ranges": {"V1": [20, 70], "V6": [-100, 20000], "V10": [1, 31], "V12": [10, 3000], "V13": [1, 10],
-               "V14": [-1, 800], "V15": [0, 30]},
+    "ranges": {
+        "V1": [20, 70],
+        "V6": [-100, 20000],
+        "V10": [1, 31],
+        "V12": [10, 3000],
+        "V13": [1, 10],
+        "V14": [-1, 800],
+        "V15": [0, 30],
+    },
     "sets": {},
     "if": [{"if": "V1 > 60", "then": "V13 <= 5"}],
 }
@@ -51,9 +58,11 @@ def bank():
 
 @pytest.fixture(scope="module")
 def rules():
-    return [parse_rule("V1 >= 40", id="r1", status="approved"),
-            parse_rule("V1 < 40 AND V12 > 200", id="r2", status="approved"),
-            parse_rule("V1 > 90", id="r3", status="rejected")]
+    return [
+        parse_rule("V1 >= 40", id="r1", status="approved"),
+        parse_rule("V1 < 40 AND V12 > 200", id="r2", status="approved"),
+        parse_rule("V1 > 90", id="r3", status="rejected"),
+    ]
 
 
 def responder(ds, rules, seed=0):
@@ -102,16 +111,20 @@ def check_rows(out, ds, rules, generator):
 
 def test_registered_and_available():
     names = available_generators()
-    for name, cls in [("samplellm", SampleLLMGenerator), ("htdbu", HTDBUGenerator),
-                      ("structsynth", StructSynthGenerator)]:
+    for name, cls in [
+        ("samplellm", SampleLLMGenerator),
+        ("htdbu", HTDBUGenerator),
+        ("structsynth", StructSynthGenerator),
+    ]:
         assert name in names
         assert get_generator(name) is cls and cls.needs_llm and GENERATORS[name].needs_llm
 
 
 def test_new_templates_render():
     for name in ("htdbu_skeleton_completion", "structsynth_dag_completion"):
-        text = TEMPLATES[name].render(columns="- \"a\": integer", target='"y"', task="classification",
-                                      summary="- \"a\": min 1")
+        text = TEMPLATES[name].render(
+            columns='- "a": integer', target='"y"', task="classification", summary='- "a": min 1'
+        )
         assert text.endswith("JSON:\n")
 
 
@@ -183,25 +196,48 @@ def test_samplellm_bad_parameters(bank, rules):
         SampleLLMGenerator(client=FakeLLM()).fit(bank, [rules[2]])
 
 
-@pytest.mark.parametrize("cls, params, message", [
-    (SampleLLMGenerator, {"pool_factor": 0.5},
-     "The 'pool_factor' parameter of SampleLLMGenerator must be a float >= 1. Got 0.5 instead."),
-    (SampleLLMGenerator, {"client": "http://127.0.0.1:9/v1"},
-     "The 'client' parameter of SampleLLMGenerator must be an LLMClient or None. "
-     "Got 'http://127.0.0.1:9/v1' instead."),
-    (HTDBUGenerator, {"rounds": -1},
-     "The 'rounds' parameter of HTDBUGenerator must be an int >= 0. Got -1 instead."),
-    (HTDBUGenerator, {"skeleton": "V1 >= 20"},  # one rule, not a list: its characters would be read as rules
-     "The 'skeleton' parameter of HTDBUGenerator must be a list or tuple whose items are each a str or a Rule "
-     "or None. Got 'V1 >= 20' instead."),
-    (StructSynthGenerator, {"alpha": 0},
-     "The 'alpha' parameter of StructSynthGenerator must be a float in (0, 1]. Got 0 instead."),
-    (StructSynthGenerator, {"edges": [("V1", "V6", "V12")]},
-     "The 'edges' parameter of StructSynthGenerator must be a str, a list or tuple whose items are each a str "
-     "or a (cause, effect) pair of str or None. Got [('V1', 'V6', 'V12')] instead."),
-])
+@pytest.mark.parametrize(
+    "cls, params, message",
+    [
+        (
+            SampleLLMGenerator,
+            {"pool_factor": 0.5},
+            "The 'pool_factor' parameter of SampleLLMGenerator must be a float >= 1. Got 0.5 instead.",
+        ),
+        (
+            SampleLLMGenerator,
+            {"client": "http://127.0.0.1:9/v1"},
+            "The 'client' parameter of SampleLLMGenerator must be an LLMClient or None. "
+            "Got 'http://127.0.0.1:9/v1' instead.",
+        ),
+        (
+            HTDBUGenerator,
+            {"rounds": -1},
+            "The 'rounds' parameter of HTDBUGenerator must be an int >= 0. Got -1 instead.",
+        ),
+        (
+            HTDBUGenerator,
+            {"skeleton": "V1 >= 20"},  # one rule, not a list: its characters would be read as rules
+            "The 'skeleton' parameter of HTDBUGenerator must be a list or tuple whose items are each a str or a Rule "
+            "or None. Got 'V1 >= 20' instead.",
+        ),
+        (
+            StructSynthGenerator,
+            {"alpha": 0},
+            "The 'alpha' parameter of StructSynthGenerator must be a float in (0, 1]. Got 0 instead.",
+        ),
+        (
+            StructSynthGenerator,
+            {"edges": [("V1", "V6", "V12")]},
+            "The 'edges' parameter of StructSynthGenerator must be a str, a list or tuple whose items are each a str "
+            "or a (cause, effect) pair of str or None. Got [('V1', 'V6', 'V12')] instead.",
+        ),
+    ],
+)
 def test_paper_generators_refuse_bad_parameters_in_the_shared_words(bank, rules, cls, params, message):
-    gen = cls(**{"client": FakeLLM(), "random_state": 0, **params})  # stored as given, checked when fit starts
+    gen = cls(
+        **{"client": FakeLLM(), "random_state": 0, **params}
+    )  # stored as given, checked when fit starts
     with pytest.raises(InvalidParameterError) as info:
         gen.fit(bank, rules)
     assert str(info.value) == message
@@ -218,8 +254,14 @@ def test_person_structure_in_every_accepted_shape(bank, rules):
 def test_interaction_groups_and_weights():
     rng = np.random.default_rng(0)
     a = rng.normal(size=400)
-    frame = pd.DataFrame({"a": a, "b": a + rng.normal(0, 0.1, 400), "c": rng.normal(size=400),
-                          "y": rng.choice(["n", "y"], 400)})
+    frame = pd.DataFrame(
+        {
+            "a": a,
+            "b": a + rng.normal(0, 0.1, 400),
+            "c": rng.normal(size=400),
+            "y": rng.choice(["n", "y"], 400),
+        }
+    )
     ds = make_dataset(frame, target="y", seed=0)
     gamma = interaction_map(ds.train, ds.schema, ds.features)
     assert gamma.loc["a", "b"] > 3 * gamma.loc["a", "c"]
@@ -227,8 +269,15 @@ def test_interaction_groups_and_weights():
     real = ds.train.reset_index(drop=True)
     pool = real.head(40).copy()
     pool.loc[:19, "b"] = -pool.loc[:19, "a"]  # breaks the a-b interaction
-    w = importance_weights(real, pool, schema=ds.schema, features=ds.features, target="y",
-                           task="classification", groups=[["a", "b"], ["c"]])
+    w = importance_weights(
+        real,
+        pool,
+        schema=ds.schema,
+        features=ds.features,
+        target="y",
+        task="classification",
+        groups=[["a", "b"], ["c"]],
+    )
     assert w.shape == (40,) and np.isclose(w.mean(), 1)
     assert w[:20].mean() < w[20:].mean()
 
@@ -269,7 +318,9 @@ def test_htdbu_adjusts_a_skeleton_that_excludes_real_rows(bank, rules):
 def test_htdbu_checks_the_settings_its_last_round_chose(bank, rules):
     # one round: it widens a skeleton that excludes real rows; the widened one is probed before rows are drawn
     narrow = dict(SKELETON, ranges=dict(SKELETON["ranges"], V12=[10, 40]))
-    gen = HTDBUGenerator(client=FakeLLM(responses=[json.dumps(narrow)]), rounds=1, random_state=0).fit(bank, rules)
+    gen = HTDBUGenerator(client=FakeLLM(responses=[json.dumps(narrow)]), rounds=1, random_state=0).fit(
+        bank, rules
+    )
     out = gen.generate(30)
     assert [d["decision"].split(":")[0] for d in gen.decisions_] == ["adjust constraints"]
     (check,) = [m for m in out.messages if m.startswith("H-TDBU check after round 1")]
@@ -306,8 +357,11 @@ def test_htdbu_cancel(bank, rules):
 
 
 def test_skeleton_parts_are_validated(bank):
-    value = {"ranges": {"V1": [70, 20], "Class": [1, 2], "nope": [1, 2]}, "sets": {},
-             "if": [{"if": "V1 > 60", "then": "V1 < 3"}, {"if": "V99 > 1", "then": "V1 < 3"}]}
+    value = {
+        "ranges": {"V1": [70, 20], "Class": [1, 2], "nope": [1, 2]},
+        "sets": {},
+        "if": [{"if": "V1 > 60", "then": "V1 < 3"}, {"if": "V99 > 1", "then": "V1 < 3"}],
+    }
     valid, invalid = skeleton_rules(value, bank.schema, target="Class")
     assert [r.text for r in valid] == ["V1 between 20 and 70"]
     assert len(invalid) == 4
@@ -338,8 +392,14 @@ def test_structsynth_drops_unsupported_edges():
     rng = np.random.default_rng(0)
     n = 400
     x = rng.normal(size=n)
-    frame = pd.DataFrame({"x": x, "z": 2 * x + rng.normal(0, 0.2, n), "noise": rng.normal(size=n),
-                          "y": np.where(x > 0, "a", "b")})
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "z": 2 * x + rng.normal(0, 0.2, n),
+            "noise": rng.normal(size=n),
+            "y": np.where(x > 0, "a", "b"),
+        }
+    )
     ds = make_dataset(frame, target="y", seed=0)
     rule = [parse_rule("x > -5", id="all", status="approved")]
     fake = FakeLLM(responses=[json.dumps({"edges": [["x", "z"], ["noise", "z"], ["x", "y"]]})])
@@ -370,8 +430,9 @@ def test_structsynth_person_edges_and_fallback(bank, rules):
 
 def test_structsynth_cancel(bank, rules):
     stop = threading.Event()
-    gen = StructSynthGenerator(client=FakeLLM(responses=responder(bank, rules)), iterations=3,
-                               random_state=0).fit(bank, rules)
+    gen = StructSynthGenerator(
+        client=FakeLLM(responses=responder(bank, rules)), iterations=3, random_state=0
+    ).fit(bank, rules)
 
     def progress(step, total, message):
         if step >= 2:
@@ -390,7 +451,9 @@ def test_graph_helpers():
     assert order.index("d") < order.index("a") < order.index("b") < order.index("c")
     fig = dag_figure(kept, cols)
     assert len(fig.layout.annotations) == 3 and list(fig.data[0].text) == cols
-    assert dag_grammar(["a", "b"], max_edges=3).startswith('root ::= "{\\"edges\\": [" edge ( ", " edge ){0,2}')
+    assert dag_grammar(["a", "b"], max_edges=3).startswith(
+        'root ::= "{\\"edges\\": [" edge ( ", " edge ){0,2}'
+    )
 
 
 # --------------------------------------------------------------------------- the embedded model
@@ -411,8 +474,9 @@ def embedded(tmp_path_factory):
 
 @pytest.mark.llm
 def test_samplellm_embedded(embedded, bank, rules):
-    gen = SampleLLMGenerator(client=embedded, n_clusters=6, rows_per_call=5, pool_factor=1.5, max_calls=3,
-                             random_state=0).fit(bank, rules[:1])
+    gen = SampleLLMGenerator(
+        client=embedded, n_clusters=6, rows_per_call=5, pool_factor=1.5, max_calls=3, random_state=0
+    ).fit(bank, rules[:1])
     out = gen.generate(5)
     assert out.usage["calls"] + out.usage["cache_hits"] <= 3
     assert len(out.accepted) >= 1

@@ -17,8 +17,12 @@ def dataset():
     x = rng.uniform(-1, 1, (n, 3))
     c = rng.choice(["a", "b"], n)
     y = np.where(x[:, 0] + 0.5 * x[:, 1] + (c == "a") * 0.3 > 0.1, "pos", "neg")
-    return make_dataset(pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "c": c, "y": y}),
-                        target="y", seed=0, protocol="paper")
+    return make_dataset(
+        pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "c": c, "y": y}),
+        target="y",
+        seed=0,
+        protocol="paper",
+    )
 
 
 def _rows(ds, frame):
@@ -75,7 +79,10 @@ def test_fallback_message_when_teacher_is_weaker(dataset):
 
     lab = Labeler(mode="auto", teacher=DummyClassifier(strategy="most_frequent")).fit(dataset)
     assert lab.effective_mode_ == "filter"
-    assert "NOT better" in lab.message_ and "only those the teacher firmly contradicts are dropped" in lab.message_
+    assert (
+        "NOT better" in lab.message_
+        and "only those the teacher firmly contradicts are dropped" in lab.message_
+    )
 
 
 def test_auto_relabels_when_teacher_is_better(dataset):
@@ -85,7 +92,9 @@ def test_auto_relabels_when_teacher_is_better(dataset):
 
 
 def test_regression_filter(mixed_frame):
-    ds = make_dataset(mixed_frame.assign(t=mixed_frame["age"] * 2.0 + 1), target="t", seed=0, protocol="paper")
+    ds = make_dataset(
+        mixed_frame.assign(t=mixed_frame["age"] * 2.0 + 1), target="t", seed=0, protocol="paper"
+    )
     lab = Labeler(mode="filter").fit(ds)
     rows = _rows(ds, ds.train.head(20))
     rows.loc[0, "t"] = 10_000.0
@@ -96,27 +105,37 @@ def test_regression_filter(mixed_frame):
 def test_bad_settings_are_refused_when_fit_starts():
     with pytest.raises(InvalidParameterError) as info:
         Labeler(mode="guess").fit(None)
-    assert str(info.value) == ("The 'mode' parameter of Labeler must be a str among {'auto', 'relabel', "
-                               "'filter', 'score', 'none'}. Got 'guess' instead.")
+    assert str(info.value) == (
+        "The 'mode' parameter of Labeler must be a str among {'auto', 'relabel', "
+        "'filter', 'score', 'none'}. Got 'guess' instead."
+    )
     with pytest.raises(InvalidParameterError) as info:
         Labeler(threshold=1).fit(None)
     assert str(info.value) == "The 'threshold' parameter of Labeler must be a float in [0, 1). Got 1 instead."
     with pytest.raises(InvalidParameterError) as info:
         Labeler(teacher="svm").fit(None)
-    assert str(info.value) == ("The 'teacher' parameter of Labeler must be a str among {'boosting', "
-                               "'forest'}, an object implementing 'fit' and 'predict' or None. "
-                               "Got 'svm' instead.")
+    assert str(info.value) == (
+        "The 'teacher' parameter of Labeler must be a str among {'boosting', "
+        "'forest'}, an object implementing 'fit' and 'predict' or None. "
+        "Got 'svm' instead."
+    )
 
 
-@pytest.mark.parametrize("use", [
-    lambda lab, rows: lab.transform(rows),
-    lambda lab, rows: lab.summary(rows),
-    lambda lab, rows: lab.with_mode("filter"),
-    lambda lab, rows: lab.teacher_losses(rows),
-], ids=["transform", "summary", "with_mode", "teacher_losses"])
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda lab, rows: lab.transform(rows),
+        lambda lab, rows: lab.summary(rows),
+        lambda lab, rows: lab.with_mode("filter"),
+        lambda lab, rows: lab.teacher_losses(rows),
+    ],
+    ids=["transform", "summary", "with_mode", "teacher_losses"],
+)
 def test_an_unfitted_labeler_says_so(dataset, use):
     rows = _rows(dataset, dataset.train.head(5))
-    with pytest.raises(NotFittedError, match=r"^Labeler is not fitted yet\. Call 'fit' with the dataset first\.$"):
+    with pytest.raises(
+        NotFittedError, match=r"^Labeler is not fitted yet\. Call 'fit' with the dataset first\.$"
+    ):
         use(Labeler(mode="relabel"), rows)
 
 
@@ -146,7 +165,7 @@ def test_filtering_10k_rows_is_vectorised_and_row_by_row_exact(dataset):
     assert 1_000 < contradicted.sum() < 5_000
     assert (out["_status"] == "rejected").tolist() == contradicted.tolist()
     assert set(out.loc[contradicted, "_reason"]) == {"label contradicted by teacher"}
-    pieces = [lab.transform(rows.iloc[i:i + 2_500].reset_index(drop=True)) for i in range(0, 10_000, 2_500)]
+    pieces = [lab.transform(rows.iloc[i : i + 2_500].reset_index(drop=True)) for i in range(0, 10_000, 2_500)]
     pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), out)  # each row labelled alone
 
 

@@ -151,8 +151,10 @@ def test_settings_has_no_key_field_and_validates():
         LLMSettings(base_url="https://example.invalid/v1")
     with pytest.raises(InvalidParameterError) as info:  # every problem at once, in field order
         LLMSettings(timeout=0, temperature=5)
-    assert str(info.value) == ("invalid LLM settings: timeout must be a positive number of seconds, got 0; "
-                               "temperature must be from 0 to 2, got 5")
+    assert str(info.value) == (
+        "invalid LLM settings: timeout must be a positive number of seconds, got 0; "
+        "temperature must be from 0 to 2, got 5"
+    )
     with pytest.raises(InvalidParameterError, match="base_url must start"):
         LLMSettings(base_url="ftp://x", model="m")
 
@@ -890,7 +892,9 @@ def test_server_start_failures_name_the_fix(tmp_path, monkeypatch):
     script.write_text("#!/bin/sh\necho 'error while attempting to bind on address'\nexit 3\n")
     script.chmod(0o755)
     server = srv.EmbeddedServer(cache_dir=tmp_path, python=str(script))
-    with pytest.raises(LLMUnavailableError, match=r"crashed while starting \(exit status 3\).*Another") as info:
+    with pytest.raises(
+        LLMUnavailableError, match=r"crashed while starting \(exit status 3\).*Another"
+    ) as info:
         server.start()
     assert "bind" in str(info.value) and not server.running
 

@@ -44,8 +44,10 @@ def bank():
 
 @pytest.fixture(scope="module")
 def rules():
-    return [parse_rule("V1 >= 40", id="r1", status="approved"),
-            parse_rule("V1 < 40 AND V12 > 200", id="r2", status="approved")]
+    return [
+        parse_rule("V1 >= 40", id="r1", status="approved"),
+        parse_rule("V1 < 40 AND V12 > 200", id="r2", status="approved"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,10 @@ def server():
 
 def client_for(srv, concurrency: int, **settings) -> LLMClient:
     settings.setdefault("cache", False)
-    return LLMClient(LLMSettings(base_url=srv.base_url, model=fs.MODEL, concurrency=concurrency, seed=0,
-                                 **settings), api_key="sk-test-not-a-real-key")
+    return LLMClient(
+        LLMSettings(base_url=srv.base_url, model=fs.MODEL, concurrency=concurrency, seed=0, **settings),
+        api_key="sk-test-not-a-real-key",
+    )
 
 
 def make(name: str, client, bank, rules):
@@ -132,8 +136,10 @@ def test_cancel_mid_run_keeps_every_reply(name, bank, rules):
         out = make(name, client, bank, rules).generate(GENERATORS[name][1], cancel=stop)
         watcher.join()
         answered = len(srv.completions())
-        asked = sum(b["response_format"]["json_schema"]["schema"]["properties"]["rows"]["maxItems"]
-                    for b in srv.completions())
+        asked = sum(
+            b["response_format"]["json_schema"]["schema"]["properties"]["rows"]["maxItems"]
+            for b in srv.completions()
+        )
     assert out.cancelled and any("cancel" in m for m in out.messages)
     assert 3 <= answered <= 8  # the calls in flight when cancel came finished; no new one started
     records = [r for r in client.usage.records if not r.error]
@@ -170,7 +176,10 @@ def test_run_calls_keeps_job_order_and_stops_after_an_error():
     fake = FakeLLM()
     outs = run_calls(fake, fn, range(6))
     assert [(o.index, o.value, type(o.error).__name__ if o.error else None) for o in outs] == [
-        (0, 0, None), (1, 10, None), (2, None, "LLMUnavailableError")]
+        (0, 0, None),
+        (1, 10, None),
+        (2, None, "LLMUnavailableError"),
+    ]
     assert order == [0, 1, 2]  # no job starts after the error
     stop = threading.Event()
     outs = run_calls(fake, lambda i: stop.set() or i, range(5), cancel=stop)

@@ -38,8 +38,17 @@ def bank():
 def _ask(client, bank, rule):
     from synth_core.llm import generate_rows
 
-    return generate_rows(client, schema=bank.schema, target="Class", rule=rule, examples=bank.train.head(300),
-                         n=5, real_rows=bank.train, rows_per_call=5, max_calls=2)
+    return generate_rows(
+        client,
+        schema=bank.schema,
+        target="Class",
+        rule=rule,
+        examples=bank.train.head(300),
+        n=5,
+        real_rows=bank.train,
+        rows_per_call=5,
+        max_calls=2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -147,8 +156,12 @@ def _tokens_on(server, text: str) -> int:
     import urllib.request
 
     root = server.base_url.rsplit("/v1", 1)[0]
-    request = urllib.request.Request(f"{root}/extras/tokenize/count", data=json.dumps({"input": text}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{root}/extras/tokenize/count",
+        data=json.dumps({"input": text}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         return int(json.loads(resp.read())["count"])
 
@@ -182,11 +195,16 @@ def _nine_rules_and_paths(ds):
     for i in range(9):
         cs = ", ".join(repr(c) for c in countries[i : i + 12])
         js = ", ".join(repr(j) for j in jobs[i % 5 : i % 5 + 6])
-        text = (f"native_country in {{{cs}}} AND occupation in {{{js}}} AND age between {20 + i} and {45 + i} "
-                f"AND hours_per_week >= {30 + i}")
+        text = (
+            f"native_country in {{{cs}}} AND occupation in {{{js}}} AND age between {20 + i} and {45 + i} "
+            f"AND hours_per_week >= {30 + i}"
+        )
         rules.append(parse_rule(text, id=f"d{i}").with_(support=900 - 50 * i))
-    paths = [f"capital_gain <= {7073 + 17 * i}.5 AND education_num > {9 + i % 4}.5 AND age > {30 + i}.5 AND "
-             f"hours_per_week <= {40 + i}.5 AND fnlwgt <= {123456 + 1000 * i}.5" for i in range(20)]
+    paths = [
+        f"capital_gain <= {7073 + 17 * i}.5 AND education_num > {9 + i % 4}.5 AND age > {30 + i}.5 AND "
+        f"hours_per_week <= {40 + i}.5 AND fnlwgt <= {123456 + 1000 * i}.5"
+        for i in range(20)
+    ]
     return rules, paths
 
 
@@ -239,8 +257,15 @@ def test_issue_18_ask_for_rules_with_nine_rules_on_a_2048_token_server(embedded,
     server = EmbeddedServer(cache_dir=default_cache_dir(), n_ctx=2048).start()
     try:
         assert _tokens_on(server, full.calls[0].prompt) > 2048  # the issue's situation
-        settings = LLMSettings(base_url=server.base_url, model=EMBEDDED_MODEL, api="completion",
-                               constrain="grammar", context_tokens=2048, cache_dir=str(tmp_path), seed=7)
+        settings = LLMSettings(
+            base_url=server.base_url,
+            model=EMBEDDED_MODEL,
+            api="completion",
+            constrain="grammar",
+            context_tokens=2048,
+            cache_dir=str(tmp_path),
+            seed=7,
+        )
         client = LLMClient(settings)
         with pytest.raises(ContextLengthError) as info:  # what the issue's user saw, now said clearly
             client.complete(full.calls[0].prompt, max_tokens=220, tag="too-long")
@@ -249,8 +274,15 @@ def test_issue_18_ask_for_rules_with_nine_rules_on_a_2048_token_server(embedded,
         assert "for the prompt, 220 for the answer" in message and "SYNTH_LLM_CONTEXT" in message
         assert "response_format" not in message and "constrain" not in message
 
-        out = propose_rules(client, schema=adult.schema, target="income", current_rules=rules, paths=paths, n=3,
-                            tag="issue-18")
+        out = propose_rules(
+            client,
+            schema=adult.schema,
+            target="income",
+            current_rules=rules,
+            paths=paths,
+            n=3,
+            tag="issue-18",
+        )
         assert out.valid, out.invalid
         assert out.left_out and out.note.startswith("shortened to fit the context of 2048 tokens")
         sent = [r for r in client.usage.records if r.tag == "issue-18" and not r.error]
@@ -271,8 +303,21 @@ def test_cli_date_writes_a_bundle_with_rows_from_the_embedded_model(embedded, tm
     from synth_core.samples import sample_path
 
     out = tmp_path / "date.zip"
-    code = main(["generate", str(sample_path("bank_marketing_3k.csv")), "--target", "Class", "--method", "date",
-                 "--n", "5", "--no-check", "--out", str(out)])
+    code = main(
+        [
+            "generate",
+            str(sample_path("bank_marketing_3k.csv")),
+            "--target",
+            "Class",
+            "--method",
+            "date",
+            "--n",
+            "5",
+            "--no-check",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     run = Run.load(out.read_bytes())

@@ -32,7 +32,6 @@ from synth_core.llm import LLMClient, LLMSettings, generate_rows, propose_rules
 from synth_core.llm.testing import FakeLLM
 
 from . import fault_servers as fs
-from .fault_servers import fault_server  # noqa: F401 - a fixture
 
 SECRET = "sk-test-THIS-IS-A-SECRET-KEY-0123456789abcd"
 COLS = ["age", "balance", "job", "y"]
@@ -61,8 +60,16 @@ def schema(table):
 def client_for(srv, *, api="completion", key=SECRET, **changes) -> LLMClient:
     """A real client for a fault server: no cache, 2 s per call, no SDK retries (unless changed)."""
     constrain = "grammar" if api == "completion" else "json_schema"
-    settings = dict(base_url=srv.base_url, model="m", cache=False, timeout=2.0, max_retries=0, parse_retries=0,
-                    api=api, constrain=constrain)
+    settings = dict(
+        base_url=srv.base_url,
+        model="m",
+        cache=False,
+        timeout=2.0,
+        max_retries=0,
+        parse_retries=0,
+        api=api,
+        constrain=constrain,
+    )
     return LLMClient(LLMSettings(**(settings | changes)), api_key=key)
 
 
@@ -72,7 +79,9 @@ def ask(client, api):
     return client.chat([{"role": "user", "content": "rows please"}])
 
 
-GARBAGE = [("garbage", {}), ("bad_json", {})] + [("json_reply", {"value": v}) for v in fs.WRONG_SHAPES.values()]
+GARBAGE = [("garbage", {}), ("bad_json", {})] + [
+    ("json_reply", {"value": v}) for v in fs.WRONG_SHAPES.values()
+]
 GARBAGE_IDS = ["garbage", "bad_json"] + [f"shape-{k}" for k in fs.WRONG_SHAPES]
 
 
@@ -87,7 +96,9 @@ def test_garbage_reply_is_one_response_error(fault_server, kind, kwargs, api):
     with pytest.raises(LLMResponseError) as info:
         ask(client, api)
     message = str(info.value)
-    assert type(info.value) is LLMResponseError  # never AttributeError / JSONDecodeError / TypeError / KeyError
+    assert (
+        type(info.value) is LLMResponseError
+    )  # never AttributeError / JSONDecodeError / TypeError / KeyError
     assert srv.base_url in message
     if "without any text" in message or "no choices" in message:
         assert "another model" in message
@@ -105,7 +116,9 @@ def test_garbage_messages_say_what_came_back(fault_server):
     with pytest.raises(LLMResponseError, match=r"invalid JSON \(Expecting .* at character \d+\)"):
         client_for(broken).complete("p")
     shape = fault_server("json_reply", value={"result": "hi"})
-    with pytest.raises(LLMResponseError, match=r"not an OpenAI chat completion.*no 'choices' \(keys: 'result'"):
+    with pytest.raises(
+        LLMResponseError, match=r"not an OpenAI chat completion.*no 'choices' \(keys: 'result'"
+    ):
         client_for(shape, api="chat").chat([{"role": "user", "content": "x"}])
     error = fault_server("json_reply", value={"error": {"message": "model overloaded"}})
     with pytest.raises(LLMResponseError, match="an error instead of a reply.*model overloaded"):
@@ -223,8 +236,10 @@ def test_deadline_stops_parse_retries_and_shares_the_fake_script():
         time.sleep(0.3)
         return "not json"
 
-    fake = FakeLLM(responses=slow_junk, settings=LLMSettings(base_url="http://fake.invalid/v1", model="f",
-                                                                cache=False, parse_retries=10))
+    fake = FakeLLM(
+        responses=slow_junk,
+        settings=LLMSettings(base_url="http://fake.invalid/v1", model="f", cache=False, parse_retries=10),
+    )
     t0 = time.monotonic()
     with pytest.raises(LLMDeadlineError):
         fake.with_deadline(0.7).complete_json("p", schema={"type": "object"})
@@ -273,8 +288,9 @@ def test_propose_rules_wrong_json_shape_and_deadline(fault_server, schema):
 def test_nonsense_rows_are_rejected_and_counted(fault_server, schema, table, api, fmt):
     srv = fault_server("nonsense_rows")
     client = client_for(srv, api=api)
-    batch = generate_rows(client, schema=schema, target="y", rule=None, examples=table, n=5, fmt=fmt,
-                          max_calls=2)
+    batch = generate_rows(
+        client, schema=schema, target="y", rule=None, examples=table, n=5, fmt=fmt, max_calls=2
+    )
     assert len(batch.rows) == 0 and list(batch.rows.columns) == COLS
     assert batch.usage["calls"] == 2 and srv.hits == 2
     assert batch.usage["accepted"] == 0 and batch.usage["rejected"] == len(batch.rejected) > 0
@@ -289,8 +305,9 @@ def test_rows_then_failure(fault_server, schema, table):
     first = generate_rows(client, schema=schema, target="y", rule=None, examples=table, n=3, max_calls=1)
     assert len(first.rows) == 3 and first.usage["accepted"] == 3
     with pytest.raises(LLMUnavailableError, match="HTTP 500"):
-        generate_rows(client, schema=schema, target="y", rule=None, examples=table, n=3, max_calls=1,
-                      start_sample=1)
+        generate_rows(
+            client, schema=schema, target="y", rule=None, examples=table, n=3, max_calls=1, start_sample=1
+        )
     s = client.usage.summary()
     assert s["calls"] == 1 and s["errors"] == 1 and s["rows_accepted"] == 3 and srv.hits == 2
 
@@ -319,8 +336,9 @@ CHECK_FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("kind,kwargs,code,says", CHECK_FAULTS,
-                         ids=[f"{k}-{i}" for i, (k, *_) in enumerate(CHECK_FAULTS)])
+@pytest.mark.parametrize(
+    "kind,kwargs,code,says", CHECK_FAULTS, ids=[f"{k}-{i}" for i, (k, *_) in enumerate(CHECK_FAULTS)]
+)
 def test_llm_check_cli_one_line_no_traceback(fault_server, monkeypatch, capsys, kind, kwargs, code, says):
     from synth_core.cli import main
 
@@ -368,13 +386,17 @@ def test_llm_check_deadline(fault_server):
     lines, errors = [], []
     t0 = time.monotonic()
     assert llm_check(base_url=srv.base_url, model="m", out=lines.append, err=errors.append, deadline=1) == 2
-    assert time.monotonic() - t0 < 4  # imports and the sample table on a cold start; the call timeout is 120 s
-    assert len(errors) == 1 and "deadline of 1 s passed" in errors[0] and not any("failed" in x for x in lines)
+    assert (
+        time.monotonic() - t0 < 4
+    )  # imports and the sample table on a cold start; the call timeout is 120 s
+    assert (
+        len(errors) == 1 and "deadline of 1 s passed" in errors[0] and not any("failed" in x for x in lines)
+    )
 
 
 # --------------------------------------------------------------------------- the embedded server crashing
 
-FAKE_LLAMA = r'''
+FAKE_LLAMA = r"""
 import json, os, signal, sys, time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -416,7 +438,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-'''
+"""
 
 
 @pytest.fixture
@@ -432,8 +454,11 @@ def fake_llama(tmp_path, monkeypatch):
     monkeypatch.setattr(srv, "_available_mb", lambda: None)
     monkeypatch.setattr(srv, "cpu_problem", lambda: None)
     real_find_spec = srv.importlib.util.find_spec
-    monkeypatch.setattr(srv.importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        srv.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a),
+    )
     script = tmp_path / "fake_llama.py"
     script.write_text(FAKE_LLAMA)
     python = tmp_path / "python.sh"
@@ -510,8 +535,11 @@ def test_cpu_without_avx2_is_refused_before_starting(monkeypatch, tmp_path):
     problem = srv.cpu_problem()
     assert problem and "lacks AVX2" in problem and "needs AVX2" in problem and "OPENAI_BASE_URL" in problem
     real_find_spec = srv.importlib.util.find_spec
-    monkeypatch.setattr(srv.importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        srv.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a),
+    )
     with pytest.raises(LLMUnavailableError, match="lacks AVX2.*OPENAI_BASE_URL"):
         srv.EmbeddedServer(cache_dir=tmp_path).start()
     monkeypatch.setattr(srv, "_cpu_flags", lambda path="/proc/cpuinfo": {"avx", "avx2", "fma", "f16c"})

@@ -29,14 +29,18 @@ from synth_core.generators.statistical import StatisticalGenerator
 from synth_core.llm.testing import FakeLLM
 from synth_core.rules import parse_rule
 
-
 # --------------------------------------------------------------------------- fixtures and scripted LLM
 
 
 def _frame(n=400, seed=0):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"x": np.round(rng.uniform(0, 10, n), 2), "age": rng.integers(18, 80, n),
-                          "color": rng.choice(["red", "green", "blue"], n)})
+    frame = pd.DataFrame(
+        {
+            "x": np.round(rng.uniform(0, 10, n), 2),
+            "age": rng.integers(18, 80, n),
+            "color": rng.choice(["red", "green", "blue"], n),
+        }
+    )
     frame["y"] = np.where((frame["x"] > 5) & (frame["color"] != "blue"), "yes", "no")
     return frame
 
@@ -53,9 +57,18 @@ def crossfit_ds():
 
 @pytest.fixture
 def rules():
-    return [parse_rule("x > 5 AND color in {'red', 'green'}", id="R1", status="approved", origin="discovered",
-                       ind=0.9, error=0.0, model_id=1),
-            parse_rule("x <= 5", id="R2", status="approved", origin="discovered", ind=0.8, error=0.0, model_id=2)]
+    return [
+        parse_rule(
+            "x > 5 AND color in {'red', 'green'}",
+            id="R1",
+            status="approved",
+            origin="discovered",
+            ind=0.9,
+            error=0.0,
+            model_id=1,
+        ),
+        parse_rule("x <= 5", id="R2", status="approved", origin="discovered", ind=0.8, error=0.0, model_id=2),
+    ]
 
 
 def is_rule_prompt(prompt: str) -> bool:
@@ -115,12 +128,22 @@ def test_an_or_rule_gives_each_clause_its_real_share_and_piles_nothing_on_a_boun
     rule = parse_rule("x <= 2 OR x >= 7", id="R1", status="approved")
     real = ds.train[rule.mask(ds.train)].reset_index(drop=True)
     rng = np.random.default_rng(0)
-    whole = ds.train.reset_index(drop=True)  # a sampler over the whole table: most draws fall outside a clause
-    kept = sample_inside(lambda k: whole.sample(k, replace=True, random_state=int(rng.integers(1 << 30))), rule,
-                         10_000, ds.schema, rng, real=real)
+    whole = ds.train.reset_index(
+        drop=True
+    )  # a sampler over the whole table: most draws fall outside a clause
+    kept = sample_inside(
+        lambda k: whole.sample(k, replace=True, random_state=int(rng.integers(1 << 30))),
+        rule,
+        10_000,
+        ds.schema,
+        rng,
+        real=real,
+    )
     assert len(kept) == 10_000 and rule.mask(kept).all()
     _no_value_above_its_share(kept, real, 10_000)
-    assert (kept["x"] <= 2).sum() == round(10_000 * clause_shares(rule, real)[0])  # each clause by its real support
+    assert (kept["x"] <= 2).sum() == round(
+        10_000 * clause_shares(rule, real)[0]
+    )  # each clause by its real support
     jitter = JitterGenerator(random_state=0, iterations=1).fit(ds, [rule]).generate(10_000).accepted
     assert len(jitter) == 10_000 and rule.mask(jitter).all()
     _no_value_above_its_share(jitter, real, 10_000)
@@ -148,8 +171,14 @@ def test_the_old_clipping_would_have_piled_rows_on_the_boundary():
     clipped = clip_to_rule(real, rule.conjunctions[0], ds.schema)
     assert (clipped["x"] == 2).mean() > 0.5  # half the rows sit on the bound 2
     rng = np.random.default_rng(0)
-    kept = sample_inside(lambda k: real.sample(k, replace=True, random_state=int(rng.integers(1 << 30))), rule,
-                         5000, ds.schema, rng, real=real)
+    kept = sample_inside(
+        lambda k: real.sample(k, replace=True, random_state=int(rng.integers(1 << 30))),
+        rule,
+        5000,
+        ds.schema,
+        rng,
+        real=real,
+    )
     assert (kept["x"] == 2).mean() < 0.25
 
 
@@ -159,8 +188,14 @@ def test_a_short_clause_is_filled_from_real_values_not_a_bound():
     real = ds.train[rule.mask(ds.train)].reset_index(drop=True)
     rng = np.random.default_rng(0)
     middle = real.assign(x=5)  # a sampler that never draws inside the rule: every row needs repair
-    kept = sample_inside(lambda k: middle.sample(k, replace=True, random_state=int(rng.integers(1 << 30))), rule,
-                         2000, ds.schema, rng, real=real)
+    kept = sample_inside(
+        lambda k: middle.sample(k, replace=True, random_state=int(rng.integers(1 << 30))),
+        rule,
+        2000,
+        ds.schema,
+        rng,
+        real=real,
+    )
     assert len(kept) == 2000 and rule.mask(kept).all()
     share = kept["x"].value_counts(normalize=True)
     assert share.max() < 0.25 and set(share.index) <= set(real["x"])
@@ -168,7 +203,9 @@ def test_a_short_clause_is_filled_from_real_values_not_a_bound():
 
 def test_recheck_typed_rejects_rows_the_cast_carried_over_the_bound():
     rule = parse_rule("k <= 3.7", id="R1")
-    rows = pd.DataFrame({"k": [3, 4], "y": ["a", "b"], "_rule_id": "R1", "_status": "accepted", "_reason": ""})
+    rows = pd.DataFrame(
+        {"k": [3, 4], "y": ["a", "b"], "_rule_id": "R1", "_status": "accepted", "_reason": ""}
+    )
     assert recheck_typed(rows, {"R1": rule}) == {"R1": 1}
     assert rows["_status"].tolist() == ["accepted", "rejected"]
     assert rows["_reason"].tolist() == ["", TYPED_RULE_REASON]
@@ -220,8 +257,16 @@ def test_the_rules_page_promise_no_row_from_an_unapproved_rule(crossfit_ds, rule
     from synth_core.pipeline import run_pipeline
 
     fake = FakeLLM(responses=scripted(fresh=True))
-    run = run_pipeline(crossfit_ds, rules, method="date", n=40, client=fake, labels="none", selection="none",
-                       generator_params={"iterations": 3})
+    run = run_pipeline(
+        crossfit_ds,
+        rules,
+        method="date",
+        n=40,
+        client=fake,
+        labels="none",
+        selection="none",
+        generator_params={"iterations": 3},
+    )
     assert run.params["generator"]["iterations"] == 3
     approved = {r.id for r in rules}
     assert set(run.rows["_rule_id"]) <= approved and set(run.selected["_rule_id"]) <= approved
@@ -248,8 +293,17 @@ def test_one_question_per_iteration_for_the_whole_run_and_auto_approval_is_recor
             return [Decision(r.id, "approve") for r in request.proposals]
 
     fake = FakeLLM(responses=scripted(fresh=True))
-    run = run_pipeline(crossfit_ds, rules, method="date", n=40, client=fake, labels="none", selection="none",
-                       generator_params={"iterations": 3}, refinements=Counting())
+    run = run_pipeline(
+        crossfit_ds,
+        rules,
+        method="date",
+        n=40,
+        client=fake,
+        labels="none",
+        selection="none",
+        generator_params={"iterations": 3},
+        refinements=Counting(),
+    )
     assert [r.iteration for r in asked] == [1, 2]  # once per iteration, not once per fold
     assert len(set(asked[0].folds.values())) == 2  # both folds' proposals in one question
     refined_rows = run.rows[run.rows["_rule_id"].str.contains(r"\.r\d")]
@@ -264,12 +318,30 @@ def test_one_question_per_iteration_for_the_whole_run_and_auto_approval_is_recor
 def test_auto_string_and_the_paper_protocol_honour_the_gate(paper_ds, rules):
     from synth_core.pipeline import run_pipeline
 
-    none = run_pipeline(paper_ds, rules, method="date", n=20, labels="none", selection="none", guard=False,
-                        client=FakeLLM(responses=scripted()), generator_params={"iterations": 2})
+    none = run_pipeline(
+        paper_ds,
+        rules,
+        method="date",
+        n=20,
+        labels="none",
+        selection="none",
+        guard=False,
+        client=FakeLLM(responses=scripted()),
+        generator_params={"iterations": 2},
+    )
     assert set(none.rows["_rule_id"]) <= {"R1", "R2"}
-    auto = run_pipeline(paper_ds, rules, method="date", n=20, labels="none", selection="none", guard=False,
-                        client=FakeLLM(responses=scripted()), generator_params={"iterations": 2},
-                        refinements="auto")
+    auto = run_pipeline(
+        paper_ds,
+        rules,
+        method="date",
+        n=20,
+        labels="none",
+        selection="none",
+        guard=False,
+        client=FakeLLM(responses=scripted()),
+        generator_params={"iterations": 2},
+        refinements="auto",
+    )
     assert "R1.r1" in set(auto.rows["_rule_id"])
     assert auto.params["refinements"]["decisions"][0]["decision"] == "approved automatically"
 
@@ -280,9 +352,18 @@ def test_a_cancel_releases_a_waiting_gate(crossfit_ds, rules):
     gate, token, box = WaitingGate(), CancelToken(), {}
 
     def work():
-        box["run"] = run_pipeline(crossfit_ds, rules, method="date", n=20, labels="none", selection="none",
-                                  client=FakeLLM(responses=scripted()), generator_params={"iterations": 3},
-                                  refinements=gate, cancel=token)
+        box["run"] = run_pipeline(
+            crossfit_ds,
+            rules,
+            method="date",
+            n=20,
+            labels="none",
+            selection="none",
+            client=FakeLLM(responses=scripted()),
+            generator_params={"iterations": 3},
+            refinements=gate,
+            cancel=token,
+        )
 
     t = threading.Thread(target=work, daemon=True)
     t.start()
@@ -298,8 +379,9 @@ def test_a_cancel_releases_a_waiting_gate(crossfit_ds, rules):
 
 def test_a_waiting_gate_answer_lets_the_person_edit():
     gate = WaitingGate()
-    req = RefinementRequest(1, 3, (parse_rule("x > 7", id="R1.r1", status="proposed", origin="refined"),),
-                            {"R1.r1": "R1"})
+    req = RefinementRequest(
+        1, 3, (parse_rule("x > 7", id="R1.r1", status="proposed", origin="refined"),), {"R1.r1": "R1"}
+    )
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("d", gate.decide(req)))
     t.start()
@@ -325,10 +407,19 @@ def test_presets_name_their_parameters_and_paper_values_win():
     assert preset_names("date") == ("product", "paper") and preset_names("statistical") == ("product",)
     p = resolve_preset("date", "paper")
     assert p.generator == {"preset": "paper", "iterations": 3, "n_refinements": 1}
-    assert p.run == {"selection": "mds", "selection_preset": "paper", "alpha": 0.8, "n_pulls": 200,
-                     "oversample": 1.0}
+    assert p.run == {
+        "selection": "mds",
+        "selection_preset": "paper",
+        "alpha": 0.8,
+        "n_pulls": 200,
+        "oversample": 1.0,
+    }
     assert preset_params("date", "paper", {"iterations": 1, "rows_per_call": 4}) == {
-        "iterations": 3, "rows_per_call": 4, "preset": "paper", "n_refinements": 1}
+        "iterations": 3,
+        "rows_per_call": 4,
+        "preset": "paper",
+        "n_refinements": 1,
+    }
     assert preset_params("date", "product", {"iterations": 1})["iterations"] == 1
     assert preset_params("date", "product", {})["iterations"] == 2
     with pytest.raises(InvalidParameterError, match="statistical has no 'paper' preset"):
@@ -348,8 +439,9 @@ def test_paper_rho_is_the_shared_models_error_on_its_rows(paper_ds, rules):
 
 def test_paper_keeps_a_group_only_when_every_row_is_within_rho(paper_ds, rules):
     def run(preset):
-        gen = DATEGenerator(client=FakeLLM(responses=scripted(flip_first=True)), preset=preset, rho=0.5,
-                            random_state=0).fit(paper_ds, rules)
+        gen = DATEGenerator(
+            client=FakeLLM(responses=scripted(flip_first=True)), preset=preset, rho=0.5, random_state=0
+        ).fit(paper_ds, rules)
         return gen, gen.generate(40)
 
     gen, paper = run("paper")
@@ -364,29 +456,38 @@ def test_paper_keeps_a_group_only_when_every_row_is_within_rho(paper_ds, rules):
 
 
 def test_paper_drops_no_gain_groups_records_quality_and_stops_early(paper_ds, rules, monkeypatch):
-    monkeypatch.setattr(DATEGenerator, "_refit_error", lambda self, group, extra: group.val_error)  # Delta = 0
+    monkeypatch.setattr(
+        DATEGenerator, "_refit_error", lambda self, group, extra: group.val_error
+    )  # Delta = 0
     fake = FakeLLM(responses=scripted())
     gen = DATEGenerator(client=fake, preset="paper", iterations=3, random_state=0).fit(paper_ds, rules)
     out = gen.generate(30, refinements="auto")
     kept_groups = out.rows[out.rows["_delta"].notna()]
     assert len(kept_groups) and set(kept_groups["_reason"]) == {DELTA_REASON}  # lines 15-16
     assert len(out.accepted) == 0
-    assert np.allclose(kept_groups["_quality"], [gen.groups_[0].rho if r.startswith("R1") else gen.groups_[1].rho
-                                                 for r in kept_groups["_rule_id"]])  # rho_m - Delta, Delta = 0
+    assert np.allclose(
+        kept_groups["_quality"],
+        [gen.groups_[0].rho if r.startswith("R1") else gen.groups_[1].rho for r in kept_groups["_rule_id"]],
+    )  # rho_m - Delta, Delta = 0
     assert set(out.rows["_iteration"]) == {1}  # no improvement: every group stops after iteration 1
     assert sum("longer improved" in m for m in out.messages) == 2
     assert not any(is_rule_prompt(c.prompt) for c in fake.calls)  # a stopped group asks no refinement
 
 
 def test_paper_adds_path_examples_back_and_uses_the_dgr_prompt(paper_ds, rules, monkeypatch):
-    monkeypatch.setattr(DATEGenerator, "_refit_error",  # every group improves the score: Delta = 0.01
-                        lambda self, group, extra: group.val_error - (0.01 if extra else 0.0))
+    monkeypatch.setattr(
+        DATEGenerator,
+        "_refit_error",  # every group improves the score: Delta = 0.01
+        lambda self, group, extra: group.val_error - (0.01 if extra else 0.0),
+    )
     fake = FakeLLM(responses=scripted())
     gen = DATEGenerator(client=fake, preset="paper", iterations=2, random_state=0).fit(paper_ds, rules)
     out = gen.generate(40)
     row_prompts = [c.prompt for c in fake.calls if not is_rule_prompt(c.prompt)]
     first = row_prompts[0].split("\n")
-    assert first[0].startswith("# table, grouped by distribution-guiding rule") and "error at most" in first[0]
+    assert (
+        first[0].startswith("# table, grouped by distribution-guiding rule") and "error at most" in first[0]
+    )
     second_iteration = [p for p in row_prompts if "# rows where" in p and p.count("# rows where") > 1]
     assert second_iteration  # iteration 2 shows iteration 1's path examples as rule-data blocks
     paths = set(out.rows.loc[(out.rows["_iteration"] == 1) & out.rows["_delta"].notna(), "_path"])
@@ -427,7 +528,9 @@ def arms_setup(paper_ds):
 
 def test_paper_mds_counts_pulls_takes_quality_from_rho_k_and_keeps_whole_arms(paper_ds, arms_setup):
     rules, rows = arms_setup
-    sel = select_rows(rows, paper_ds, rules, method="mds", preset="paper", n_pulls=40, budget=1, random_state=0)
+    sel = select_rows(
+        rows, paper_ds, rules, method="mds", preset="paper", n_pulls=40, budget=1, random_state=0
+    )
     K = rows["_arm"].nunique()
     log_bar = 0.5 + sum(1 / i for i in range(2, K + 1))
     assert K * math.ceil((40 - K) / log_bar / K) <= sel.pulls <= 40  # n is the number of pulls
@@ -464,8 +567,9 @@ def test_product_mds_documents_its_ucb_scale():
 def test_paper_preset_runs_the_published_mds_in_the_pipeline(paper_ds, rules, monkeypatch):
     from synth_core.pipeline import run_pipeline
 
-    monkeypatch.setattr(DATEGenerator, "_refit_error", lambda self, group, extra: group.val_error - (0.01 if extra
-                                                                                                    else 0.0))
+    monkeypatch.setattr(
+        DATEGenerator, "_refit_error", lambda self, group, extra: group.val_error - (0.01 if extra else 0.0)
+    )
     seen = {}
     real = select_rows
 
@@ -474,8 +578,18 @@ def test_paper_preset_runs_the_published_mds_in_the_pipeline(paper_ds, rules, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr("synth_core.pipeline.select_rows", spy)
-    run = run_pipeline(paper_ds, rules, method="date", n=20, labels="none", guard=False, preset="paper", alpha=0.5,
-                       client=FakeLLM(responses=scripted()), generator_params={"iterations": 1})
+    run = run_pipeline(
+        paper_ds,
+        rules,
+        method="date",
+        n=20,
+        labels="none",
+        guard=False,
+        preset="paper",
+        alpha=0.5,
+        client=FakeLLM(responses=scripted()),
+        generator_params={"iterations": 1},
+    )
     assert seen == {"preset": "paper", "n_pulls": 200, "alpha": 0.8}
     assert run.params["preset"] == "paper" and run.params["generator"]["iterations"] == 3
     assert run.params["selection_preset"] == "paper" and run.params["oversample"] == 1.0
@@ -496,7 +610,8 @@ def test_discovery_offers_problem_1s_mean_absolute_error():
     model = SharedModel.fit(ds.train[["a", "b"]], ds.train["t"].to_numpy(), task="regression", error="mae")
     pred = model.predict(ds.train[["a", "b"]])
     assert model.error(ds.train[["a", "b"]], ds.train["t"].to_numpy()) == pytest.approx(
-        float(np.mean(np.abs(pred - ds.train["t"].to_numpy()))))
+        float(np.mean(np.abs(pred - ds.train["t"].to_numpy())))
+    )
     assert DGRDiscoverer().error == "relative"  # the product's default stays
 
 
@@ -506,8 +621,9 @@ def test_discovery_offers_problem_1s_mean_absolute_error():
 def test_samplellm_paper_clusters_the_whole_table_with_kmeans(paper_ds, rules):
     from synth_core.generators.samplellm import SampleLLMGenerator
 
-    gen = SampleLLMGenerator(client=FakeLLM(responses=scripted()), preset="paper", n_clusters=4,
-                             random_state=0).fit(paper_ds, rules)
+    gen = SampleLLMGenerator(
+        client=FakeLLM(responses=scripted()), preset="paper", n_clusters=4, random_state=0
+    ).fit(paper_ds, rules)
     positions, labels, centres = gen.clusters_["R1"]
     assert gen.clusters_["R2"] is gen.clusters_["R1"] and len(positions) == len(paper_ds.train)
     assert len(np.unique(labels)) == 4 and len(centres) == 4
@@ -523,8 +639,9 @@ def test_frequency_weights_are_eq_14_ratios():
     real = pd.DataFrame({"c": ["a"] * 6 + ["b"] * 2 + ["z"] * 2, "y": ["p", "q"] * 5})
     pool = pd.DataFrame({"c": ["a", "b", "b", "b", "w"], "y": ["p", "q", "p", "q", "p"]})
     schema = infer_schema(real)
-    w = frequency_weights(real, pool, schema=schema, features=["c"], target="y", task="classification",
-                          groups=[["c"]])
+    w = frequency_weights(
+        real, pool, schema=schema, features=["c"], target="y", task="classification", groups=[["c"]]
+    )
     # cell ratios P_o / P_s': a 0.6/0.2 = 3, b 0.2/0.6 = 1/3, w unseen in the real rows -> 0
     assert w[-1] == 0.0 and w.max() == 1.0
     assert w[0] / w[1] == pytest.approx(9.0 * _label_term(real, pool, 0) / _label_term(real, pool, 1))
@@ -536,10 +653,17 @@ def _label_term(real, pool, i):
 
     schema = infer_schema(real)
     enc = RowEncoder(schema, ["c"]).fit(real)
-    m_o = _label_likelihood(enc.transform(real), real["y"].to_numpy(), enc.transform(pool), pool["y"].to_numpy(),
-                            "classification")
-    m_s = _label_likelihood(enc.transform(pool), pool["y"].to_numpy(), enc.transform(pool), pool["y"].to_numpy(),
-                            "classification", classes=["p", "q"])
+    m_o = _label_likelihood(
+        enc.transform(real), real["y"].to_numpy(), enc.transform(pool), pool["y"].to_numpy(), "classification"
+    )
+    m_s = _label_likelihood(
+        enc.transform(pool),
+        pool["y"].to_numpy(),
+        enc.transform(pool),
+        pool["y"].to_numpy(),
+        "classification",
+        classes=["p", "q"],
+    )
     return m_o[i] / m_s[i]
 
 
@@ -563,8 +687,20 @@ def test_htdbu_paper_scores_tstr_with_logistic_regression(paper_ds, rules):
     paper = HTDBUGenerator(preset="paper", skeleton=skeleton, rounds=0, random_state=0).fit(paper_ds, rules)
     product = HTDBUGenerator(skeleton=skeleton, rounds=0, random_state=0).fit(paper_ds, rules)
     cols = ["x", "age", "color", "y"]
-    expect = float(np.mean(row_losses(paper_ds.schema, ["x", "age", "color"], "classification",
-                                      paper_ds.train[cols], paper.val_, "y", model="linear", like=paper.train_)))
+    expect = float(
+        np.mean(
+            row_losses(
+                paper_ds.schema,
+                ["x", "age", "color"],
+                "classification",
+                paper_ds.train[cols],
+                paper.val_,
+                "y",
+                model="linear",
+                like=paper.train_,
+            )
+        )
+    )
     assert paper.baseline_ == pytest.approx(expect) and product.baseline_ != pytest.approx(expect)
 
 
@@ -574,17 +710,35 @@ def test_htdbu_paper_scores_tstr_with_logistic_regression(paper_ds, rules):
 def test_cli_generate_takes_a_preset_and_auto_approval(tmp_path, capsys):
     from synth_core.cli import build_parser, main
 
-    args = build_parser().parse_args(["generate", "f.csv", "--target", "y", "--preset", "paper",
-                                      "--auto-approve-refinements"])
+    args = build_parser().parse_args(
+        ["generate", "f.csv", "--target", "y", "--preset", "paper", "--auto-approve-refinements"]
+    )
     assert args.preset == "paper" and args.auto_approve_refinements
     assert build_parser().parse_args(["generate", "f.csv", "--target", "y"]).preset == "product"
     path = tmp_path / "t.csv"
     _frame(120).to_csv(path, index=False)
-    assert main(["generate", str(path), "--target", "y", "--preset", "paper", "--out",
-                 str(tmp_path / "r.zip")]) == 2
+    assert (
+        main(["generate", str(path), "--target", "y", "--preset", "paper", "--out", str(tmp_path / "r.zip")])
+        == 2
+    )
     assert "statistical has no 'paper' preset" in capsys.readouterr().err
-    assert main(["generate", str(path), "--target", "y", "--n", "50", "--folds", "2", "--out",
-                 str(tmp_path / "r.zip")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(path),
+                "--target",
+                "y",
+                "--n",
+                "50",
+                "--folds",
+                "2",
+                "--out",
+                str(tmp_path / "r.zip"),
+            ]
+        )
+        == 0
+    )
     assert re.search(r"preset: Product", capsys.readouterr().out)
 
 
@@ -614,7 +768,13 @@ def papers_counts() -> dict:
         same, differs = "same" in cells[2], "differs" in cells[2]
         c = out.setdefault(section, {"rows": 0, "same": 0, "differs": 0, "paper same, product differs": 0})
         c["rows"] += 1
-        c["same" if same and not differs else "differs" if differs and not same else "paper same, product differs"] += 1
+        c[
+            "same"
+            if same and not differs
+            else "differs"
+            if differs and not same
+            else "paper same, product differs"
+        ] += 1
     return out
 
 
@@ -623,8 +783,11 @@ def test_papers_doc_every_same_row_names_a_test_and_every_differs_row_a_reason()
 
     tests_dir = Path(__file__).resolve().parent
     rows = _papers_rows()
-    assert len(rows) >= 50 and {s for s, _ in rows} >= {"DATE, Algorithm 2 (DGR-guided generation)",
-                                                         "DATE, Algorithm 3 (MDS)", "SampleLLM (Alg. 1 of the paper)"}
+    assert len(rows) >= 50 and {s for s, _ in rows} >= {
+        "DATE, Algorithm 2 (DGR-guided generation)",
+        "DATE, Algorithm 3 (MDS)",
+        "SampleLLM (Alg. 1 of the paper)",
+    }
     for section, cells in rows:
         assert len(cells) == 4, (section, cells)
         verdict, tests = cells[2], cells[3]
@@ -645,9 +808,11 @@ def test_papers_doc_counts_table_matches_its_rows():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "PAPERS.md").read_text()
-    table = text[text.index("## Counts"):]
+    table = text[text.index("## Counts") :]
     for section, c in papers_counts().items():
-        row = f"| {section} | {c['rows']} | {c['same']} | {c['paper same, product differs']} | {c['differs']} |"
+        row = (
+            f"| {section} | {c['rows']} | {c['same']} | {c['paper same, product differs']} | {c['differs']} |"
+        )
         assert row in table, row
 
 
@@ -659,8 +824,10 @@ def test_folds_share_one_decision_per_refinement_and_same_ids_never_collide():
 
     class Fold:
         def __init__(self, r2_text):
-            self.props = [parse_rule("x > 7", id="R1.r1", status="proposed", origin="refined"),
-                          parse_rule(r2_text, id="R2.r1", status="proposed", origin="refined")]
+            self.props = [
+                parse_rule("x > 7", id="R1.r1", status="proposed", origin="refined"),
+                parse_rule(r2_text, id="R2.r1", status="proposed", origin="refined"),
+            ]
             self.applied, self.steps = None, 0
 
         def step(self):

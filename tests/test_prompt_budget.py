@@ -89,10 +89,16 @@ def shown_rule_ids(prompt: str, rules) -> list[str]:
 def test_estimate_counts_digits_one_token_each_and_never_less_than_bytes_for_other_scripts():
     assert estimate_tokens("1234567890") == 10  # Gemma writes every digit as a token
     assert estimate_tokens("-3.25") == 5
-    assert estimate_tokens("integer") == 1 and estimate_tokens(" categorical") == 1  # the templates' own words
+    assert (
+        estimate_tokens("integer") == 1 and estimate_tokens(" categorical") == 1
+    )  # the templates' own words
     assert estimate_tokens("qzxj") == 2  # other letters: one token per two
-    assert estimate_tokens("é") == 2 and estimate_tokens("日本") == 6  # UTF-8 bytes: a token covers a byte at least
-    assert estimate_tokens("a b") == 2 and estimate_tokens("a 1") == 3  # a space merges with a word, not a digit
+    assert (
+        estimate_tokens("é") == 2 and estimate_tokens("日本") == 6
+    )  # UTF-8 bytes: a token covers a byte at least
+    assert (
+        estimate_tokens("a b") == 2 and estimate_tokens("a 1") == 3
+    )  # a space merges with a word, not a digit
     assert estimate_chat_tokens([{"role": "user", "content": "12"}]) == 16 + 8 + 2
 
 
@@ -115,8 +121,11 @@ def digits(plan) -> str:
 
 def test_fit_prompt_keeps_everything_when_it_fits():
     seen = []
-    fit = fit_prompt(lambda p: seen.append(p) or digits(p), Budget(context=200, answer=0),
-                     [Dial("a", range(5, -1, -1)), Dial("b", range(10, -1, -1))])
+    fit = fit_prompt(
+        lambda p: seen.append(p) or digits(p),
+        Budget(context=200, answer=0),
+        [Dial("a", range(5, -1, -1)), Dial("b", range(10, -1, -1))],
+    )
     assert fit.plan == {"a": 5, "b": 10} and fit.tokens == 150 and fit.left_out == {} and fit.note == ""
     assert len(seen) == 1  # rendered once
 
@@ -139,13 +148,20 @@ def test_fit_prompt_takes_a_dial_again_later_and_counts_answer_and_margin():
 
 def test_fit_prompt_raises_when_even_the_smallest_prompt_does_not_fit():
     with pytest.raises(ContextLengthError) as info:
-        fit_prompt(digits, Budget(context=60, answer=20, where="http://x/v1"), [Dial("a", (5, 0)), Dial("b", (10, 5))],
-                   what="the test prompt", fix="Use fewer b.")
+        fit_prompt(
+            digits,
+            Budget(context=60, answer=20, where="http://x/v1"),
+            [Dial("a", (5, 0)), Dial("b", (10, 5))],
+            what="the test prompt",
+            fix="Use fewer b.",
+        )
     err = info.value
     assert isinstance(err, LLMResponseError) and isinstance(err, LLMError)
-    assert str(err) == ("the test prompt does not fit the context of 60 tokens of http://x/v1, even shortened as far "
-                        "as it goes: its prompt needs about 50 tokens and the answer 20 (with 0 kept free). "
-                        "Use fewer b.")
+    assert str(err) == (
+        "the test prompt does not fit the context of 60 tokens of http://x/v1, even shortened as far "
+        "as it goes: its prompt needs about 50 tokens and the answer 20 (with 0 kept free). "
+        "Use fewer b."
+    )
     assert (err.context_tokens, err.requested_tokens) == (60, 70)
 
 
@@ -157,10 +173,14 @@ def test_fit_prompt_without_a_known_context_keeps_everything():
 # --------------------------------------------------------------------------- rule proposals (propose.py)
 
 
-@pytest.mark.parametrize("api,constrain,context", [("completion", "grammar", 1024), ("chat", "json_schema", 1536)])
+@pytest.mark.parametrize(
+    "api,constrain,context", [("completion", "grammar", 1024), ("chat", "json_schema", 1536)]
+)
 def test_forty_rule_proposal_fits_and_keeps_the_most_supported_rules(bank, api, constrain, context):
     rules = forty_rules()
-    reply = RULES_REPLY if api == "completion" else json.dumps({"rules": [{"rule": "V1 >= 30", "reason": "age"}]})
+    reply = (
+        RULES_REPLY if api == "completion" else json.dumps({"rules": [{"rule": "V1 >= 30", "reason": "age"}]})
+    )
     fake = FakeLLM(responses=[reply], api=api, constrain=constrain, context_tokens=context)
     paths = [f"V12 <= {200 + i}.5 AND V1 > {30 + i}.5" for i in range(20)]
     out = propose_rules(fake, schema=bank.schema, target="Class", current_rules=rules, paths=paths, n=3)
@@ -217,12 +237,17 @@ def test_sixty_columns_with_long_category_sets_are_summarised(wide):
 def test_refinement_prompt_gives_up_paths_and_feedback_but_keeps_the_leader(bank):
     rules = forty_rules()[:6]
     feedback = {"r0": {"rule error": 0.1, "rho": 0.05, "validation error of its model": 0.2}}
-    feedback.update({f"V12 <= {i}.5 AND V1 > {i}.5": {"error": 0.1 + i / 100, "delta": -0.01 * i, "kept": "no"}
-                     for i in range(30)})
+    feedback.update(
+        {
+            f"V12 <= {i}.5 AND V1 > {i}.5": {"error": 0.1 + i / 100, "delta": -0.01 * i, "kept": "no"}
+            for i in range(30)
+        }
+    )
     paths = [f"V12 <= {200 + i}.5 AND V1 > {30 + i}.5 AND V6 <= {1000 + i}" for i in range(20)]
     fake = FakeLLM(responses=[RULES_REPLY], context_tokens=1024)
-    out = propose_rules(fake, schema=bank.schema, target="Class", current_rules=rules, paths=paths,
-                        feedback=feedback, n=3)
+    out = propose_rules(
+        fake, schema=bank.schema, target="Class", current_rules=rules, paths=paths, feedback=feedback, n=3
+    )
     assert out.valid and out.valid[0].origin == "refined"
     assert_fits(fake, 1024)
     prompt = fake.calls[0].prompt
@@ -248,17 +273,32 @@ def test_a_table_whose_column_list_alone_does_not_fit_is_a_clear_error():
 # --------------------------------------------------------------------------- rows (rows.py, DATE, SampleLLM)
 
 
-@pytest.mark.parametrize("api,constrain,context", [("completion", "grammar", 4096), ("chat", "json_schema", 8192)])
+@pytest.mark.parametrize(
+    "api,constrain,context", [("completion", "grammar", 4096), ("chat", "json_schema", 8192)]
+)
 def test_sixty_column_row_prompts_show_fewer_exemplars(wide, api, constrain, context):
     fake = FakeLLM(responses=lambda prompt: "", api=api, constrain=constrain, context_tokens=context)
-    batch = generate_rows(fake, schema=wide.schema, target="y", rule=None, examples=wide.train, n=4,
-                          rows_per_call=1, n_examples=10, max_calls=2)
+    batch = generate_rows(
+        fake,
+        schema=wide.schema,
+        target="y",
+        rule=None,
+        examples=wide.train,
+        n=4,
+        rows_per_call=1,
+        n_examples=10,
+        max_calls=2,
+    )
     assert len(fake.calls) == 2
     assert_fits(fake, context)
     per_call = []
     for call in fake.calls:
         text = call.prompt
-        shown = text.count('"category_1_') if api == "completion" else text.split("<data>")[2].split("</data>")[0].count("{")
+        shown = (
+            text.count('"category_1_')
+            if api == "completion"
+            else text.split("<data>")[2].split("</data>")[0].count("{")
+        )
         per_call.append(shown)
     assert all(1 <= k < 10 for k in per_call)
     assert batch.left_out["exemplar rows"] == sum(10 - k for k in per_call)
@@ -267,9 +307,14 @@ def test_sixty_column_row_prompts_show_fewer_exemplars(wide, api, constrain, con
 
 def test_rows_of_a_table_too_wide_for_one_exemplar_raise_a_clear_llm_error(wide):
     fake = FakeLLM(responses=lambda prompt: "", context_tokens=1024)
-    with pytest.raises(LLMError, match=r"does not fit the context of 1024 tokens.*61 columns' header and one "
-                                       r"exemplar row.*fewer rows per call"):
-        generate_rows(fake, schema=wide.schema, target="y", rule=None, examples=wide.train, n=2, rows_per_call=1)
+    with pytest.raises(
+        LLMError,
+        match=r"does not fit the context of 1024 tokens.*61 columns' header and one "
+        r"exemplar row.*fewer rows per call",
+    ):
+        generate_rows(
+            fake, schema=wide.schema, target="y", rule=None, examples=wide.train, n=2, rows_per_call=1
+        )
     assert fake.calls == []
 
 
@@ -290,14 +335,30 @@ def test_date_rows_and_refinements_fit_a_small_context():
 
     rng = np.random.default_rng(0)
     n = 400
-    frame = pd.DataFrame({"x": np.round(rng.uniform(0, 10, n), 2), "age": rng.integers(18, 80, n),
-                          "color": rng.choice(["red", "green", "blue"], n)})
+    frame = pd.DataFrame(
+        {
+            "x": np.round(rng.uniform(0, 10, n), 2),
+            "age": rng.integers(18, 80, n),
+            "color": rng.choice(["red", "green", "blue"], n),
+        }
+    )
     frame["y"] = np.where((frame["x"] > 5) & (frame["color"] != "blue"), "yes", "no")
     ds = make_dataset(frame, target="y", seed=0, protocol="paper")
-    rules = [parse_rule(f"x > {5 + i / 10} AND color in {{'red', 'green'}}", id=f"R{i}", status="approved",
-                        origin="discovered", ind=0.9 - i / 100, error=0.0, model_id=1) for i in range(12)]
-    rules.append(parse_rule("x <= 5", id="S", status="approved", origin="discovered", ind=0.5, error=0.0,
-                            model_id=2))
+    rules = [
+        parse_rule(
+            f"x > {5 + i / 10} AND color in {{'red', 'green'}}",
+            id=f"R{i}",
+            status="approved",
+            origin="discovered",
+            ind=0.9 - i / 100,
+            error=0.0,
+            model_id=1,
+        )
+        for i in range(12)
+    ]
+    rules.append(
+        parse_rule("x <= 5", id="S", status="approved", origin="discovered", ind=0.5, error=0.0, model_id=2)
+    )
     fake = FakeLLM(responses=_date_reply, context_tokens=512)
     gen = DATEGenerator(client=fake, iterations=2, random_state=0).fit(ds, rules)
     out = gen.generate(20)
@@ -327,8 +388,9 @@ def test_htdbu_skeleton_prompt_is_shortened_and_says_so(wide):
     from synth_core.generators.htdbu import HTDBUGenerator
 
     rules = [parse_rule("num_0 >= 50000", id="r1", status="approved")]
-    fake = FakeLLM(responses=[json.dumps({"ranges": {"num_0": [10, 90000]}, "sets": {}, "if": []})],
-                   context_tokens=2048)
+    fake = FakeLLM(
+        responses=[json.dumps({"ranges": {"num_0": [10, 90000]}, "sets": {}, "if": []})], context_tokens=2048
+    )
     gen = HTDBUGenerator(client=fake, rounds=1, random_state=0).fit(wide, rules)
     out = gen.generate(10)
     assert len(fake.calls) == 1 and gen.skeleton_
@@ -355,8 +417,11 @@ def test_structsynth_dag_prompt_is_shortened_and_says_so(narrower):
     out = gen.generate(10)
     assert len(fake.calls) == 1
     assert_fits(fake, 1024)
-    notes = [m for m in out.messages if m.startswith("StructSynth: the DAG prompt was shortened to fit the "
-                                                    "context of 1024 tokens")]
+    notes = [
+        m
+        for m in out.messages
+        if m.startswith("StructSynth: the DAG prompt was shortened to fit the context of 1024 tokens")
+    ]
     assert len(notes) == 1 and "category values" in notes[0]
 
 
@@ -385,7 +450,9 @@ def test_context_setting_from_arguments_and_environment(monkeypatch):
     monkeypatch.setenv("SYNTH_LLM_CONTEXT", "lots")
     with pytest.raises(InvalidParameterError, match="SYNTH_LLM_CONTEXT must be an integer number of tokens"):
         LLMSettings.from_env()
-    with pytest.raises(InvalidParameterError, match=r"from 512 to 32768 \(the embedded model's trained context\)"):
+    with pytest.raises(
+        InvalidParameterError, match=r"from 512 to 32768 \(the embedded model's trained context\)"
+    ):
         LLMSettings(context_tokens=65536)
     with pytest.raises(InvalidParameterError, match="context_tokens must be an integer from 512"):
         LLMSettings(context_tokens=100)
@@ -409,8 +476,11 @@ def _capture_command(monkeypatch, tmp_path):
     monkeypatch.setattr(srv, "model_path", lambda cache_dir=None: model)
     monkeypatch.setattr(srv, "cpu_problem", lambda: None)
     real_find_spec = srv.importlib.util.find_spec
-    monkeypatch.setattr(srv.importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        srv.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a),
+    )
     seen = []
 
     def popen(cmd, **kwargs):
@@ -437,9 +507,11 @@ def test_embedded_memory_check_grows_with_the_context(monkeypatch, tmp_path):
     monkeypatch.setattr(srv, "_available_mb", lambda: 700.0)
     with pytest.raises(LLMUnavailableError) as info:
         srv.EmbeddedServer(cache_dir=tmp_path, n_ctx=8192).start()
-    assert str(info.value) == ("only 700 MB of memory is free and the embedded LLM needs about 744 MB: close other "
-                               "programs, start it with a smaller context (SYNTH_LLM_CONTEXT, now 8192 tokens), or "
-                               "set OPENAI_BASE_URL to use an endpoint")
+    assert str(info.value) == (
+        "only 700 MB of memory is free and the embedded LLM needs about 744 MB: close other "
+        "programs, start it with a smaller context (SYNTH_LLM_CONTEXT, now 8192 tokens), or "
+        "set OPENAI_BASE_URL to use an endpoint"
+    )
     with pytest.raises(_Captured):  # 2048 tokens need about 636 MB: it goes on to start the process
         srv.EmbeddedServer(cache_dir=tmp_path, n_ctx=2048).start()
     assert len(seen) == 1
@@ -499,7 +571,9 @@ def test_client_asks_the_embedded_server_for_its_context(monkeypatch, tmp_path, 
 
 
 def _client(srv, **changes):
-    settings = dict(base_url=srv.base_url, model="m", cache=False, timeout=5.0, max_retries=2, api="completion")
+    settings = dict(
+        base_url=srv.base_url, model="m", cache=False, timeout=5.0, max_retries=2, api="completion"
+    )
     settings.update(changes)
     return LLMClient(LLMSettings(**settings))
 
@@ -511,9 +585,11 @@ def test_llama_cpp_context_refusal_names_the_sizes_and_the_fix():
             client.complete("a,b\n1,2\n", max_tokens=220)
         assert srv.hits == 1  # a 400 is not retried
     message = str(info.value)
-    assert message.startswith(f"{srv.base_url} refused the request because it does not fit the model's context "
-                              "window (HTTP 400): the context is 2048 tokens and the request needs 3203 tokens "
-                              "(2983 for the prompt, 220 for the answer). Fix: ")
+    assert message.startswith(
+        f"{srv.base_url} refused the request because it does not fit the model's context "
+        "window (HTTP 400): the context is 2048 tokens and the request needs 3203 tokens "
+        "(2983 for the prompt, 220 for the answer). Fix: "
+    )
     assert "SYNTH_LLM_CONTEXT=2048" in message  # told 8192, the endpoint has 2048
     assert "response_format" not in message and "constrain" not in message
     assert (info.value.context_tokens, info.value.requested_tokens) == (2048, 3203)
@@ -525,8 +601,10 @@ def test_native_llama_server_context_refusal():
         with pytest.raises(ContextLengthError) as info:
             _client(srv).complete("x" * 50, max_tokens=100)
     message = str(info.value)
-    assert "the context is 2048 tokens and the request needs 3303 tokens (3203 for the prompt, 100 for the answer)" \
+    assert (
+        "the context is 2048 tokens and the request needs 3303 tokens (3203 for the prompt, 100 for the answer)"
         in message
+    )
     assert "constrain" not in message
 
 
@@ -561,6 +639,8 @@ def test_refusal_without_numbers_reports_our_estimate():
         with pytest.raises(ContextLengthError) as info:
             _client(srv).complete("123456789", max_tokens=7)
     message = str(info.value)
-    assert "the context is not stated and the request needs about 16 tokens by our estimate (9 for the prompt, 7 " \
-           "for the answer)" in message
+    assert (
+        "the context is not stated and the request needs about 16 tokens by our estimate (9 for the prompt, 7 "
+        "for the answer)" in message
+    )
     assert re.search(r"HTTP 400", message)

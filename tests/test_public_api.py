@@ -4,8 +4,11 @@ import synth_core
 
 
 def test_all_lists_exactly_the_public_names():
-    public = {n for n in dir(synth_core) if not n.startswith("_") and not
-              isinstance(getattr(synth_core, n), type(synth_core))}
+    public = {
+        n
+        for n in dir(synth_core)
+        if not n.startswith("_") and not isinstance(getattr(synth_core, n), type(synth_core))
+    }
     assert set(synth_core.__all__) - {"__version__"} == public
 
 
@@ -13,9 +16,11 @@ def test_library_never_imports_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys, synth_core.data, synth_core.rules, synth_core.discovery, synth_core.pipeline, "
-            "synth_core.viz, synth_core.evaluation.report, synth_core.labels, synth_core.run; "
-            "print('streamlit' in sys.modules)")
+    code = (
+        "import sys, synth_core.data, synth_core.rules, synth_core.discovery, synth_core.pipeline, "
+        "synth_core.viz, synth_core.evaluation.report, synth_core.labels, synth_core.run; "
+        "print('streamlit' in sys.modules)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
@@ -24,11 +29,15 @@ def test_library_never_imports_streamlit():
 def _public_names(module) -> set[str]:
     """Public names a module really has: no submodules, no ``from __future__ import annotations``."""
     import __future__
+
     import types
 
     values = {n: getattr(module, n) for n in dir(module) if not n.startswith("_")}
-    return {n for n, v in values.items()
-            if not isinstance(v, types.ModuleType) and v is not __future__.annotations}
+    return {
+        n
+        for n, v in values.items()
+        if not isinstance(v, types.ModuleType) and v is not __future__.annotations
+    }
 
 
 def test_rules_package_exports_what_it_lists():
@@ -67,6 +76,9 @@ def test_no_new_private_name_is_imported_across_modules():
                 continue
             if node.level or (node.module or "").startswith("synth_core"):
                 where = path.relative_to(root.parent).as_posix()
-                found |= {(where, node.module, alias.name) for alias in node.names
-                          if alias.name.startswith("_") and not alias.name.startswith("__")}
+                found |= {
+                    (where, node.module, alias.name)
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                }
     assert found == PRIVATE_IMPORTS_LEFT

@@ -8,16 +8,28 @@ from hypothesis import strategies as st
 
 from synth_core.data import infer_schema
 from synth_core.errors import RuleError, RuleSyntaxError, RuleValidationError
-from synth_core.rules import (Conjunction, Predicate, Rule, format_rule, overlap, parse_rule, rules_from_json,
-                              rules_to_json, validate_rule, validate_rules)
+from synth_core.rules import (
+    Conjunction,
+    Predicate,
+    Rule,
+    format_rule,
+    overlap,
+    parse_rule,
+    rules_from_json,
+    rules_to_json,
+    validate_rule,
+    validate_rules,
+)
 
 # --------------------------------------------------------------------- parsing and formatting
 
 CANONICAL = [
     ("age >= 40", "age >= 40"),
     ("age>=40 and hours<20", "age >= 40 AND hours < 20"),
-    ("(age >= 40 AND workclass in {'Self-emp', 'Private'}) OR hours < 20",
-     "(age >= 40 AND workclass in {'Private', 'Self-emp'}) OR hours < 20"),
+    (
+        "(age >= 40 AND workclass in {'Self-emp', 'Private'}) OR hours < 20",
+        "(age >= 40 AND workclass in {'Private', 'Self-emp'}) OR hours < 20",
+    ),
     ("x = 1.5", "x == 1.5"),
     ("x == 2.0", "x == 2"),
     ("x between 1 and 2", "x between 1 and 2"),
@@ -78,7 +90,8 @@ def test_set_mixing_booleans_with_numbers_is_refused_not_collapsed():
         parse_rule("age in {1, true}")
     assert str(info.value).splitlines()[0] == (
         "a set of values mixes true/false with numbers ({1, true}): true counts as 1 and false as 0, so one "
-        "would be lost; use only true/false for a boolean column, only numbers or text otherwise (column 8)")
+        "would be lost; use only true/false for a boolean column, only numbers or text otherwise (column 8)"
+    )
     assert str(info.value).splitlines()[-1] == "         ^"
     with pytest.raises(RuleError, match=r"mixes true/false with numbers \(\{0, false\}\)"):
         Predicate("age", "not in", [0.0, False])
@@ -95,10 +108,14 @@ def test_set_of_booleans_and_text_is_kept():
 
 # --------------------------------------------------------------------- property tests
 
-names = st.one_of(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
-                  st.text(alphabet="ab `'\\,{}", min_size=1, max_size=6))
-numbers = st.one_of(st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: abs(f) < 1e300))
+names = st.one_of(
+    st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
+    st.text(alphabet="ab `'\\,{}", min_size=1, max_size=6),
+)
+numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: abs(f) < 1e300),
+)
 strings = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
 scalars = st.one_of(numbers, strings, st.booleans())
 
@@ -106,11 +123,18 @@ scalars = st.one_of(numbers, strings, st.booleans())
 @st.composite
 def predicates(draw):
     col = draw(names)
-    op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "in", "not in", "between", "is missing",
-                               "is not missing"]))
+    op = draw(
+        st.sampled_from(
+            ["<", "<=", ">", ">=", "==", "!=", "in", "not in", "between", "is missing", "is not missing"]
+        )
+    )
     if op in ("in", "not in"):  # true/false never share a set with numbers (Python takes true for 1)
-        value = draw(st.one_of(st.lists(st.one_of(numbers, strings), min_size=1, max_size=4),
-                               st.lists(st.one_of(strings, st.booleans()), min_size=1, max_size=4)))
+        value = draw(
+            st.one_of(
+                st.lists(st.one_of(numbers, strings), min_size=1, max_size=4),
+                st.lists(st.one_of(strings, st.booleans()), min_size=1, max_size=4),
+            )
+        )
     elif op == "between":
         value = (draw(numbers), draw(numbers))
     elif op in ("is missing", "is not missing"):
@@ -120,15 +144,21 @@ def predicates(draw):
     return Predicate(col, op, value)
 
 
-rules = st.lists(st.lists(predicates(), min_size=1, max_size=3).map(lambda ps: Conjunction(tuple(ps))),
-                 min_size=1, max_size=3, unique=True).map(lambda cs: Rule(conjunctions=tuple(cs)))
+rules = st.lists(
+    st.lists(predicates(), min_size=1, max_size=3).map(lambda ps: Conjunction(tuple(ps))),
+    min_size=1,
+    max_size=3,
+    unique=True,
+).map(lambda cs: Rule(conjunctions=tuple(cs)))
 
 
 @settings(max_examples=200, deadline=None)
 @given(rules)
 @example(Rule(conjunctions=(Conjunction((Predicate("a", "<", 1),)), Conjunction((Predicate("a", "<=", 1),)))))
 @example(Rule(conjunctions=(Conjunction((Predicate("s", "in", ("x,y", "it's", "{}")),)),)))  # quotes, commas
-@example(Rule(conjunctions=(Conjunction((Predicate("and", "not in", ("b",)), Predicate("c", "is missing"))),)))
+@example(
+    Rule(conjunctions=(Conjunction((Predicate("and", "not in", ("b",)), Predicate("c", "is missing"))),))
+)
 def test_text_round_trip(rule):
     text = format_rule(rule)
     again = parse_rule(text)
@@ -144,8 +174,9 @@ def test_json_round_trip(rule):
     assert again == rule and again.paths == rule.paths
 
 
-frame_values = st.lists(st.one_of(st.none(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False)),
-                        min_size=1, max_size=30)
+frame_values = st.lists(
+    st.one_of(st.none(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False)), min_size=1, max_size=30
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -158,8 +189,14 @@ def test_mask_semantics_match_python_and_missing_never_matches(values, op, c):
     mask = Predicate("x", op, c).mask(frame)
     import operator
 
-    fn = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-          "==": operator.eq, "!=": operator.ne}[op]
+    fn = {
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+        "==": operator.eq,
+        "!=": operator.ne,
+    }[op]
     expected = [v is not None and fn(v, c) for v in values]
     assert mask.tolist() == expected
 
@@ -178,8 +215,9 @@ def test_mask_set_between_missing_and_dnf():
 
 
 def test_mask_on_nullable_dtypes_with_missing_cells():
-    frame = pd.DataFrame({"b": pd.array([True, None, False], dtype="boolean"),
-                          "i": pd.array([1, None, 3], dtype="Int64")})
+    frame = pd.DataFrame(
+        {"b": pd.array([True, None, False], dtype="boolean"), "i": pd.array([1, None, 3], dtype="Int64")}
+    )
     assert Predicate("b", "==", True).mask(frame).tolist() == [True, False, False]
     assert Predicate("i", "<", 2).mask(frame).tolist() == [True, False, False]
     assert Predicate("i", "!=", 1).mask(frame).tolist() == [False, False, True]
@@ -225,7 +263,7 @@ def test_validation_refuses_ignored_columns_and_values_of_the_wrong_kind(schema)
     schema = schema.replace_column("age", role="ignore")
     cases = {
         "age > 40": "'age' is ignored (an id, text, date or constant column, or marked so), so generated "
-                    "rows do not have it; make it a feature or drop the condition",
+        "rows do not have it; make it a feature or drop the condition",
         "x0 < true": "'x0' is numeric; compare it with numbers, not true",
         "flag == 'maybe'": "'flag' is boolean; compare it with true or false, not 'maybe'",
         "flag in {true, 'no'}": "'flag' is boolean; compare it with true or false, not 'no'",

@@ -9,16 +9,29 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from synth_core import rules as rules_mod
-from synth_core.rules import parser as rules_parser
 from synth_core.errors import RuleError, RuleSyntaxError, RuleValidationError, SynthError
-from synth_core.rules import (MAX_DNF_CONJUNCTIONS, MAX_DNF_VALUES, MAX_NESTING, MAX_NUMBER_DIGITS,
-                              MAX_RULE_CHARS, MAX_RULES_JSON_CHARS, MAX_RULES_PER_FILE, Predicate, Rule,
-                              format_rule, parse_rule, rules_from_json, rules_to_json)
+from synth_core.rules import (
+    MAX_DNF_CONJUNCTIONS,
+    MAX_DNF_VALUES,
+    MAX_NESTING,
+    MAX_NUMBER_DIGITS,
+    MAX_RULE_CHARS,
+    MAX_RULES_JSON_CHARS,
+    MAX_RULES_PER_FILE,
+    Predicate,
+    Rule,
+    format_rule,
+    parse_rule,
+    rules_from_json,
+    rules_to_json,
+)
+from synth_core.rules import parser as rules_parser
 
 
 @pytest.fixture
 def no_expansion(monkeypatch):
     """Make any DNF expansion fail the test: a bound must be hit before it."""
+
     def refuse(node):
         raise AssertionError("the DNF was expanded before its size was checked")
 
@@ -60,8 +73,10 @@ def test_values_copied_into_many_clauses_are_refused_before_expansion(no_expansi
     alternatives = " OR ".join(f"b == {i}" for i in range(1000))
     with pytest.raises(RuleSyntaxError) as info:
         parse_rule(f"{big_set} AND ({alternatives})")
-    assert str(info.value) == ("this rule would expand to 1,000 AND-clauses holding 1,001,000 values; the "
-                               f"limit is {MAX_DNF_VALUES:,} values: split it into several rules")
+    assert str(info.value) == (
+        "this rule would expand to 1,000 AND-clauses holding 1,001,000 values; the "
+        f"limit is {MAX_DNF_VALUES:,} values: split it into several rules"
+    )
 
 
 def test_dnf_size_arithmetic_matches_the_expansion():
@@ -77,8 +92,10 @@ def test_deep_parentheses_are_refused_at_the_limit():
     with pytest.raises(RuleSyntaxError) as info:
         parse_rule("(" * 400 + "a < 1" + ")" * 400)
     message = str(info.value)
-    assert message.startswith(f"this rule nests parentheses more than {MAX_NESTING} deep (column "
-                              f"{MAX_NESTING + 1}); the limit is {MAX_NESTING}: remove redundant parentheses")
+    assert message.startswith(
+        f"this rule nests parentheses more than {MAX_NESTING} deep (column "
+        f"{MAX_NESTING + 1}); the limit is {MAX_NESTING}: remove redundant parentheses"
+    )
     assert message.splitlines()[-1].strip() == "^"
     deepest = "(" * MAX_NESTING + "a < 1" + ")" * MAX_NESTING
     assert parse_rule(deepest).text == "a < 1"
@@ -87,8 +104,9 @@ def test_deep_parentheses_are_refused_at_the_limit():
 def test_numbers_with_too_many_digits_are_refused():
     with pytest.raises(RuleSyntaxError) as info:
         parse_rule("a < " + "9" * 5000)
-    assert str(info.value).startswith(f"a number in this rule has 5,000 digits (column 5); the limit is "
-                                      f"{MAX_NUMBER_DIGITS}: round it")
+    assert str(info.value).startswith(
+        f"a number in this rule has 5,000 digits (column 5); the limit is {MAX_NUMBER_DIGITS}: round it"
+    )
     assert parse_rule("a < " + "9" * MAX_NUMBER_DIGITS).conjunctions[0].predicates[0].value == 10**100 - 1
     with pytest.raises(RuleSyntaxError, match=f"has {MAX_NUMBER_DIGITS + 1} digits"):
         parse_rule("a < 0." + "1" * MAX_NUMBER_DIGITS)
@@ -97,13 +115,16 @@ def test_numbers_with_too_many_digits_are_refused():
 def test_text_over_the_length_limit_is_refused_before_parsing():
     with pytest.raises(RuleSyntaxError) as info:
         parse_rule("a < 1" + " " * MAX_RULE_CHARS)
-    assert str(info.value) == (f"this rule is {MAX_RULE_CHARS + 5:,} characters long; the limit is "
-                               f"{MAX_RULE_CHARS:,}: split it into several rules")
+    assert str(info.value) == (
+        f"this rule is {MAX_RULE_CHARS + 5:,} characters long; the limit is "
+        f"{MAX_RULE_CHARS:,}: split it into several rules"
+    )
     assert parse_rule("a < 1" + " " * (MAX_RULE_CHARS - 5)).text == "a < 1"
 
 
-@pytest.mark.parametrize("text", ["x > nan", "x < inf", "x > -Infinity", "x in {1, NaN}",
-                                  "x between 0 and +inf", "x == 1e999"])
+@pytest.mark.parametrize(
+    "text", ["x > nan", "x < inf", "x > -Infinity", "x in {1, NaN}", "x between 0 and +inf", "x == 1e999"]
+)
 def test_non_finite_numbers_in_text_are_refused(text):
     with pytest.raises(RuleSyntaxError, match="expected a finite number"):
         parse_rule(text)
@@ -115,23 +136,33 @@ def test_names_that_start_like_inf_are_still_plain_syntax_errors():
     assert parse_rule("x == 'inf'").text == "x == 'inf'"
 
 
-@pytest.mark.parametrize("op, value", [("<", float("nan")), ("==", np.float64("inf")),
-                                       ("between", (0, float("-inf"))), ("in", [1, float("nan")])])
+@pytest.mark.parametrize(
+    "op, value",
+    [
+        ("<", float("nan")),
+        ("==", np.float64("inf")),
+        ("between", (0, float("-inf"))),
+        ("in", [1, float("nan")]),
+    ],
+)
 def test_non_finite_predicate_values_are_refused(op, value):
     with pytest.raises(RuleError, match="rule values must be finite numbers"):
         Predicate("x", op, value)
 
 
-@pytest.mark.parametrize("column, op, value, message", [
-    ("", "<", 1, "a condition needs a column name"),
-    ("x", "~", 1, "unknown operator '~'"),
-    ("x", "<", None, "rule values must be numbers, text or true/false, not null"),
-    ("x", "<", [1], "rule values must be numbers, text or true/false, not a list"),
-    ("x", "between", 1, "between needs two bounds (low, high), not 1"),
-    ("x", "between", (1, 2, 3), "between needs two bounds"),
-    ("x", "in", {"a": 1}, "a set of values must be a list, not a dict"),
-    ("x", "<", 10**120, "a number in a rule has at most 100 digits, not a number of about 121 digits"),
-])
+@pytest.mark.parametrize(
+    "column, op, value, message",
+    [
+        ("", "<", 1, "a condition needs a column name"),
+        ("x", "~", 1, "unknown operator '~'"),
+        ("x", "<", None, "rule values must be numbers, text or true/false, not null"),
+        ("x", "<", [1], "rule values must be numbers, text or true/false, not a list"),
+        ("x", "between", 1, "between needs two bounds (low, high), not 1"),
+        ("x", "between", (1, 2, 3), "between needs two bounds"),
+        ("x", "in", {"a": 1}, "a set of values must be a list, not a dict"),
+        ("x", "<", 10**120, "a number in a rule has at most 100 digits, not a number of about 121 digits"),
+    ],
+)
 def test_predicate_refuses_values_it_cannot_write(column, op, value, message):
     with pytest.raises(RuleError) as info:
         Predicate(column, op, value)
@@ -148,9 +179,10 @@ def _one(pred: dict, **fields) -> str:
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_json_nan_and_infinity_are_refused(constant):
     with pytest.raises(RuleValidationError) as info:
-        rules_from_json('[{"conjunctions": [[{"column": "x", "op": "<", "value": %s}]]}]' % constant)
-    assert str(info.value) == (f"the rules file contains {constant}, which is not a finite number: write a "
-                               "number or null instead")
+        rules_from_json(f'[{{"conjunctions": [[{{"column": "x", "op": "<", "value": {constant}}}]]}}]')
+    assert str(info.value) == (
+        f"the rules file contains {constant}, which is not a finite number: write a number or null instead"
+    )
 
 
 def test_json_numbers_beyond_float_range_or_too_long_are_refused():
@@ -171,13 +203,17 @@ def test_deeply_nested_json_is_refused_cleanly():
 def test_json_over_the_size_limit_is_refused_before_decoding():
     with pytest.raises(RuleValidationError) as info:
         rules_from_json(b" " * (MAX_RULES_JSON_CHARS + 1))
-    assert str(info.value) == (f"the rules file has {MAX_RULES_JSON_CHARS + 1:,} bytes; the limit is "
-                               f"{MAX_RULES_JSON_CHARS:,}: split it into several files")
+    assert str(info.value) == (
+        f"the rules file has {MAX_RULES_JSON_CHARS + 1:,} bytes; the limit is "
+        f"{MAX_RULES_JSON_CHARS:,}: split it into several files"
+    )
 
 
 def test_json_with_too_many_rules_is_refused():
-    with pytest.raises(RuleValidationError, match=f"has {MAX_RULES_PER_FILE + 1:,} rules; the limit is "
-                                                  f"{MAX_RULES_PER_FILE:,}"):
+    with pytest.raises(
+        RuleValidationError,
+        match=f"has {MAX_RULES_PER_FILE + 1:,} rules; the limit is {MAX_RULES_PER_FILE:,}",
+    ):
         rules_from_json(json.dumps(["a < 1"] * (MAX_RULES_PER_FILE + 1)))
 
 
@@ -185,8 +221,10 @@ def test_json_rules_obey_the_dnf_limit():
     doc = json.dumps([{"conjunctions": [[]] * (MAX_DNF_CONJUNCTIONS + 1)}])
     with pytest.raises(RuleValidationError) as info:
         rules_from_json(doc)
-    assert str(info.value) == (f"rule 1: this rule has {MAX_DNF_CONJUNCTIONS + 1:,} AND-clauses; the limit "
-                               f"is {MAX_DNF_CONJUNCTIONS:,}: split it into several rules")
+    assert str(info.value) == (
+        f"rule 1: this rule has {MAX_DNF_CONJUNCTIONS + 1:,} AND-clauses; the limit "
+        f"is {MAX_DNF_CONJUNCTIONS:,}: split it into several rules"
+    )
 
 
 GOOD = {"column": "x", "op": "<", "value": 1}
@@ -197,38 +235,60 @@ def _with(**fields) -> str:
     return json.dumps([{"conjunctions": [[GOOD]], **fields}])
 
 
-@pytest.mark.parametrize("doc, message", [
-    (_with(id=5), "rule 1: field 'id' must be text, not 5"),
-    (_with(status="done"), "rule 1: field 'status' must be one of proposed, approved, rejected, not 'done'"),
-    (_with(origin=["llm"]), "rule 1: field 'origin' must be text, not a list"),
-    (_with(error="low"), "rule 1: field 'error' must be a number or null"),
-    (_with(ind=True), "rule 1: field 'ind' must be a number or null, not true"),
-    (_with(support=1.5), "rule 1: field 'support' must be a whole number or null, not 1.5"),
-    (_with(support=-1), "rule 1: field 'support' must be at least 0, not -1"),
-    (_with(model_id="m1"), "rule 1: field 'model_id' must be a whole number"),
-    (_with(note={}), "rule 1: field 'note' must be text, not a dict"),
-    (_with(paths=3), "rule 1: field 'paths' must be a list of lists"),
-    (_with(paths=[[GOOD, 7]]), "rule 1: paths[0][1] must be an object with column, op and value, not 7"),
-    (json.dumps([{"text": 3}]), "rule 1: field 'text' must be rule text, not 3"),
-    (json.dumps([{"id": "r"}]), "rule 1: a rule needs 'conjunctions'"),
-    (json.dumps([{"conjunctions": []}]), "rule 1: field 'conjunctions' must be a non-empty list of lists of "
-                                         "conditions ([[]] for TRUE), not an empty list"),
-    (json.dumps([{"conjunctions": "x < 1"}]), "rule 1: field 'conjunctions' must be a non-empty list"),
-    (_with(conjunctions=[GOOD]), "rule 1: conjunctions[0] must be a list of conditions, not a dict"),
-    (json.dumps([{"conjunctions": [[GOOD, "x"]]}]), "rule 1: conjunctions[0][1] must be an object"),
-    (_one({"column": 3, "op": "<", "value": 1}), "rule 1: conjunctions[0][0].column must be a column name"),
-    (_one({"column": "x", "op": "lt", "value": 1}), "rule 1: conjunctions[0][0].op must be one of <, <=,"),
-    (_one({"column": "x", "op": "in", "value": "a"}), "[0][0].value must be a list for in, not 'a'"),
-    (_one({"column": "x", "op": "is missing", "value": 0}), "[0][0].value must be null for is missing"),
-    (_one({"column": "x", "op": "<", "value": {"a": 1}}),
-     "rule 1: conjunctions[0][0].value: rule values must be numbers, text or true/false, not a dict"),
-    (_one({"column": "x", "op": "in", "value": [[1]]}), "[0][0].value: rule values must be numbers, text or"),
-    (_one({"column": "x", "op": "in", "value": [1, True]}),
-     "rule 1: conjunctions[0][0].value: a set of values mixes true/false with numbers ({1, true})"),
-    (json.dumps([7]), "rule 1: a rule must be an object (or rule text), not 7"),
-    (json.dumps({"version": 2, "rules": []}), "rules file version 2 is not supported (expected 1)"),
-    (json.dumps({"rules": {"a": 1}}), 'expected {"rules": [...]} or a list of rules'),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (_with(id=5), "rule 1: field 'id' must be text, not 5"),
+        (
+            _with(status="done"),
+            "rule 1: field 'status' must be one of proposed, approved, rejected, not 'done'",
+        ),
+        (_with(origin=["llm"]), "rule 1: field 'origin' must be text, not a list"),
+        (_with(error="low"), "rule 1: field 'error' must be a number or null"),
+        (_with(ind=True), "rule 1: field 'ind' must be a number or null, not true"),
+        (_with(support=1.5), "rule 1: field 'support' must be a whole number or null, not 1.5"),
+        (_with(support=-1), "rule 1: field 'support' must be at least 0, not -1"),
+        (_with(model_id="m1"), "rule 1: field 'model_id' must be a whole number"),
+        (_with(note={}), "rule 1: field 'note' must be text, not a dict"),
+        (_with(paths=3), "rule 1: field 'paths' must be a list of lists"),
+        (_with(paths=[[GOOD, 7]]), "rule 1: paths[0][1] must be an object with column, op and value, not 7"),
+        (json.dumps([{"text": 3}]), "rule 1: field 'text' must be rule text, not 3"),
+        (json.dumps([{"id": "r"}]), "rule 1: a rule needs 'conjunctions'"),
+        (
+            json.dumps([{"conjunctions": []}]),
+            "rule 1: field 'conjunctions' must be a non-empty list of lists of "
+            "conditions ([[]] for TRUE), not an empty list",
+        ),
+        (json.dumps([{"conjunctions": "x < 1"}]), "rule 1: field 'conjunctions' must be a non-empty list"),
+        (_with(conjunctions=[GOOD]), "rule 1: conjunctions[0] must be a list of conditions, not a dict"),
+        (json.dumps([{"conjunctions": [[GOOD, "x"]]}]), "rule 1: conjunctions[0][1] must be an object"),
+        (
+            _one({"column": 3, "op": "<", "value": 1}),
+            "rule 1: conjunctions[0][0].column must be a column name",
+        ),
+        (
+            _one({"column": "x", "op": "lt", "value": 1}),
+            "rule 1: conjunctions[0][0].op must be one of <, <=,",
+        ),
+        (_one({"column": "x", "op": "in", "value": "a"}), "[0][0].value must be a list for in, not 'a'"),
+        (_one({"column": "x", "op": "is missing", "value": 0}), "[0][0].value must be null for is missing"),
+        (
+            _one({"column": "x", "op": "<", "value": {"a": 1}}),
+            "rule 1: conjunctions[0][0].value: rule values must be numbers, text or true/false, not a dict",
+        ),
+        (
+            _one({"column": "x", "op": "in", "value": [[1]]}),
+            "[0][0].value: rule values must be numbers, text or",
+        ),
+        (
+            _one({"column": "x", "op": "in", "value": [1, True]}),
+            "rule 1: conjunctions[0][0].value: a set of values mixes true/false with numbers ({1, true})",
+        ),
+        (json.dumps([7]), "rule 1: a rule must be an object (or rule text), not 7"),
+        (json.dumps({"version": 2, "rules": []}), "rules file version 2 is not supported (expected 1)"),
+        (json.dumps({"rules": {"a": 1}}), 'expected {"rules": [...]} or a list of rules'),
+    ],
+)
 def test_every_json_field_is_type_checked(doc, message):
     with pytest.raises(RuleValidationError) as info:
         rules_from_json(doc)
@@ -258,14 +318,72 @@ def test_non_finite_metadata_is_written_as_null_and_reads_back():
 
 # --------------------------------------------------------------------- fuzz: only our own errors, fast
 
-TOKENS = ["(", ")", "{", "}", ",", "AND", "and", "OR", "or", "NOT", "not", "IN", "in", "BETWEEN", "IS",
-          "MISSING", "TRUE", "true", "false", "<", "<=", ">", ">=", "==", "!=", "=", "'", '"', "`", "\\",
-          "age", "x", "_a.b", "`col name`", "'text'", '"a,b"', "'it\\'s'", "1", "-2.5", ".5", "1e309",
-          "1e-400", "9" * 150, "nan", "inf", "-Infinity", "NaN", "é", "名前", "\x00", "\n", "٣", "１", "+", "-",
-          "e5", "{}", "()", "inc"]
+TOKENS = [
+    "(",
+    ")",
+    "{",
+    "}",
+    ",",
+    "AND",
+    "and",
+    "OR",
+    "or",
+    "NOT",
+    "not",
+    "IN",
+    "in",
+    "BETWEEN",
+    "IS",
+    "MISSING",
+    "TRUE",
+    "true",
+    "false",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "==",
+    "!=",
+    "=",
+    "'",
+    '"',
+    "`",
+    "\\",
+    "age",
+    "x",
+    "_a.b",
+    "`col name`",
+    "'text'",
+    '"a,b"',
+    "'it\\'s'",
+    "1",
+    "-2.5",
+    ".5",
+    "1e309",
+    "1e-400",
+    "9" * 150,
+    "nan",
+    "inf",
+    "-Infinity",
+    "NaN",
+    "é",
+    "名前",
+    "\x00",
+    "\n",
+    "٣",
+    "１",
+    "+",
+    "-",
+    "e5",
+    "{}",
+    "()",
+    "inc",
+]
 
-soup = st.lists(st.one_of(st.sampled_from(TOKENS), st.text(max_size=4),
-                          st.integers(-10**150, 10**150).map(str)), max_size=40)
+soup = st.lists(
+    st.one_of(st.sampled_from(TOKENS), st.text(max_size=4), st.integers(-(10**150), 10**150).map(str)),
+    max_size=40,
+)
 
 
 @st.composite
@@ -284,13 +402,15 @@ def _quoted(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-columns = st.sampled_from(["age", "x", "_a.b", "Age", "`col name`", "`odd \\` name`", "`名前`", "名前", "and",
-                           "`in`"])
+columns = st.sampled_from(
+    ["age", "x", "_a.b", "Age", "`col name`", "`odd \\` name`", "`名前`", "名前", "and", "`in`"]
+)
 values = st.one_of(
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.sampled_from(["1e309", "-1e999", "1e-400", "9" * 150, "nan", "inf", "-Infinity", ".5", "+3", "٣", "１",
-                     "1."]),
+    st.sampled_from(
+        ["1e309", "-1e999", "1e-400", "9" * 150, "nan", "inf", "-Infinity", ".5", "+3", "٣", "１", "1."]
+    ),
     st.text(max_size=6).map(_quoted),
     st.text(max_size=6).map(lambda s: '"' + s + '"'),  # not escaped: may end early
     st.sampled_from(["true", "false", "TRUE", "False"]),
@@ -298,7 +418,8 @@ values = st.one_of(
 predicate_texts = st.one_of(
     st.tuples(columns, st.sampled_from(["<", "<=", ">", ">=", "==", "!=", "="]), values).map(" ".join),
     st.tuples(columns, st.sampled_from(["in", "not in", "NOT IN"]), st.lists(values, max_size=4)).map(
-        lambda t: f"{t[0]} {t[1]} {{{', '.join(t[2])}}}"),
+        lambda t: f"{t[0]} {t[1]} {{{', '.join(t[2])}}}"
+    ),
     st.tuples(columns, values, values).map(lambda t: f"{t[0]} between {t[1]} and {t[2]}"),
     st.tuples(columns, st.sampled_from(["is missing", "IS NOT MISSING"])).map(" ".join),
     st.just("TRUE"),
@@ -307,8 +428,10 @@ joiners = st.sampled_from([" AND ", " OR ", " and "])
 rule_texts = st.recursive(
     predicate_texts,
     lambda inner: st.tuples(st.lists(inner, min_size=2, max_size=4), joiners).map(
-        lambda t: "(" + t[1].join(t[0]) + ")"),
-    max_leaves=10)
+        lambda t: "(" + t[1].join(t[0]) + ")"
+    ),
+    max_leaves=10,
+)
 
 
 @st.composite
@@ -319,8 +442,13 @@ def mutated(draw):
         i = draw(st.integers(0, len(text)))
         j = draw(st.integers(i, min(len(text), i + 6)))
         edit = draw(st.sampled_from(["insert", "delete", "repeat"]))
-        text = (text[:i] + draw(st.sampled_from(TOKENS)) + text[i:] if edit == "insert"
-                else text[:i] + text[j:] if edit == "delete" else text[:j] + text[i:j] + text[j:])
+        text = (
+            text[:i] + draw(st.sampled_from(TOKENS)) + text[i:]
+            if edit == "insert"
+            else text[:i] + text[j:]
+            if edit == "delete"
+            else text[:j] + text[i:j] + text[j:]
+        )
     return text
 
 
@@ -368,30 +496,60 @@ def test_refused_exactly_when_the_expansion_is_over_the_limit(tree):
             assert 1 <= len(parse_rule(text).conjunctions) <= n
 
 
-FIELDS = ["version", "rules", "id", "text", "conjunctions", "origin", "status", "error", "support", "paths",
-          "model_id", "ind", "note", "column", "op", "value"]
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**120, 10**120), st.floats(),
-                         st.sampled_from(["a < 1", "x", "in", "between", "approved", "llm", "", "<", "a >"]),
-                         st.text(max_size=6))
+FIELDS = [
+    "version",
+    "rules",
+    "id",
+    "text",
+    "conjunctions",
+    "origin",
+    "status",
+    "error",
+    "support",
+    "paths",
+    "model_id",
+    "ind",
+    "note",
+    "column",
+    "op",
+    "value",
+]
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**120), 10**120),
+    st.floats(),
+    st.sampled_from(["a < 1", "x", "in", "between", "approved", "llm", "", "<", "a >"]),
+    st.text(max_size=6),
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=4)), children, max_size=5)),
-    max_leaves=12)
+        st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=4)), children, max_size=5),
+    ),
+    max_leaves=12,
+)
 plain_scalars = st.one_of(st.integers(-100, 100), st.floats(-1e6, 1e6), st.text(max_size=4), st.booleans())
 
 
 @st.composite
 def rule_like(draw):
     """Rule-shaped dicts, mostly well-formed, with some fields replaced by anything."""
+
     def mostly(good):  # one field in ten is replaced by anything
         return draw(json_values if draw(st.integers(0, 9)) == 0 else good)
 
     op = mostly(st.sampled_from(rules_mod.OPERATORS))
-    value = (st.lists(plain_scalars, max_size=3) if op in ("in", "not in") else
-             st.tuples(plain_scalars, plain_scalars).map(list) if op == "between" else
-             st.none() if op in ("is missing", "is not missing") else plain_scalars)
+    value = (
+        st.lists(plain_scalars, max_size=3)
+        if op in ("in", "not in")
+        else st.tuples(plain_scalars, plain_scalars).map(list)
+        if op == "between"
+        else st.none()
+        if op in ("is missing", "is not missing")
+        else plain_scalars
+    )
     pred = {"column": mostly(st.sampled_from(["x", "y", "a b"])), "op": op, "value": mostly(value)}
     shapes = st.lists(st.lists(st.one_of(st.just(pred), json_values), max_size=3), max_size=3)
     conjunctions = draw(shapes) if draw(st.integers(0, 3)) == 0 else [[pred]]
@@ -403,8 +561,13 @@ def rule_like(draw):
 
 @pytest.mark.timeout(60)
 @settings(max_examples=200, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(json_values, st.lists(rule_like(), max_size=3),
-                 st.lists(rule_like(), max_size=3).map(lambda r: {"version": 1, "rules": r})))
+@given(
+    st.one_of(
+        json_values,
+        st.lists(rule_like(), max_size=3),
+        st.lists(rule_like(), max_size=3).map(lambda r: {"version": 1, "rules": r}),
+    )
+)
 @example([{"conjunctions": [[{"column": "x", "op": "<", "value": float("nan")}]]}])
 @example({"rules": [{"conjunctions": [[{"column": "x", "op": "between", "value": [1, "a", 3]}]]}]})
 @example([{"conjunctions": [[{"column": "x", "op": "in", "value": [1, True]}]]}])

@@ -10,7 +10,6 @@ from synth_core.pipeline import estimate_calls, run_pipeline
 from synth_core.rules import parse_rule
 from synth_core.run import Run
 
-
 #: A quick cross-fitted check for tests that are not about the check itself.
 FAST = {"folds": 3, "repeats": 1}
 
@@ -22,9 +21,11 @@ def dataset(mixed_frame):
 
 @pytest.fixture
 def rules():
-    return [parse_rule("x0 > 0.5", id="R1", status="approved"),
-            parse_rule("x0 <= 0.5", id="R2", status="approved"),
-            parse_rule("age > 70", id="R3", status="rejected")]
+    return [
+        parse_rule("x0 > 0.5", id="R1", status="approved"),
+        parse_rule("x0 <= 0.5", id="R2", status="approved"),
+        parse_rule("age > 70", id="R3", status="rejected"),
+    ]
 
 
 @pytest.mark.parametrize("labels", ["relabel", "filter", "score", "none"])
@@ -54,9 +55,21 @@ def test_pipeline_zero_approved_rules(dataset):
 
 
 def test_n_larger_than_possible_stops_at_what_exists(dataset):
-    rules = [parse_rule("age > 200", id="R1", status="approved"), parse_rule("age > 70", id="R2", status="approved")]
-    run = run_pipeline(dataset, rules, method="jitter", n=500, labels="none", selection="none", oversample=1,
-                       guard=False, **FAST)
+    rules = [
+        parse_rule("age > 200", id="R1", status="approved"),
+        parse_rule("age > 70", id="R2", status="approved"),
+    ]
+    run = run_pipeline(
+        dataset,
+        rules,
+        method="jitter",
+        n=500,
+        labels="none",
+        selection="none",
+        oversample=1,
+        guard=False,
+        **FAST,
+    )
     assert 0 < len(run.selected) < 500
     assert any("rule R1: no rows" in m for m in run.messages)
 
@@ -114,18 +127,23 @@ def test_guard_keeps_no_rows_when_they_hurt_validation(mixed_frame, rules):
             return out
 
     flip = Flip(mode="relabel").fit(dataset)
-    run = run_pipeline(dataset, rules, method="jitter", n=200, labels="relabel", labeler=flip,
-                       selection="none", guard=True)
+    run = run_pipeline(
+        dataset, rules, method="jitter", n=200, labels="relabel", labeler=flip, selection="none", guard=True
+    )
     assert len(run.selected) == 0
-    assert ("no synthetic rows kept: none improved your model on validation rows; try more rows, another "
-            "generator or label mode.") in run.messages
+    assert (
+        "no synthetic rows kept: none improved your model on validation rows; try more rows, another "
+        "generator or label mode."
+    ) in run.messages
     assert run.labels["amount"][0]["rows"] == 0
 
 
 def test_damaged_bundles_give_bundle_errors(dataset, rules):
     import io
 
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST)
+    run = run_pipeline(
+        dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST
+    )
     raw = run.save()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
@@ -142,8 +160,13 @@ def test_damaged_bundles_give_bundle_errors(dataset, rules):
 def test_typed_key_is_refused_and_urls_lose_credentials(dataset, rules):
     from synth_core.pipeline import _public_url
 
-    run = run_pipeline(dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST)
+    run = run_pipeline(
+        dataset, rules, method="jitter", n=10, labels="none", selection="none", guard=False, **FAST
+    )
     run.params["note"] = "key typed-in-the-app-123456"
     with pytest.raises(BundleError, match="the API key"):
         run.save(secrets=["typed-in-the-app-123456"])
-    assert _public_url("https://user:sk-secret@host.example:8443/v1?api-key=sk-x") == "https://host.example:8443/v1"
+    assert (
+        _public_url("https://user:sk-secret@host.example:8443/v1?api-key=sk-x")
+        == "https://host.example:8443/v1"
+    )

@@ -23,15 +23,41 @@ from synth_core.evaluation.sdmetrics_bridge import sdmetrics_columns
 from synth_core.samples import sample_path
 
 NUMERICAL = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
-CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex",
-               "native_country", "income"]
+CATEGORICAL = [
+    "workclass",
+    "education",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "native_country",
+    "income",
+]
 BOOLEAN = ["long_hours"]
-ORDER = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
-         "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
-         "income", "long_hours"]
+ORDER = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
+    "income",
+    "long_hours",
+]
 #: The metadata an analyst would write for these columns, in the table's order (SDMetrics pairs them in it).
-COLUMNS = {c: {"sdtype": "numerical" if c in NUMERICAL else "boolean" if c in BOOLEAN else "categorical"}
-           for c in ORDER}
+COLUMNS = {
+    c: {"sdtype": "numerical" if c in NUMERICAL else "boolean" if c in BOOLEAN else "categorical"}
+    for c in ORDER
+}
 TOL = 1e-9
 
 
@@ -62,8 +88,9 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def product(tables) -> Report:
     real, syn = tables
     schema = infer_schema(real, target="income")
-    return Report(include_utility=False, metrics=["column_shapes", "pair_trends"]).generate(real, syn,
-                                                                                           schema=schema)
+    return Report(include_utility=False, metrics=["column_shapes", "pair_trends"]).generate(
+        real, syn, schema=schema
+    )
 
 
 def _unified(real, syn):
@@ -73,8 +100,13 @@ def _unified(real, syn):
     metadata = {"tables": {"adult": {"columns": COLUMNS}}}
     report.generate({"adult": real}, {"adult": syn}, metadata, verbose=False)
     props = report.get_properties().set_index("Property")["Score"]
-    return (report.get_score(), props["Column Shapes"], props["Column Pair Trends"],
-            report.get_details("Column Shapes"), report.get_details("Column Pair Trends"))
+    return (
+        report.get_score(),
+        props["Column Shapes"],
+        props["Column Pair Trends"],
+        report.get_details("Column Shapes"),
+        report.get_details("Column Pair Trends"),
+    )
 
 
 def _single_table(real, syn):
@@ -85,8 +117,13 @@ def _single_table(real, syn):
     report = QualityReport()
     report.generate(real, syn, {"columns": COLUMNS}, verbose=False)
     props = report.get_properties().set_index("Property")["Score"]
-    return (report.get_score(), props["Column Shapes"], props["Column Pair Trends"],
-            report.get_details("Column Shapes"), report.get_details("Column Pair Trends"))
+    return (
+        report.get_score(),
+        props["Column Shapes"],
+        props["Column Pair Trends"],
+        report.get_details("Column Shapes"),
+        report.get_details("Column Pair Trends"),
+    )
 
 
 def test_the_schema_gives_sdmetrics_the_metadata_an_analyst_writes(tables):

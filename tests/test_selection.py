@@ -14,9 +14,11 @@ from synth_core.rules import parse_rule
 @pytest.fixture
 def setup(mixed_frame):
     ds = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
-    rules = [parse_rule("x0 > 0.5", id="A", status="approved"),
-             parse_rule("x0 <= 0.5 AND age < 50", id="B", status="approved"),
-             parse_rule("x0 <= 0.5 AND age >= 50", id="C", status="approved")]
+    rules = [
+        parse_rule("x0 > 0.5", id="A", status="approved"),
+        parse_rule("x0 <= 0.5 AND age < 50", id="B", status="approved"),
+        parse_rule("x0 <= 0.5 AND age >= 50", id="C", status="approved"),
+    ]
     gen = JitterGenerator(random_state=0, iterations=2).fit(ds, rules).generate(240)
     rows = Labeler(mode="relabel").fit(ds).transform(gen.rows)
     return ds, rules, rows
@@ -55,8 +57,10 @@ def test_overlapping_rules_are_less_diverse(mixed_frame):
     from synth_core.generators.selection import _diversity, _others
 
     ds = make_dataset(mixed_frame, target="y", seed=0, protocol="paper")
-    a, b, c = (parse_rule(t, id=i, status="approved") for t, i in
-               (("x0 > 0.5", "A"), ("x0 > 0.3", "B"), ("x0 <= 0.2", "C")))
+    a, b, c = (
+        parse_rule(t, id=i, status="approved")
+        for t, i in (("x0 > 0.5", "A"), ("x0 > 0.3", "B"), ("x0 <= 0.2", "C"))
+    )
     pool = [(a, 1), (b, 1), (c, 1)]
     div = {r.id: _diversity(r, _others(pool, r), ds.schema) for r in (a, b, c)}
     assert div["A"] < 1.0 and div["B"] < 1.0 and div["C"] > div["A"]

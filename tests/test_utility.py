@@ -37,9 +37,14 @@ def test_missing_columns(mixed_frame):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, target, paper", [("electricity.csv.gz", "class", 0.14),
-                                                 ("MagicTelescope.csv.gz", "class", 0.21),
-                                                 ("heloc.csv.gz", "RiskPerformance", 0.38)])
+@pytest.mark.parametrize(
+    "name, target, paper",
+    [
+        ("electricity.csv.gz", "class", 0.14),
+        ("MagicTelescope.csv.gz", "class", 0.21),
+        ("heloc.csv.gz", "RiskPerformance", 0.38),
+    ],
+)
 def test_real_only_error_matches_baselines_order_of_magnitude(name, target, paper):
     ds = load_dataset(shared_dataset(name), target=target, seed=0, protocol="paper")
     res = augmentation_utility(ds, None, seeds=(0,))

@@ -44,14 +44,22 @@ def synthetic(real) -> pd.DataFrame:
 
 @pytest.fixture
 def rules():
-    return [parse_rule("age >= 50", id="old", support=110, error=0.12, status="approved"),
-            parse_rule("age < 50", id="young", error=0.3, status="proposed")]
+    return [
+        parse_rule("age >= 50", id="old", support=110, error=0.12, status="approved"),
+        parse_rule("age < 50", id="young", error=0.3, status="proposed"),
+    ]
 
 
 @pytest.fixture
 def arms() -> pd.DataFrame:
-    return pd.DataFrame({"arm": ["old:0", "young:0", "old:1"], "utility": [0.82, 0.74, 0.79],
-                         "diversity": [0.31, 0.55, 0.40], "accepted": [True, False, True]})
+    return pd.DataFrame(
+        {
+            "arm": ["old:0", "young:0", "old:1"],
+            "utility": [0.82, 0.74, 0.79],
+            "diversity": [0.31, 0.55, 0.40],
+            "accepted": [True, False, True],
+        }
+    )
 
 
 def _all_figures(real, synthetic, schema, rules, arms) -> dict[str, go.Figure]:
@@ -85,8 +93,9 @@ def test_tsne_figure_colours_by_source_with_hover_and_subtitle(real, synthetic, 
 
 def test_tsne_lasso_selection_round_trip(real, synthetic, schema):
     fig = viz.tsne_figure(real, synthetic, schema=schema, max_iter=250)
-    points = [{"customdata": list(row)} for row in fig.data[1].customdata[:7]] + \
-             [{"customdata": list(fig.data[0].customdata[0])}]
+    points = [{"customdata": list(row)} for row in fig.data[1].customdata[:7]] + [
+        {"customdata": list(fig.data[0].customdata[0])}
+    ]
 
     ids = viz.selected_rows(points)
     chosen = select_rows(synthetic, row_ids=ids)
@@ -178,16 +187,23 @@ def _render_with_kaleido(fig: go.Figure, path: Path) -> bool:
 def _render_with_playwright(figures: dict[str, go.Figure], out: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian 'chromium' or set SYNTH_CHROMIUM) "
-                    "and kaleido could not render; PNG export not checked")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (install Debian 'chromium' or set SYNTH_CHROMIUM) "
+            "and kaleido could not render; PNG export not checked"
+        )
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         try:
             page = browser.new_page(viewport={"width": 900, "height": 600})
             for name, fig in figures.items():
                 html = out / f"{name}.html"
-                fig.write_html(html, include_plotlyjs="directory", full_html=True,
-                               default_width="880px", default_height="560px")
+                fig.write_html(
+                    html,
+                    include_plotlyjs="directory",
+                    full_html=True,
+                    default_width="880px",
+                    default_height="560px",
+                )
                 page.goto(html.as_uri())
                 page.wait_for_selector(".plotly-graph-div .main-svg", timeout=20000)
                 page.locator(".plotly-graph-div").first.screenshot(path=str(out / f"{name}.png"))
@@ -217,12 +233,21 @@ def test_run_map_rule_region_and_dag_figures():
     from synth_core.viz import dag_figure, rule_region_figure, run_map_figure
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=200), "z": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)}
+    )
     frame["y"] = np.where(frame["x"] > 0, "p", "n")
     ds = make_dataset(frame, target="y", seed=0)
     rule = parse_rule("x > 0", id="R1", status="approved")
-    run = run_pipeline(ds, [rule, parse_rule("x <= 0", id="R2", status="approved")], method="jitter", n=60,
-                       guard=False, folds=2, repeats=1)
+    run = run_pipeline(
+        ds,
+        [rule, parse_rule("x <= 0", id="R2", status="approved")],
+        method="jitter",
+        n=60,
+        guard=False,
+        folds=2,
+        repeats=1,
+    )
     mapped = run_map(run, max_points=200)
     chosen = choose_rows(run.rows, status="kept", rule_ids=["R1"])
     fig = run_map_figure(mapped, chosen["_row_id"])

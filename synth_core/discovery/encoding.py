@@ -25,8 +25,17 @@ import pandas as pd
 from ..errors import DataError
 from ..rules import Predicate
 
-__all__ = ["Column", "Encoder", "column_kinds", "is_constant", "nice_between", "numeric_gaps",
-           "predicate_mask", "py_value", "value_key"]
+__all__ = [
+    "Column",
+    "Encoder",
+    "column_kinds",
+    "is_constant",
+    "nice_between",
+    "numeric_gaps",
+    "predicate_mask",
+    "py_value",
+    "value_key",
+]
 
 _NUMERIC_KINDS = ("numeric", "integer")
 _CATEGORICAL_KINDS = ("categorical", "boolean")
@@ -68,8 +77,9 @@ class Encoder:
                 present = x[~np.isnan(x)]
                 lo, hi = (float(present.min()), float(present.max())) if len(present) else (0.0, 0.0)
                 span = hi - lo if math.isfinite(hi - lo) else 0.0
-                self.columns[name] = Column(name, "num", sentinel=lo - 2.0 * span - 1.0,
-                                             min32=float(np.float32(lo)))
+                self.columns[name] = Column(
+                    name, "num", sentinel=lo - 2.0 * span - 1.0, min32=float(np.float32(lo))
+                )
             else:
                 _, uniques = pd.factorize(s, sort=False)
                 values = [py_value(v) for v in uniques]
@@ -78,8 +88,14 @@ class Encoder:
                 except TypeError:  # pragma: no cover - incomparable mixes keep their first-seen order
                     order = list(range(len(values)))
                 values = [values[i] for i in order]
-                col = Column(name, "cat", sentinel=-(len(values) + 1.0), categories=values,
-                              index=pd.Index(uniques[order]), sets_only=_needs_sets(s))
+                col = Column(
+                    name,
+                    "cat",
+                    sentinel=-(len(values) + 1.0),
+                    categories=values,
+                    index=pd.Index(uniques[order]),
+                    sets_only=_needs_sets(s),
+                )
                 col.lookup = {v: i for i, v in enumerate(values)}
                 self.columns[name] = col
 
@@ -152,7 +168,7 @@ def nice_between(a: float, b: float) -> float:
     top = math.floor(math.log10(span)) + 1
     mid = (a + b) / 2.0
     for e in range(top, top - 4, -1):
-        step = 10.0 ** e
+        step = 10.0**e
         first, last = math.ceil(a / step), math.ceil(b / step) - 1
         if last < first:
             continue
@@ -181,8 +197,14 @@ def predicate_mask(pred: Predicate, values: np.ndarray, col: Column) -> np.ndarr
             if op == "between":
                 lo, hi = pred.value
                 return (values >= lo) & (values <= hi) & present
-            fn = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-                  "==": np.equal, "!=": np.not_equal}[op]
+            fn = {
+                "<": np.less,
+                "<=": np.less_equal,
+                ">": np.greater,
+                ">=": np.greater_equal,
+                "==": np.equal,
+                "!=": np.not_equal,
+            }[op]
             return fn(values, pred.value) & present
     present = values != -1
     if pred.op == "is missing":

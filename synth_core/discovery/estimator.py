@@ -136,8 +136,19 @@ class DGRDiscoverer(BaseEstimator):
         "random_state": RANDOM_STATE,
     }
 
-    def __init__(self, *, rho=None, error="relative", max_depth=6, min_support=0.02, max_rules=20,
-                 max_models=200, model=None, model_sharing=True, random_state=None):
+    def __init__(
+        self,
+        *,
+        rho=None,
+        error="relative",
+        max_depth=6,
+        min_support=0.02,
+        max_rules=20,
+        max_models=200,
+        model=None,
+        model_sharing=True,
+        random_state=None,
+    ):
         self.rho = rho
         self.error = error
         self.max_depth = max_depth
@@ -150,7 +161,7 @@ class DGRDiscoverer(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, dataset, y=None) -> "DGRDiscoverer":
+    def fit(self, dataset, y=None) -> DGRDiscoverer:
         """Discover rules on ``dataset.train`` (test and validation rows are never read).
 
         Parameters
@@ -175,8 +186,9 @@ class DGRDiscoverer(BaseEstimator):
         check_params(self)
         for attr in ("train", "features", "target", "task", "schema"):
             if not hasattr(dataset, attr):
-                raise DataError("fit expects a synth_core Dataset (see make_dataset); "
-                                f"got {type(dataset).__name__}.")
+                raise DataError(
+                    f"fit expects a synth_core Dataset (see make_dataset); got {type(dataset).__name__}."
+                )
         train = dataset.train.reset_index(drop=True)
         task, target = dataset.task, dataset.target
         if task not in ("classification", "regression"):
@@ -188,24 +200,33 @@ class DGRDiscoverer(BaseEstimator):
             raise DataError(f"target {target!r} is not a column of the train rows.")
         n_missing_y = int(train[target].isna().sum())
         if n_missing_y:
-            raise DataError(f"target {target!r} is missing in {n_missing_y} train row(s): drop those rows "
-                            "(make_dataset does) before discovering rules.")
+            raise DataError(
+                f"target {target!r} is missing in {n_missing_y} train row(s): drop those rows "
+                "(make_dataset does) before discovering rules."
+            )
         self._check_model(task)
         warnings_: list[str] = []
         kinds, skipped = column_kinds(train, dataset.schema, [c for c in dataset.features if c != target])
         if skipped:
-            warnings_.append(f"column(s) {', '.join(map(repr, skipped))} are datetime, text or id columns and "
-                             "were not used; change their kind on the Data page to use them.")
+            warnings_.append(
+                f"column(s) {', '.join(map(repr, skipped))} are datetime, text or id columns and "
+                "were not used; change their kind on the Data page to use them."
+            )
         if not kinds:
-            raise DataError("no usable feature column (numeric, integer, categorical or boolean): mark at "
-                            "least one such column as a feature.")
+            raise DataError(
+                "no usable feature column (numeric, integer, categorical or boolean): mark at "
+                "least one such column as a feature."
+            )
         tgt = Target.build(train[target].to_numpy(), task, self.error, None)
         if task == "regression" and tgt.error_kind == "relative" and not np.var(tgt.values) > 0:
-            warnings_.append(f"target {target!r} has one value in the train rows; relative error uses a "
-                             "scale of 1.")
+            warnings_.append(
+                f"target {target!r} has one value in the train rows; relative error uses a scale of 1."
+            )
         if task == "classification" and len(tgt.classes) < 2:
-            warnings_.append(f"target {target!r} has a single class ({tgt.classes[0]!r}) in the train rows; "
-                             "one rule covers everything.")
+            warnings_.append(
+                f"target {target!r} has a single class ({tgt.classes[0]!r}) in the train rows; "
+                "one rule covers everything."
+            )
         if self.rho is not None:
             rho = float(self.rho)
         elif task == "classification":
@@ -229,11 +250,19 @@ class DGRDiscoverer(BaseEstimator):
         builder = ModelBuilder(encoder, enc, numeric_gaps(encoder, enc), tgt, template, seed)
         constant = [c for c in kinds if is_constant(enc[c])]
         if len(constant) == len(kinds):
-            warnings_.append("every feature has a single value in the train rows, so no predicate can split "
-                             "them; the only rule is TRUE.")
+            warnings_.append(
+                "every feature has a single value in the train rows, so no predicate can split "
+                "them; the only rule is TRUE."
+            )
 
-        search = RuleSearch(builder, rho=rho, min_support=min_support, max_depth=max_depth,
-                         max_models=int(self.max_models), sharing=bool(self.model_sharing))
+        search = RuleSearch(
+            builder,
+            rho=rho,
+            min_support=min_support,
+            max_depth=max_depth,
+            max_models=int(self.max_models),
+            sharing=bool(self.model_sharing),
+        )
         search.run()
         warnings_.extend(search.warnings)
 
@@ -257,12 +286,14 @@ class DGRDiscoverer(BaseEstimator):
             return
         want = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
         if not isinstance(self.model, want):
-            raise InvalidParameterError(f"The 'model' parameter of {type(self).__name__} must be None or a "
-                                        f"{want.__name__} for a {task} target. Got {self.model!r} instead.")
+            raise InvalidParameterError(
+                f"The 'model' parameter of {type(self).__name__} must be None or a "
+                f"{want.__name__} for a {task} target. Got {self.model!r} instead."
+            )
 
     # ------------------------------------------------------------------ fusion, cap, rules
 
-    def _finish(self, builder: ModelBuilder, search: "RuleSearch", warnings_: list[str]) -> None:
+    def _finish(self, builder: ModelBuilder, search: RuleSearch, warnings_: list[str]) -> None:
         n, rho = builder.n, self.rho_
         groups = search.fuse()
         used = sorted({g.model_id for g in groups})
@@ -293,9 +324,11 @@ class DGRDiscoverer(BaseEstimator):
             groups.remove(small)
             n_cap += 1
         if n_cap:
-            warnings_.append(f"{counted(n_cap, 'rule was', 'rules were')} merged into the rule whose model fits "
-                             f"them best, to keep at most {cap} rules (max_rules); the note of each rule that "
-                             "took one in names it.")
+            warnings_.append(
+                f"{counted(n_cap, 'rule was', 'rules were')} merged into the rule whose model fits "
+                f"them best, to keep at most {cap} rules (max_rules); the note of each rule that "
+                "took one in names it."
+            )
 
         covered = np.zeros(n, dtype=bool)
         drafts = []
@@ -320,28 +353,58 @@ class DGRDiscoverer(BaseEstimator):
             path_counts[rid] = reached
             notes = []
             if len(g.fused) > 1:
-                notes.append(f"This rule fuses {len(g.fused)} parts of the table that share one model "
-                             f"(model {g.model_id}).")
-                merged.append({"kind": "fusion", "into": rid, "model_id": g.model_id,
-                               "regions": list(g.fused)})
+                notes.append(
+                    f"This rule fuses {len(g.fused)} parts of the table that share one model "
+                    f"(model {g.model_id})."
+                )
+                merged.append(
+                    {"kind": "fusion", "into": rid, "model_id": g.model_id, "regions": list(g.fused)}
+                )
             for text, support, before, after in g.absorbed:
-                notes.append(f"The smaller rule {quoted(text)} ({counted(support, 'row', 'rows')}) was merged into "
-                             f"it to keep at most {cap} rules (max_rules); this rule's model error went from "
-                             f"{before:.4g} to {after:.4g}.")
-                merged.append({"kind": "cap", "into": rid, "rule": text, "support": support,
-                               "error_before": before, "error_after": after})
+                notes.append(
+                    f"The smaller rule {quoted(text)} ({counted(support, 'row', 'rows')}) was merged into "
+                    f"it to keep at most {cap} rules (max_rules); this rule's model error went from "
+                    f"{before:.4g} to {after:.4g}."
+                )
+                merged.append(
+                    {
+                        "kind": "cap",
+                        "into": rid,
+                        "rule": text,
+                        "support": support,
+                        "error_before": before,
+                        "error_after": after,
+                    }
+                )
             if not err <= rho:
-                reasons = sorted({r.reason for r, rows in search.regions
-                                  if r.reason and np.isin(rows, g.rows).all()})
-                why = (" and ".join(self._stop_reason(r) for r in reasons) if reasons
-                       else f"smaller rules were merged into it to keep at most {cap} rules (max_rules)"
-                       if cap is not None else "its parts were joined into one rule")
-                notes.append(f"Its model's error, {err:.4g}, is above rho = {rho:.4g}: the search could not "
-                             f"narrow it further because {why}.")
-            rules.append(Rule(conjunctions=conjs, id=rid, origin="discovered", status="proposed",
-                              error=float(err), support=int(len(g.rows)),
-                              paths=tuple(p for p, _ in reached), model_id=int(g.model_id), ind=float(ind),
-                              note=" ".join(notes)))
+                reasons = sorted(
+                    {r.reason for r, rows in search.regions if r.reason and np.isin(rows, g.rows).all()}
+                )
+                why = (
+                    " and ".join(self._stop_reason(r) for r in reasons)
+                    if reasons
+                    else f"smaller rules were merged into it to keep at most {cap} rules (max_rules)"
+                    if cap is not None
+                    else "its parts were joined into one rule"
+                )
+                notes.append(
+                    f"Its model's error, {err:.4g}, is above rho = {rho:.4g}: the search could not "
+                    f"narrow it further because {why}."
+                )
+            rules.append(
+                Rule(
+                    conjunctions=conjs,
+                    id=rid,
+                    origin="discovered",
+                    status="proposed",
+                    error=float(err),
+                    support=int(len(g.rows)),
+                    paths=tuple(p for p, _ in reached),
+                    model_id=int(g.model_id),
+                    ind=float(ind),
+                    note=" ".join(notes),
+                )
+            )
         self.rules_ = rules
         self.models_ = {m: search.trained[m].model for m in sorted({r.model_id for r in rules})}
         self.merged_ = merged
@@ -350,16 +413,18 @@ class DGRDiscoverer(BaseEstimator):
         self.remainder_ = int((~covered).sum())
         self.coverage_ = float(covered.mean()) if n else 0.0
         if self.remainder_:
-            warnings_.append(f"{counted(self.remainder_, 'train row is', 'train rows are')} in no rule (the "
-                             "remainder): they fall in parts of the table smaller than the fewest rows a rule "
-                             f"may have (min_support = {self.min_support_:,} rows).")
+            warnings_.append(
+                f"{counted(self.remainder_, 'train row is', 'train rows are')} in no rule (the "
+                "remainder): they fall in parts of the table smaller than the fewest rows a rule "
+                f"may have (min_support = {self.min_support_:,} rows)."
+            )
 
     def _stop_reason(self, reason: str) -> str:
         """Why the search stopped at a region, as the end of a sentence."""
         return {
             "max_depth": f"it already has the most conditions a rule may have (max_depth = {self.max_depth})",
             "min_support": "any split would leave a part smaller than the fewest rows a rule may have "
-                           f"(min_support = {self.min_support_:,} rows)",
+            f"(min_support = {self.min_support_:,} rows)",
             "no split": "no split of its rows was found (the tree could not divide them further)",
             "max_models": f"the budget of trained models was spent (max_models = {self.max_models})",
         }.get(reason, reason)
@@ -368,8 +433,10 @@ class DGRDiscoverer(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "rules_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                                 "appropriate arguments before using this estimator.")
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
 
     def summary(self) -> pd.DataFrame:
         """One row per rule: id, text, support, coverage, error, ind, model_id, n_paths, fits.
@@ -379,9 +446,19 @@ class DGRDiscoverer(BaseEstimator):
         NotFittedError
         """
         self._check_fitted()
-        rows = [{"id": r.id, "text": r.text, "support": r.support,
-                 "coverage": r.support / self.n_train_ if self.n_train_ else 0.0,
-                 "error": r.error, "ind": r.ind, "model_id": r.model_id, "n_paths": len(r.paths),
-                 "fits": bool(r.error <= self.rho_)} for r in self.rules_]
+        rows = [
+            {
+                "id": r.id,
+                "text": r.text,
+                "support": r.support,
+                "coverage": r.support / self.n_train_ if self.n_train_ else 0.0,
+                "error": r.error,
+                "ind": r.ind,
+                "model_id": r.model_id,
+                "n_paths": len(r.paths),
+                "fits": bool(r.error <= self.rho_),
+            }
+            for r in self.rules_
+        ]
         columns = ["id", "text", "support", "coverage", "error", "ind", "model_id", "n_paths", "fits"]
         return pd.DataFrame(rows, columns=columns)

@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -80,11 +80,17 @@ def simplify_conjunction(predicates: Iterable[Predicate]) -> Conjunction:
         kept: list[Predicate] = []
         if ins is not None:
             members = ins - notins
-            kept.append(Predicate(column, "==", next(iter(members))) if len(members) == 1 and eq
-                        else Predicate(column, "in", tuple(members)))
+            kept.append(
+                Predicate(column, "==", next(iter(members)))
+                if len(members) == 1 and eq
+                else Predicate(column, "in", tuple(members))
+            )
         elif notins:
-            kept.append(Predicate(column, "!=", next(iter(notins))) if len(notins) == 1 and eq
-                        else Predicate(column, "not in", tuple(notins)))
+            kept.append(
+                Predicate(column, "!=", next(iter(notins)))
+                if len(notins) == 1 and eq
+                else Predicate(column, "not in", tuple(notins))
+            )
         if lower is not None:
             kept.append(Predicate(column, ">" if lower[1] else ">=", lower[0]))
         if upper is not None:
@@ -105,8 +111,9 @@ class TreeNode:
     leaf_id: int = -1
 
 
-def convert_tree(est, names: list[str], encoder: Encoder, ranks: dict[str, np.ndarray], gaps,
-             missing: set[str]) -> tuple[list[TreeNode], list[Conjunction]]:
+def convert_tree(
+    est, names: list[str], encoder: Encoder, ranks: dict[str, np.ndarray], gaps, missing: set[str]
+) -> tuple[list[TreeNode], list[Conjunction]]:
     """Turn a fitted sklearn tree on the internal encoding into predicate branches over raw values."""
     t = est.tree_
     classification = hasattr(est, "classes_")
@@ -173,11 +180,9 @@ def convert_tree(est, names: list[str], encoder: Encoder, ranks: dict[str, np.nd
                     branches.append((_in_pred(col, rc), {**state, name: ("in", rc)}, right))
                 elif len(lc) <= len(rc):
                     branches.append((_in_pred(col, lc), {**state, name: ("in", lc)}, left))
-                    branches.append((_notin_pred(col, lc), {**state, name: ("not", excluded | lc)},
-                                     right))
+                    branches.append((_notin_pred(col, lc), {**state, name: ("not", excluded | lc)}, right))
                 else:
-                    branches.append((_notin_pred(col, rc), {**state, name: ("not", excluded | rc)},
-                                     left))
+                    branches.append((_notin_pred(col, rc), {**state, name: ("not", excluded | rc)}, left))
                     branches.append((_in_pred(col, rc), {**state, name: ("in", rc)}, right))
             if st is None and name in missing:
                 branches.append((Predicate(name, "is missing"), {**state, name: "missing"}, left))

@@ -41,8 +41,12 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
     d = discoverer
     d._check_fitted()
     n = d.n_train_
-    unit = {"rate": "error rate", "relative": "MSE / target variance", "mse": "MSE",
-            "mae": "mean absolute error"}[d.error_kind_]
+    unit = {
+        "rate": "error rate",
+        "relative": "MSE / target variance",
+        "mse": "MSE",
+        "mae": "mean absolute error",
+    }[d.error_kind_]
     lines = [
         f"DGR discovery: {len(d.rules_)} rule(s) on {n:,} train rows "
         f"(target {d.target_!r}, {d.task_}, rho {d.rho_:.4g} as {unit})",
@@ -53,13 +57,17 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
     ]
     for r in d.rules_:
         flag = "" if r.error <= d.rho_ else "  [above rho]"
-        lines.append(f"{r.id}  support {r.support:,} ({r.support / n:.1%})  error {r.error:.4g}  "
-                     f"ind {r.ind:.3f}  model {r.model_id}{flag}")
+        lines.append(
+            f"{r.id}  support {r.support:,} ({r.support / n:.1%})  error {r.error:.4g}  "
+            f"ind {r.ind:.3f}  model {r.model_id}{flag}"
+        )
         lines.append(f"    {r.text}")
         counts = d.path_counts_.get(r.id, [])
         if counts:
-            lines.append(f"    tree paths of its shared model {r.model_id} (the leaves its rows reach; they may "
-                         "use other columns, and are not conditions of the rule):")
+            lines.append(
+                f"    tree paths of its shared model {r.model_id} (the leaves its rows reach; they may "
+                "use other columns, and are not conditions of the rule):"
+            )
             for path, k in counts:
                 lines.append(f"      {path.to_text()}   [{k:,} rows]")
         if r.note:
@@ -69,8 +77,10 @@ def discover_report(discoverer: DGRDiscoverer) -> str:
     if caps:
         lines.append(f"rules merged into others to keep at most {d.max_rules} rules (max_rules):")
         for m in caps:
-            lines.append(f"  {m['rule']} ({m['support']:,} rows) -> merged into {m['into']} "
-                         f"(its model's error {m['error_before']:.4g} -> {m['error_after']:.4g})")
+            lines.append(
+                f"  {m['rule']} ({m['support']:,} rows) -> merged into {m['into']} "
+                f"(its model's error {m['error_before']:.4g} -> {m['error_after']:.4g})"
+            )
         lines.append("")
     if d.warnings_:
         lines.append("warnings:")

@@ -95,8 +95,16 @@ def group_text(g: RuleGroup) -> str:
 class RuleSearch:
     """The priority-queue search of Alg. 1 over candidate conjunctions."""
 
-    def __init__(self, builder: ModelBuilder, *, rho: float, min_support: int, max_depth: float,
-                 max_models: int, sharing: bool):
+    def __init__(
+        self,
+        builder: ModelBuilder,
+        *,
+        rho: float,
+        min_support: int,
+        max_depth: float,
+        max_models: int,
+        sharing: bool,
+    ):
         self.b = builder
         self.rho, self.min_support, self.max_depth = rho, min_support, max_depth
         self.max_models, self.sharing = max_models, sharing
@@ -137,10 +145,12 @@ class RuleSearch:
                     continue
             if self.n_trained >= self.max_models:
                 if not self._budget_warned:
-                    self.warnings.append(f"The search stopped training new models after max_models="
-                                         f"{self.max_models}; the parts of the table still open reuse the model "
-                                         "of a larger part that contains them (raise max_models or rho to "
-                                         "search further).")
+                    self.warnings.append(
+                        f"The search stopped training new models after max_models="
+                        f"{self.max_models}; the parts of the table still open reuse the model "
+                        "of a larger part that contains them (raise max_models or rho to "
+                        "search further)."
+                    )
                     self._budget_warned = True
                 m, e = min(pool_errs, key=lambda me: me[1])
                 self._region(cand, m, e, shared=False, reason="max_models")
@@ -197,12 +207,22 @@ class RuleSearch:
             out.append((pred, rows[mask]))
         return out
 
-    def _region(self, cand: Candidate, model_id: int, error: float, *, shared: bool,
-                reason: str = "") -> None:
+    def _region(
+        self, cand: Candidate, model_id: int, error: float, *, shared: bool, reason: str = ""
+    ) -> None:
         fits = error <= self.rho
         ind = self._ind(cand.pool + ((model_id,) if model_id not in cand.pool else ()), cand.rows)
-        region = Region(cand.conj, int(len(cand.rows)), int(model_id), float(error), bool(fits), shared,
-                        cand.depth, ind, "" if fits else reason)
+        region = Region(
+            cand.conj,
+            int(len(cand.rows)),
+            int(model_id),
+            float(error),
+            bool(fits),
+            shared,
+            cand.depth,
+            ind,
+            "" if fits else reason,
+        )
         self.regions.append((region, cand.rows))
         self.region_nids.append(cand.nid)
 
@@ -211,7 +231,7 @@ class RuleSearch:
         parent = {kid: p for p, kids in self.children.items() for kid in kids}
         keyed: dict[tuple, set[int]] = {}
         info = {}
-        for (region, rows), nid in zip(self.regions, self.region_nids):
+        for (region, _rows), nid in zip(self.regions, self.region_nids):
             keyed.setdefault((region.model_id, region.fits), set()).add(nid)
             info[nid] = region
         groups = []

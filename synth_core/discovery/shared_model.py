@@ -9,7 +9,7 @@ values, so a row's leaf is exactly the path whose conjunction it satisfies.
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,10 +73,22 @@ class SharedModel:
     [0, 1]
     """
 
-    def __init__(self, *, estimator, encoder: Encoder, nodes: list[TreeNode], leaf_paths: list[Conjunction],
-                 task: str, error_kind: str, scale: float, classes, model_id: int = 0,
-                 trained_on: Conjunction = Conjunction(), n_train: int = 0,
-                 leaf_support: np.ndarray | None = None):
+    def __init__(
+        self,
+        *,
+        estimator,
+        encoder: Encoder,
+        nodes: list[TreeNode],
+        leaf_paths: list[Conjunction],
+        task: str,
+        error_kind: str,
+        scale: float,
+        classes,
+        model_id: int = 0,
+        trained_on: Conjunction = Conjunction(),
+        n_train: int = 0,
+        leaf_support: np.ndarray | None = None,
+    ):
         self.estimator_ = estimator
         self._encoder = encoder
         self._nodes = nodes
@@ -88,15 +100,28 @@ class SharedModel:
         self.model_id = model_id
         self.trained_on = trained_on
         self.n_train = n_train
-        self.leaf_support = (np.zeros(len(leaf_paths), dtype=np.int64) if leaf_support is None
-                             else np.asarray(leaf_support, dtype=np.int64))
+        self.leaf_support = (
+            np.zeros(len(leaf_paths), dtype=np.int64)
+            if leaf_support is None
+            else np.asarray(leaf_support, dtype=np.int64)
+        )
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, y, *, task: str, schema=None, features: Sequence[str] | None = None,
-            estimator=None, error: str = "relative", scale: float | None = None,
-            random_state=None) -> "SharedModel":
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        y,
+        *,
+        task: str,
+        schema=None,
+        features: Sequence[str] | None = None,
+        estimator=None,
+        error: str = "relative",
+        scale: float | None = None,
+        random_state=None,
+    ) -> SharedModel:
         """Fit a tree on raw rows and return it as a :class:`SharedModel`.
 
         Parameters
@@ -133,13 +158,16 @@ class SharedModel:
         frame = frame.reset_index(drop=True)
         y = np.asarray(y)
         if len(frame) == 0 or len(frame) != len(y):
-            raise DataError(f"need the same positive number of rows and targets; got {len(frame)} rows "
-                            f"and {len(y)} targets.")
+            raise DataError(
+                f"need the same positive number of rows and targets; got {len(frame)} rows "
+                f"and {len(y)} targets."
+            )
         names = list(features) if features is not None else list(frame.columns)
         kinds, _ = column_kinds(frame, schema, names)
         if not kinds:
-            raise DataError("no usable feature column (numeric, integer, categorical or boolean) "
-                            "to fit a tree on.")
+            raise DataError(
+                "no usable feature column (numeric, integer, categorical or boolean) to fit a tree on."
+            )
         encoder = Encoder(frame, kinds)
         enc = encoder.encode(frame)
         target = Target.build(y, task, error, scale)
@@ -171,10 +199,15 @@ class SharedModel:
         ValueError
             For an id that is not a leaf of this model.
         """
-        if isinstance(leaf_id, (bool, np.bool_)) or not isinstance(leaf_id, numbers.Integral) \
-                or not 0 <= int(leaf_id) < len(self._paths):
-            raise ValueError(f"leaf id {leaf_id!r} is not a leaf of model {self.model_id}; "
-                             f"valid ids are 0 to {len(self._paths) - 1}.")
+        if (
+            isinstance(leaf_id, (bool, np.bool_))
+            or not isinstance(leaf_id, numbers.Integral)
+            or not 0 <= int(leaf_id) < len(self._paths)
+        ):
+            raise ValueError(
+                f"leaf id {leaf_id!r} is not a leaf of model {self.model_id}; "
+                f"valid ids are 0 to {len(self._paths) - 1}."
+            )
         return self._paths[int(leaf_id)]
 
     def leaf_ids(self, frame: pd.DataFrame) -> np.ndarray:
@@ -211,8 +244,9 @@ class SharedModel:
         """
         y = np.asarray(y)
         if len(y) != len(frame) or len(frame) == 0:
-            raise DataError(f"need one target per row and at least one row; got {len(frame)} rows and "
-                            f"{len(y)} targets.")
+            raise DataError(
+                f"need one target per row and at least one row; got {len(frame)} rows and {len(y)} targets."
+            )
         return float(np.mean(self.row_loss(frame, y)))
 
     def row_loss(self, frame: pd.DataFrame, y) -> np.ndarray:
@@ -227,8 +261,10 @@ class SharedModel:
         return (pred.astype(float) - y.astype(float)) ** 2 / self.scale
 
     def __repr__(self) -> str:
-        return (f"SharedModel(model_id={self.model_id}, task={self.task!r}, n_leaves={self.n_leaves}, "
-                f"n_train={self.n_train}, trained_on={self.trained_on.to_text()!r})")
+        return (
+            f"SharedModel(model_id={self.model_id}, task={self.task!r}, n_leaves={self.n_leaves}, "
+            f"n_train={self.n_train}, trained_on={self.trained_on.to_text()!r})"
+        )
 
     # ------------------------------------------------------------------ internals
 
@@ -237,8 +273,9 @@ class SharedModel:
             return self.classes_[values.astype(np.int64)]
         return values.astype(float)
 
-    def _route(self, enc: dict[str, np.ndarray],
-               rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _route(
+        self, enc: dict[str, np.ndarray], rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Leaf ids and node predictions for encoded rows (all rows, or positions ``rows``)."""
         n_all = len(next(iter(enc.values()))) if enc else 0
         idx = np.arange(n_all) if rows is None else np.asarray(rows)

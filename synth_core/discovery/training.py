@@ -27,8 +27,14 @@ from .encoding import Encoder, py_value, value_key
 from .paths import convert_tree
 from .shared_model import SharedModel
 
-__all__ = ["DEFAULT_MODEL_DEPTH", "DEFAULT_MODEL_MIN_LEAF", "ModelBuilder", "Target", "TrainedModel",
-           "default_model"]
+__all__ = [
+    "DEFAULT_MODEL_DEPTH",
+    "DEFAULT_MODEL_MIN_LEAF",
+    "ModelBuilder",
+    "Target",
+    "TrainedModel",
+    "default_model",
+]
 
 DEFAULT_MODEL_DEPTH = 3
 DEFAULT_MODEL_MIN_LEAF = 5
@@ -45,7 +51,7 @@ class Target:
     scale: float
 
     @classmethod
-    def build(cls, y: np.ndarray, task: str, error: str, scale: float | None) -> "Target":
+    def build(cls, y: np.ndarray, task: str, error: str, scale: float | None) -> Target:
         if task == "classification":
             codes, uniques = pd.factorize(pd.Series(y, dtype=object), sort=False)
             labels = [py_value(v) for v in uniques]
@@ -81,14 +87,17 @@ class TrainedModel:
 class ModelBuilder:
     """Fits sklearn trees on rows of the encoded train split and converts them."""
 
-    def __init__(self, encoder: Encoder, enc: dict[str, np.ndarray], gaps, target: Target, template,
-                 seed: int):
+    def __init__(
+        self, encoder: Encoder, enc: dict[str, np.ndarray], gaps, target: Target, template, seed: int
+    ):
         self.encoder, self.enc, self.gaps, self.target = encoder, enc, gaps, target
         self.template, self.seed = template, seed
         self.names = encoder.names
         self.n = len(target.values)
-        self.has_missing = {c: bool((np.isnan(a) if encoder.columns[c].kind == "num" else a == -1).any())
-                            for c, a in enc.items()}
+        self.has_missing = {
+            c: bool((np.isnan(a) if encoder.columns[c].kind == "num" else a == -1).any())
+            for c, a in enc.items()
+        }
 
     # ---------------------------------------------------------------- matrices
 
@@ -149,10 +158,19 @@ class ModelBuilder:
         est = self._estimator()
         est.fit(X, self.target.values[rows])
         nodes, paths = convert_tree(est, self.names, self.encoder, ranks, self.gaps, missing)
-        model = SharedModel(estimator=est, encoder=self.encoder, nodes=nodes, leaf_paths=paths,
-                            task=self.target.task, error_kind=self.target.error_kind, scale=self.target.scale,
-                            classes=self.target.classes, model_id=model_id, trained_on=trained_on,
-                            n_train=len(rows))
+        model = SharedModel(
+            estimator=est,
+            encoder=self.encoder,
+            nodes=nodes,
+            leaf_paths=paths,
+            task=self.target.task,
+            error_kind=self.target.error_kind,
+            scale=self.target.scale,
+            classes=self.target.classes,
+            model_id=model_id,
+            trained_on=trained_on,
+            n_train=len(rows),
+        )
         leaves, pred = model._route(self.enc, rows)
         model.leaf_support = np.bincount(leaves[leaves >= 0], minlength=len(paths))
         loss = np.full(self.n, np.nan)
@@ -165,8 +183,11 @@ class ModelBuilder:
         criterion = self.template.get_params().get("criterion")
         kwargs = {"max_depth": 1, "min_samples_leaf": min_leaf}
         base = DecisionTreeClassifier if self.target.task == "classification" else DecisionTreeRegressor
-        est = base(criterion=criterion, random_state=self.seed, **kwargs) if criterion else \
-            base(random_state=self.seed, **kwargs)
+        est = (
+            base(criterion=criterion, random_state=self.seed, **kwargs)
+            if criterion
+            else base(random_state=self.seed, **kwargs)
+        )
         est.fit(X, self.target.values[rows])
         nodes, _ = convert_tree(est, self.names, self.encoder, ranks, self.gaps, missing)
         return [p for p, _ in nodes[0].branches]

@@ -73,36 +73,53 @@ class RuleCompliance(Metric):
     options = ("rules", "rule_column")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, rules: Sequence[Rule] | None = None,
-                          rule_column: str | None = None) -> dict:
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        rules: Sequence[Rule] | None = None,
+        rule_column: str | None = None,
+    ) -> dict:
         if not rules:
             raise DataError("rule compliance needs the rules the rows were generated for; none were given.")
         check_rows(real, synthetic, "rule compliance")
         rule_column = find_column(synthetic, RULE_COLUMNS, rule_column)
         assigned_by_column = rule_column is not None and rule_column in synthetic.columns
-        ids = synthetic[rule_column].astype(str).where(synthetic[rule_column].notna(), None) \
-            if assigned_by_column else None
+        ids = (
+            synthetic[rule_column].astype(str).where(synthetic[rule_column].notna(), None)
+            if assigned_by_column
+            else None
+        )
         by_rule: dict[str, dict] = {}
         total_assigned = total_satisfied = 0
         for i, rule in enumerate(rules):
             label = rule_label(rule, i)
             rows = synthetic[(ids == label).to_numpy()] if assigned_by_column else synthetic
             support, covered = real_support(rule, real)
-            entry = {"text": rule.text, "n_assigned": len(rows),
-                     "real_support": support,
-                     "real_share": float(covered / len(real)) if covered is not None else None,
-                     "synthetic_share": float(len(rows) / len(synthetic)),
-                     "rows_per_support": float(len(rows) / support) if support else None}
+            entry = {
+                "text": rule.text,
+                "n_assigned": len(rows),
+                "real_support": support,
+                "real_share": float(covered / len(real)) if covered is not None else None,
+                "synthetic_share": float(len(rows) / len(synthetic)),
+                "rows_per_support": float(len(rows) / support) if support else None,
+            }
             try:
                 ok = rule.mask(rows) if len(rows) else np.zeros(0, dtype=bool)
             except KeyError as exc:
-                entry["error"] = error_text(DataError(f"the synthetic rows lack column {exc.args[0]!r} "
-                                                       f"used by rule {label!r}"))
+                entry["error"] = error_text(
+                    DataError(f"the synthetic rows lack column {exc.args[0]!r} used by rule {label!r}")
+                )
                 by_rule[label] = entry
                 continue
             n_ok = int(ok.sum())
-            entry.update(n_satisfied=n_ok, share=float(n_ok / len(rows)) if len(rows) else float("nan"),
-                         violations=[_plain(v) for v in rows.index[~ok][:_MAX_EXAMPLES]])
+            entry.update(
+                n_satisfied=n_ok,
+                share=float(n_ok / len(rows)) if len(rows) else float("nan"),
+                violations=[_plain(v) for v in rows.index[~ok][:_MAX_EXAMPLES]],
+            )
             total_assigned += len(rows)
             total_satisfied += n_ok
             by_rule[label] = entry
@@ -118,8 +135,13 @@ class RuleCompliance(Metric):
         }
 
 
-def rule_summary(rules: Sequence[Rule], *, real: pd.DataFrame | None = None,
-                 synthetic: pd.DataFrame | None = None, rule_column: str | None = None) -> pd.DataFrame:
+def rule_summary(
+    rules: Sequence[Rule],
+    *,
+    real: pd.DataFrame | None = None,
+    synthetic: pd.DataFrame | None = None,
+    rule_column: str | None = None,
+) -> pd.DataFrame:
     """One row per rule: label, text, status, error, real support and synthetic rows.
 
     ``synthetic`` rows are counted by ``rule_column`` (default ``_rule_id`` or
@@ -135,8 +157,16 @@ def rule_summary(rules: Sequence[Rule], *, real: pd.DataFrame | None = None,
     for i, rule in enumerate(rules):
         label = rule_label(rule, i)
         support, _ = real_support(rule, real)
-        rec = {"rule": label, "text": rule.text, "status": rule.status, "origin": rule.origin,
-               "error": rule.error, "support": support, "synthetic_rows": None, "compliance": None}
+        rec = {
+            "rule": label,
+            "text": rule.text,
+            "status": rule.status,
+            "origin": rule.origin,
+            "error": rule.error,
+            "support": support,
+            "synthetic_rows": None,
+            "compliance": None,
+        }
         if synthetic is not None:
             rows = synthetic[(syn_ids == label).to_numpy()] if syn_ids is not None else synthetic
             try:
@@ -146,5 +176,7 @@ def rule_summary(rules: Sequence[Rule], *, real: pd.DataFrame | None = None,
             except KeyError:
                 rec["synthetic_rows"] = len(rows) if syn_ids is not None else None
         records.append(rec)
-    return pd.DataFrame.from_records(records, columns=["rule", "text", "status", "origin", "error", "support",
-                                                      "synthetic_rows", "compliance"])
+    return pd.DataFrame.from_records(
+        records,
+        columns=["rule", "text", "status", "origin", "error", "support", "synthetic_rows", "compliance"],
+    )

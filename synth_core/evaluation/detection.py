@@ -30,8 +30,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
-from ..errors import DataError
 from ..encoding import RowEncoder
+from ..errors import DataError
 from .fidelity import Goal, Metric, resolve_columns
 
 __all__ = ["DetectionAUC", "default_detector"]
@@ -39,12 +39,14 @@ __all__ = ["DetectionAUC", "default_detector"]
 
 def default_detector(random_state: int | None = 0):
     """A gradient-boosted tree classifier: fast on a few thousand rows, catches non-linear tells."""
-    return HistGradientBoostingClassifier(max_iter=50, learning_rate=0.2, early_stopping=False,
-                                          random_state=random_state)
+    return HistGradientBoostingClassifier(
+        max_iter=50, learning_rate=0.2, early_stopping=False, random_state=random_state
+    )
 
 
-def _balanced_sample(real: pd.DataFrame, synthetic: pd.DataFrame, max_rows_per_side: int,
-                     rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _balanced_sample(
+    real: pd.DataFrame, synthetic: pd.DataFrame, max_rows_per_side: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = min(len(real), len(synthetic), max_rows_per_side)
     r = real.iloc[np.sort(rng.choice(len(real), size=n, replace=False))]
     s = synthetic.iloc[np.sort(rng.choice(len(synthetic), size=n, replace=False))]
@@ -67,9 +69,19 @@ class DetectionAUC(Metric):
     options = ("columns", "model", "random_state", "n_folds", "max_rows_per_side", "max_threads")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, model=None,
-                          random_state: int | None = 0, n_folds: int = 5,
-                          max_rows_per_side: int = 2000, max_threads: int | None = 1) -> dict:
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        model=None,
+        random_state: int | None = 0,
+        n_folds: int = 5,
+        max_rows_per_side: int = 2000,
+        max_threads: int | None = 1,
+    ) -> dict:
         """Balanced subsample, shared encoding, grouped stratified cross-validation.
 
         Parameters
@@ -104,8 +116,10 @@ class DetectionAUC(Metric):
         schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
         cols = numeric + categorical
         if len(synthetic) < 2 or len(real) < 2:
-            raise DataError(f"detection needs at least 2 real and 2 synthetic rows to cross-validate; "
-                            f"got {len(real)} real and {len(synthetic)} synthetic.")
+            raise DataError(
+                f"detection needs at least 2 real and 2 synthetic rows to cross-validate; "
+                f"got {len(real)} real and {len(synthetic)} synthetic."
+            )
         rng = np.random.default_rng(random_state)
         r, s = _balanced_sample(real, synthetic, max_rows_per_side, rng)
         encoder = RowEncoder(schema, cols).fit(r)
@@ -117,8 +131,9 @@ class DetectionAUC(Metric):
         groups = groups.ravel()
         folds = int(min(n_folds, len(np.unique(groups)), len(r)))
         if folds < 2:
-            raise DataError("detection needs at least 2 distinct rows to cross-validate; "
-                            "all rows are identical.")
+            raise DataError(
+                "detection needs at least 2 distinct rows to cross-validate; all rows are identical."
+            )
         if model is None:
             model = default_detector(random_state)
         aucs = []
@@ -140,7 +155,12 @@ class DetectionAUC(Metric):
             "score": auc,
             "folds": aucs,
             "indistinguishability": float(1.0 - 2.0 * max(auc - 0.5, 0.0)),
-            "parameters": {"model": type(model).__name__, "random_state": random_state, "n_folds": folds,
-                           "rows_per_side": len(r), "n_features": int(X.shape[1]),
-                           "max_threads": max_threads},
+            "parameters": {
+                "model": type(model).__name__,
+                "random_state": random_state,
+                "n_folds": folds,
+                "rows_per_side": len(r),
+                "n_features": int(X.shape[1]),
+                "max_threads": max_threads,
+            },
         }

@@ -50,12 +50,20 @@ class Diagnostics(Metric):
         result = diagnostics(prepare(real, sdtypes), prepare(synthetic, sdtypes), sdtypes)
         validity = []
         for rec in result["details"].get("Data Validity", []):
-            entry = {"column": rec["Column"], "metric": rec["Metric"],
-                     "score": float(rec["Score"]) if rec["Score"] is not None else float("nan")}
+            entry = {
+                "column": rec["Column"],
+                "metric": rec["Metric"],
+                "score": float(rec["Score"]) if rec["Score"] is not None else float("nan"),
+            }
             if rec["Error"]:
                 entry["error"] = rec["Error"]
             validity.append(entry)
-        return {"score": result["score"], "properties": result["properties"], "validity": validity,
-                "missing_columns": [c for c in sdtypes if c not in synthetic.columns],
-                "n_real": len(real), "n_synthetic": len(synthetic),
-                "source": f"sdmetrics {sdmetrics_version()}: DiagnosticReport"}
+        return {
+            "score": result["score"],
+            "properties": result["properties"],
+            "validity": validity,
+            "missing_columns": [c for c in sdtypes if c not in synthetic.columns],
+            "n_real": len(real),
+            "n_synthetic": len(synthetic),
+            "source": f"sdmetrics {sdmetrics_version()}: DiagnosticReport",
+        }

@@ -35,9 +35,9 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from ..encoding import RowEncoder
 from ..errors import DataError
 from ..rules import Rule, overlap
-from ..encoding import RowEncoder
 from .compliance import real_support, rule_label
 from .fidelity import RULE_COLUMNS, Goal, Metric, check_rows, find_column, resolve_columns
 
@@ -91,9 +91,16 @@ class RuleDiversity(Metric):
     options = ("rules", "reference_rules", "rule_column")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, rules: Sequence[Rule] | None = None,
-                          reference_rules: Sequence[Rule] | None = None,
-                          rule_column: str | None = None) -> dict:
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        rules: Sequence[Rule] | None = None,
+        reference_rules: Sequence[Rule] | None = None,
+        rule_column: str | None = None,
+    ) -> dict:
         if not rules:
             raise DataError("rule diversity needs the rules behind the rows; none were given.")
         if schema is None and real is not None and len(real):
@@ -102,13 +109,18 @@ class RuleDiversity(Metric):
         rule_column = find_column(synthetic, RULE_COLUMNS, rule_column) if synthetic is not None else None
         if synthetic is not None and rule_column is not None and rule_column in synthetic.columns:
             counts = synthetic[rule_column].dropna().astype(str).value_counts()
-            selected = [(lab, r, int(counts.get(lab, 0))) for lab, r in zip(labels, rules, strict=True)
-                        if lab in counts]
+            selected = [
+                (lab, r, int(counts.get(lab, 0)))
+                for lab, r in zip(labels, rules, strict=True)
+                if lab in counts
+            ]
         else:
             selected = [(lab, r, 1) for lab, r in zip(labels, rules, strict=True)]
         if not selected:
-            raise DataError(f"none of the {len(rules)} rules has synthetic rows in the selection "
-                            f"(column {rule_column!r}).")
+            raise DataError(
+                f"none of the {len(rules)} rules has synthetic rows in the selection "
+                f"(column {rule_column!r})."
+            )
         by_rule: dict[str, dict] = {}
         if reference_rules:
             ref = list(reference_rules)
@@ -117,18 +129,27 @@ class RuleDiversity(Metric):
                 by_rule[lab] = {"div": rule_diversity(r, ref, ref_w, schema), "rows": n}
         else:
             if len(selected) < 2:
-                raise DataError("rule diversity compares each selected rule with the others: select rows "
-                                "from at least two rules, or pass reference_rules.")
+                raise DataError(
+                    "rule diversity compares each selected rule with the others: select rows "
+                    "from at least two rules, or pass reference_rules."
+                )
             for lab, r, n in selected:
                 others = [o for olab, o, _ in selected if olab != lab]
-                by_rule[lab] = {"div": rule_diversity(r, others, [_weight(o, real) for o in others], schema),
-                                "rows": n}
+                by_rule[lab] = {
+                    "div": rule_diversity(r, others, [_weight(o, real) for o in others], schema),
+                    "rows": n,
+                }
         rows = np.array([d["rows"] for d in by_rule.values()], dtype=float)
         divs = np.array([d["div"] for d in by_rule.values()], dtype=float)
         score = float(np.average(divs, weights=rows)) if rows.sum() > 0 else float(np.mean(divs))
         matrix = {a: {b: float(overlap(ra, rb, schema)) for b, rb, _ in selected} for a, ra, _ in selected}
-        return {"score": score, "distinctness": 1.0 - score, "by_rule": by_rule, "overlap": matrix,
-                "reference": "given" if reference_rules else "others"}
+        return {
+            "score": score,
+            "distinctness": 1.0 - score,
+            "by_rule": by_rule,
+            "overlap": matrix,
+            "reference": "given" if reference_rules else "others",
+        }
 
 
 class RowCoverage(Metric):
@@ -147,14 +168,26 @@ class RowCoverage(Metric):
     options = ("columns", "n_cells", "random_state", "max_rows")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, n_cells: int = 50,
-                          random_state: int | None = 0, max_rows: int = 5000) -> dict:
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        n_cells: int = 50,
+        random_state: int | None = 0,
+        max_rows: int = 5000,
+    ) -> dict:
         check_rows(real, synthetic, "row coverage")
         schema, numeric, categorical = resolve_columns(real, synthetic, schema, columns)
         cols = numeric + categorical
         rng = np.random.default_rng(random_state)
-        sample = real if len(real) <= max_rows else real.iloc[np.sort(rng.choice(len(real), max_rows,
-                                                                                  replace=False))]
+        sample = (
+            real
+            if len(real) <= max_rows
+            else real.iloc[np.sort(rng.choice(len(real), max_rows, replace=False))]
+        )
         encoder = RowEncoder(schema, cols).fit(sample)
         X = encoder.transform(sample)
         k = int(min(n_cells, len(np.unique(X, axis=0))))
@@ -169,7 +202,9 @@ class RowCoverage(Metric):
             "score": float(covered.mean()),
             "mass_covered": float(real_cells[covered].sum() / real_cells.sum()),
             "n_cells": k,
-            "cells": {"real_share": (real_cells / real_cells.sum()).tolist(),
-                      "synthetic_share": (syn_cells / max(syn_cells.sum(), 1)).tolist()},
+            "cells": {
+                "real_share": (real_cells / real_cells.sum()).tolist(),
+                "synthetic_share": (syn_cells / max(syn_cells.sum(), 1)).tolist(),
+            },
             "parameters": {"n_cells": n_cells, "random_state": random_state, "n_real_used": len(sample)},
         }

@@ -35,8 +35,8 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-from ..errors import DataError
 from ..encoding import RowEncoder
+from ..errors import DataError
 from .fidelity import resolve_columns
 
 __all__ = [
@@ -99,9 +99,11 @@ class Embedding:
         """What a figure should say about the sample, e.g. ``"5,000 of 11,000 rows (cap 5,000), seed 0"``."""
         total = self.n_real + self.n_synthetic
         shown = (self.coords["source"] == "real").sum(), (self.coords["source"] == "synthetic").sum()
-        return (f"{self.n_shown:,} of {total:,} rows shown ({shown[0]:,} real, {shown[1]:,} synthetic; "
-                f"cap {self.max_points:,}), perplexity {self.params.get('perplexity', 0):g}, "
-                f"seed {self.params.get('random_state')}")
+        return (
+            f"{self.n_shown:,} of {total:,} rows shown ({shown[0]:,} real, {shown[1]:,} synthetic; "
+            f"cap {self.max_points:,}), perplexity {self.params.get('perplexity', 0):g}, "
+            f"seed {self.params.get('random_state')}"
+        )
 
 
 def clear_embedding_cache() -> None:
@@ -117,14 +119,19 @@ def embedding_cache_info() -> dict:
         return {**_stats, "size": len(_cache), "maxsize": CACHE_SIZE}
 
 
-def _sample_positions(n_real: int, n_syn: int, max_points: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _sample_positions(
+    n_real: int, n_syn: int, max_points: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     n_syn_keep = min(n_syn, max(max_points // 2, max_points - n_real))
     n_real_keep = min(n_real, max_points - n_syn_keep)
-    real_pos = np.sort(rng.choice(n_real, size=n_real_keep, replace=False)) if n_real_keep < n_real \
+    real_pos = (
+        np.sort(rng.choice(n_real, size=n_real_keep, replace=False))
+        if n_real_keep < n_real
         else np.arange(n_real)
-    syn_pos = np.sort(rng.choice(n_syn, size=n_syn_keep, replace=False)) if n_syn_keep < n_syn \
-        else np.arange(n_syn)
+    )
+    syn_pos = (
+        np.sort(rng.choice(n_syn, size=n_syn_keep, replace=False)) if n_syn_keep < n_syn else np.arange(n_syn)
+    )
     return real_pos, syn_pos
 
 
@@ -136,9 +143,16 @@ def _key(X: np.ndarray, params: dict) -> str:
     return h.hexdigest()
 
 
-def tsne_matrix(X: np.ndarray, *, perplexity: float = 30.0, random_state: int | None = 0, max_iter: int = 500,
-                angle: float = 0.8, cache: bool = True,
-                max_threads: int | None = 1) -> tuple[np.ndarray, dict, bool]:
+def tsne_matrix(
+    X: np.ndarray,
+    *,
+    perplexity: float = 30.0,
+    random_state: int | None = 0,
+    max_iter: int = 500,
+    angle: float = 0.8,
+    cache: bool = True,
+    max_threads: int | None = 1,
+) -> tuple[np.ndarray, dict, bool]:
     """t-SNE of a numeric matrix: ``(coords, params used, served from cache)``.
 
     PCA first reduces to at most 50 dimensions. ``perplexity`` is lowered to
@@ -154,10 +168,14 @@ def tsne_matrix(X: np.ndarray, *, perplexity: float = 30.0, random_state: int | 
     n = len(X)
     if n < 3:
         raise DataError(f"a t-SNE map needs at least 3 rows; got {n}.")
-    params = {"perplexity": float(min(perplexity, max((n - 1) / 3.0, 1.0))), "random_state": random_state,
-              "max_iter": int(max_iter), "angle": float(angle),
-              "pca_dims": int(min(_PCA_DIMS, X.shape[1], n)),
-              "method": "sklearn-barnes-hut"}
+    params = {
+        "perplexity": float(min(perplexity, max((n - 1) / 3.0, 1.0))),
+        "random_state": random_state,
+        "max_iter": int(max_iter),
+        "angle": float(angle),
+        "pca_dims": int(min(_PCA_DIMS, X.shape[1], n)),
+        "method": "sklearn-barnes-hut",
+    }
     key = _key(X, params)
     if cache:
         with _lock:
@@ -171,8 +189,15 @@ def tsne_matrix(X: np.ndarray, *, perplexity: float = 30.0, random_state: int | 
         Z = np.zeros((n, 1))
     if Z.shape[1] > params["pca_dims"]:
         Z = PCA(n_components=params["pca_dims"], random_state=random_state).fit_transform(Z)
-    tsne = TSNE(n_components=2, perplexity=params["perplexity"], init="pca", learning_rate="auto",
-                angle=params["angle"], random_state=random_state, **{_ITER_PARAM: params["max_iter"]})
+    tsne = TSNE(
+        n_components=2,
+        perplexity=params["perplexity"],
+        init="pca",
+        learning_rate="auto",
+        angle=params["angle"],
+        random_state=random_state,
+        **{_ITER_PARAM: params["max_iter"]},
+    )
     with threadpool_limits(limits=max_threads, user_api="openmp"):
         coords = tsne.fit_transform(Z)
     if cache:
@@ -184,9 +209,19 @@ def tsne_matrix(X: np.ndarray, *, perplexity: float = 30.0, random_state: int | 
     return coords, params, False
 
 
-def embed_tsne(real: pd.DataFrame, synthetic: pd.DataFrame | None = None, *, schema=None, columns=None,
-               max_points: int = MAX_POINTS, perplexity: float = 30.0, random_state: int | None = 0,
-               max_iter: int = 500, cache: bool = True, max_threads: int | None = 1) -> Embedding:
+def embed_tsne(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame | None = None,
+    *,
+    schema=None,
+    columns=None,
+    max_points: int = MAX_POINTS,
+    perplexity: float = 30.0,
+    random_state: int | None = 0,
+    max_iter: int = 500,
+    cache: bool = True,
+    max_threads: int | None = 1,
+) -> Embedding:
     """Map real and synthetic rows to 2-D with t-SNE on their shared encoding.
 
     Parameters
@@ -222,22 +257,38 @@ def embed_tsne(real: pd.DataFrame, synthetic: pd.DataFrame | None = None, *, sch
     """
     t0 = time.perf_counter()
     synthetic = real.iloc[:0] if synthetic is None else synthetic
-    schema, numeric, categorical = resolve_columns(real, synthetic if len(synthetic) else real, schema,
-                                                   columns)
+    schema, numeric, categorical = resolve_columns(
+        real, synthetic if len(synthetic) else real, schema, columns
+    )
     cols = numeric + categorical
     rng = np.random.default_rng(random_state)
     real_pos, syn_pos = _sample_positions(len(real), len(synthetic), max_points, rng)
     r, s = real.iloc[real_pos], synthetic.iloc[syn_pos]
     encoder = RowEncoder(schema, cols).fit(r if len(r) else s)
     X = np.vstack([encoder.transform(r), encoder.transform(s)]) if len(s) else encoder.transform(r)
-    coords, params, cached = tsne_matrix(X, perplexity=perplexity, random_state=random_state,
-                                         max_iter=max_iter, cache=cache, max_threads=max_threads)
-    frame = pd.DataFrame({
-        "x": coords[:, 0], "y": coords[:, 1],
-        "source": ["real"] * len(r) + ["synthetic"] * len(s),
-        "position": np.concatenate([real_pos, syn_pos]).astype(int),
-        "row": list(r.index) + list(s.index),
-    })
-    return Embedding(coords=frame, n_real=len(real), n_synthetic=len(synthetic),
-                     max_points=int(max_points), params={**params, "columns": cols},
-                     seconds=time.perf_counter() - t0, cached=cached)
+    coords, params, cached = tsne_matrix(
+        X,
+        perplexity=perplexity,
+        random_state=random_state,
+        max_iter=max_iter,
+        cache=cache,
+        max_threads=max_threads,
+    )
+    frame = pd.DataFrame(
+        {
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+            "source": ["real"] * len(r) + ["synthetic"] * len(s),
+            "position": np.concatenate([real_pos, syn_pos]).astype(int),
+            "row": list(r.index) + list(s.index),
+        }
+    )
+    return Embedding(
+        coords=frame,
+        n_real=len(real),
+        n_synthetic=len(synthetic),
+        max_points=int(max_points),
+        params={**params, "columns": cols},
+        seconds=time.perf_counter() - t0,
+        cached=cached,
+    )

@@ -83,8 +83,16 @@ __all__ = [
 
 #: Provenance columns generators write (``synth_core.generators.base.PROVENANCE``); any column whose
 #: name starts with ``_`` is provenance too, and none is ever compared as data.
-PROVENANCE_COLUMNS = ("_row_id", "_generator", "_rule_id", "_iteration", "_arm", "_call_id", "_status",
-                      "_reason")
+PROVENANCE_COLUMNS = (
+    "_row_id",
+    "_generator",
+    "_rule_id",
+    "_iteration",
+    "_arm",
+    "_call_id",
+    "_status",
+    "_reason",
+)
 #: Where the rule id, status and row id of a synthetic row are looked for, in order.
 RULE_COLUMNS = ("_rule_id", "rule_id")
 STATUS_COLUMNS = ("_status", "status")
@@ -121,13 +129,15 @@ class Metric:
     options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def compute_breakdown(cls, real: pd.DataFrame, synthetic: pd.DataFrame, *,
-                          schema: Schema | None = None, **options) -> dict:
+    def compute_breakdown(
+        cls, real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None = None, **options
+    ) -> dict:
         raise NotImplementedError  # pragma: no cover
 
     @classmethod
-    def compute(cls, real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None = None,
-                **options) -> float:
+    def compute(
+        cls, real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None = None, **options
+    ) -> float:
         """The breakdown's ``"score"``."""
         return cls.compute_breakdown(real, synthetic, schema=schema, **options)["score"]
 
@@ -155,9 +165,16 @@ def find_column(frame: pd.DataFrame, candidates: Iterable[str], given: str | Non
     return next((c for c in candidates if c in frame.columns), None)
 
 
-def select_rows(synthetic: pd.DataFrame, *, rule_ids: Iterable | None = None, row_ids: Iterable | None = None,
-                status: str | Iterable[str] | None = None, rule_column: str | None = None,
-                status_column: str | None = None, id_column: str | None = None) -> pd.DataFrame:
+def select_rows(
+    synthetic: pd.DataFrame,
+    *,
+    rule_ids: Iterable | None = None,
+    row_ids: Iterable | None = None,
+    status: str | Iterable[str] | None = None,
+    rule_column: str | None = None,
+    status_column: str | None = None,
+    id_column: str | None = None,
+) -> pd.DataFrame:
     """The synthetic rows a caller picked, for any metric or figure.
 
     Filters combine with AND; ``None`` means no filter on that field.
@@ -195,15 +212,19 @@ def select_rows(synthetic: pd.DataFrame, *, rule_ids: Iterable | None = None, ro
     [1, 3]
     """
     keep = np.ones(len(synthetic), dtype=bool)
-    for values, column, candidates, what in ((rule_ids, rule_column, RULE_COLUMNS, "rule_ids"),
-                                             (status, status_column, STATUS_COLUMNS, "status")):
+    for values, column, candidates, what in (
+        (rule_ids, rule_column, RULE_COLUMNS, "rule_ids"),
+        (status, status_column, STATUS_COLUMNS, "status"),
+    ):
         if values is None:
             continue
         column = find_column(synthetic, candidates, column)
         if column is None or column not in synthetic.columns:
-            raise DataError(f"cannot filter by {what}: the synthetic rows have no "
-                            f"{column or candidates[0]!r} column "
-                            f"(columns: {', '.join(map(str, synthetic.columns[:20]))}).")
+            raise DataError(
+                f"cannot filter by {what}: the synthetic rows have no "
+                f"{column or candidates[0]!r} column "
+                f"(columns: {', '.join(map(str, synthetic.columns[:20]))})."
+            )
         wanted = {str(v) for v in ([values] if isinstance(values, str) else values)}
         keep &= synthetic[column].astype(str).isin(wanted).to_numpy() & synthetic[column].notna().to_numpy()
     if row_ids is not None:
@@ -216,8 +237,12 @@ def select_rows(synthetic: pd.DataFrame, *, rule_ids: Iterable | None = None, ro
     return synthetic.loc[keep].copy()
 
 
-def resolve_columns(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema | None = None,
-                    columns: Iterable[str] | None = None) -> tuple[Schema, list[str], list[str]]:
+def resolve_columns(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: Schema | None = None,
+    columns: Iterable[str] | None = None,
+) -> tuple[Schema, list[str], list[str]]:
     """(schema, numeric, categorical): the columns a metric compares.
 
     A column is compared when the schema marks it numeric, integer, categorical
@@ -246,8 +271,10 @@ def resolve_columns(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema 
         (numeric if spec.is_numeric else categorical).append(name)
     if not numeric and not categorical:
         hint = f"; missing from one side: {', '.join(absent)}" if absent else ""
-        raise DataError("no numeric or categorical column is shared by the real and synthetic rows"
-                        f"{hint}. Give both frames the real table's columns.")
+        raise DataError(
+            "no numeric or categorical column is shared by the real and synthetic rows"
+            f"{hint}. Give both frames the real table's columns."
+        )
     return schema, numeric, categorical
 
 
@@ -283,9 +310,10 @@ def category_texts(s: pd.Series) -> pd.Series:
     return values.map(_category_text)
 
 
-def _choose_pairs(columns: list[str], target: str | None, max_pairs: int,
-                  random_state: int | None) -> tuple[list[tuple[str, str]], int]:
-    pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
+def _choose_pairs(
+    columns: list[str], target: str | None, max_pairs: int, random_state: int | None
+) -> tuple[list[tuple[str, str]], int]:
+    pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1 :]]
     total = len(pairs)
     if total <= max_pairs:
         return pairs, total
@@ -298,42 +326,68 @@ def _choose_pairs(columns: list[str], target: str | None, max_pairs: int,
     return [p for p in pairs if p in chosen], total  # SDMetrics' order (the metadata's), for display
 
 
-def _sdmetrics_rows(real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: Schema | None, columns,
-                    random_state: int | None, max_rows_per_side: int | None, metric: str):
+def _sdmetrics_rows(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    schema: Schema | None,
+    columns,
+    random_state: int | None,
+    max_rows_per_side: int | None,
+    metric: str,
+):
     """(schema, sdtypes, real, synthetic, sampling): the prepared rows SDMetrics is handed."""
     check_rows(real, synthetic, metric)
     schema, sdtypes = sdmetrics_columns(real, synthetic, schema, columns)
     rng = np.random.default_rng(random_state)
     r = prepare(cap_rows(real, max_rows_per_side, rng), sdtypes)
     s = prepare(cap_rows(synthetic, max_rows_per_side, rng), sdtypes)
-    sampling = {"max_rows_per_side": max_rows_per_side, "random_state": random_state,
-                "n_real": len(r), "n_synthetic": len(s), "real_rows_given": len(real),
-                "synthetic_rows_given": len(synthetic),
-                "sampled": len(r) < len(real) or len(s) < len(synthetic)}
+    sampling = {
+        "max_rows_per_side": max_rows_per_side,
+        "random_state": random_state,
+        "n_real": len(r),
+        "n_synthetic": len(s),
+        "real_rows_given": len(real),
+        "synthetic_rows_given": len(synthetic),
+        "sampled": len(r) < len(real) or len(s) < len(synthetic),
+    }
     return schema, sdtypes, r, s, sampling
 
 
 def _finite(value) -> bool:
-    return value is not None and value is not pd.NA and isinstance(value, (int, float, np.number)) \
+    return (
+        value is not None
+        and value is not pd.NA
+        and isinstance(value, (int, float, np.number))
         and bool(np.isfinite(value))
+    )
 
 
-def _shapes_breakdown(result: dict, sdtypes: dict, real: pd.DataFrame, synthetic: pd.DataFrame,
-                      sampling: dict) -> dict:
+def _shapes_breakdown(
+    result: dict, sdtypes: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sampling: dict
+) -> dict:
     by_column: dict[str, dict] = {}
     for rec in result["details"]:
         col = rec["Column"]
-        entry = {"score": float(rec["Score"]) if _finite(rec["Score"]) else float("nan"),
-                 "metric": rec["Metric"], "sdtype": sdtypes[col],
-                 "missing_real": float(real[col].isna().mean()),
-                 "missing_synthetic": float(synthetic[col].isna().mean())}
+        entry = {
+            "score": float(rec["Score"]) if _finite(rec["Score"]) else float("nan"),
+            "metric": rec["Metric"],
+            "sdtype": sdtypes[col],
+            "missing_real": float(real[col].isna().mean()),
+            "missing_synthetic": float(synthetic[col].isna().mean()),
+        }
         if rec["Error"]:
             entry["error"] = rec["Error"]
         elif not np.isfinite(entry["score"]):
             entry["note"] = "no score: a side has no value in this column once missing cells are dropped"
         by_column[col] = entry
-    return {"score": result["score"], "by_column": by_column, "sampling": sampling,
-            "seconds": result["seconds"], "source": f"sdmetrics {sdmetrics_version()}: ColumnShapes"}
+    return {
+        "score": result["score"],
+        "by_column": by_column,
+        "sampling": sampling,
+        "seconds": result["seconds"],
+        "source": f"sdmetrics {sdmetrics_version()}: ColumnShapes",
+    }
 
 
 def _pairs_breakdown(result: dict, total: int, n_scored: int, parameters: dict, sampling: dict) -> dict:
@@ -355,20 +409,31 @@ def _pairs_breakdown(result: dict, total: int, n_scored: int, parameters: dict, 
         if _finite(rec["Score"]):
             entry["score"] = float(rec["Score"])
         elif not entry["meets_threshold"]:
-            entry["note"] = ("not in the score: the real correlation is weak "
-                             f"(|r| <= {corr_limit:g}, SDMetrics' threshold)"
-                             if rec["Metric"] == "CorrelationSimilarity" else
-                             "not in the score: the real association is weak "
-                             f"(Cramér's V <= {assoc_limit:g}, SDMetrics' threshold)")
+            entry["note"] = (
+                "not in the score: the real correlation is weak "
+                f"(|r| <= {corr_limit:g}, SDMetrics' threshold)"
+                if rec["Metric"] == "CorrelationSimilarity"
+                else "not in the score: the real association is weak "
+                f"(Cramér's V <= {assoc_limit:g}, SDMetrics' threshold)"
+            )
         else:
             entry["note"] = "no score: a correlation is undefined on the rows complete in both columns"
         by_pair.append(entry)
-    return {"score": result["score"], "by_pair": by_pair, "n_pairs": total, "n_scored": n_scored,
-            "n_contributing": sum("score" in e for e in by_pair),
-            "parameters": {**parameters, "real_correlation_threshold": corr_limit,
-                           "real_association_threshold": assoc_limit},
-            "sampling": sampling, "seconds": result["seconds"],
-            "source": f"sdmetrics {sdmetrics_version()}: ColumnPairTrends"}
+    return {
+        "score": result["score"],
+        "by_pair": by_pair,
+        "n_pairs": total,
+        "n_scored": n_scored,
+        "n_contributing": sum("score" in e for e in by_pair),
+        "parameters": {
+            **parameters,
+            "real_correlation_threshold": corr_limit,
+            "real_association_threshold": assoc_limit,
+        },
+        "sampling": sampling,
+        "seconds": result["seconds"],
+        "source": f"sdmetrics {sdmetrics_version()}: ColumnPairTrends",
+    }
 
 
 class ColumnShapes(Metric):
@@ -388,12 +453,25 @@ class ColumnShapes(Metric):
     options = ("columns", "random_state", "max_rows_per_side")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, random_state: int | None = 0,
-                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
-        _, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
-                                                     random_state=random_state,
-                                                     max_rows_per_side=max_rows_per_side,
-                                                     metric="column shapes")
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        random_state: int | None = 0,
+        max_rows_per_side: int | None = MAX_ROWS_PER_SIDE,
+    ) -> dict:
+        _, sdtypes, r, s, sampling = _sdmetrics_rows(
+            real,
+            synthetic,
+            schema=schema,
+            columns=columns,
+            random_state=random_state,
+            max_rows_per_side=max_rows_per_side,
+            metric="column shapes",
+        )
         result = quality(r, s, sdtypes, shapes=True, pairs=False)["column_shapes"]
         return _shapes_breakdown(result, sdtypes, r, s, sampling)
 
@@ -422,17 +500,35 @@ class ColumnPairTrends(Metric):
     options = ("columns", "max_pairs", "random_state", "max_rows_per_side")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, max_pairs: int = 200,
-                          random_state: int | None = 0,
-                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
-        schema, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
-                                                          random_state=random_state,
-                                                          max_rows_per_side=max_rows_per_side,
-                                                          metric="pair trends")
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        max_pairs: int = 200,
+        random_state: int | None = 0,
+        max_rows_per_side: int | None = MAX_ROWS_PER_SIDE,
+    ) -> dict:
+        schema, sdtypes, r, s, sampling = _sdmetrics_rows(
+            real,
+            synthetic,
+            schema=schema,
+            columns=columns,
+            random_state=random_state,
+            max_rows_per_side=max_rows_per_side,
+            metric="pair trends",
+        )
         pairs, total = _pairs_for(schema, sdtypes, max_pairs, random_state)
         result = quality(r, s, sdtypes, shapes=False, pairs=pairs)["pair_trends"]
-        return _pairs_breakdown(result, total, total if pairs is True else len(pairs),
-                                {"max_pairs": max_pairs, "random_state": random_state}, sampling)
+        return _pairs_breakdown(
+            result,
+            total,
+            total if pairs is True else len(pairs),
+            {"max_pairs": max_pairs, "random_state": random_state},
+            sampling,
+        )
 
 
 def _pairs_for(schema: Schema, sdtypes: dict, max_pairs: int, random_state: int | None):
@@ -457,21 +553,43 @@ class Fidelity(Metric):
     options = ("columns", "max_pairs", "random_state", "max_rows_per_side")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, max_pairs: int = 200,
-                          random_state: int | None = 0,
-                          max_rows_per_side: int | None = MAX_ROWS_PER_SIDE) -> dict:
-        schema, sdtypes, r, s, sampling = _sdmetrics_rows(real, synthetic, schema=schema, columns=columns,
-                                                          random_state=random_state,
-                                                          max_rows_per_side=max_rows_per_side,
-                                                          metric="fidelity")
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        max_pairs: int = 200,
+        random_state: int | None = 0,
+        max_rows_per_side: int | None = MAX_ROWS_PER_SIDE,
+    ) -> dict:
+        schema, sdtypes, r, s, sampling = _sdmetrics_rows(
+            real,
+            synthetic,
+            schema=schema,
+            columns=columns,
+            random_state=random_state,
+            max_rows_per_side=max_rows_per_side,
+            metric="fidelity",
+        )
         pairs, total = _pairs_for(schema, sdtypes, max_pairs, random_state)
         result = quality(r, s, sdtypes, shapes=True, pairs=pairs)
         shapes = _shapes_breakdown(result["column_shapes"], sdtypes, r, s, sampling)
-        trends = _pairs_breakdown(result["pair_trends"], total, total if pairs is True else len(pairs),
-                                  {"max_pairs": max_pairs, "random_state": random_state}, sampling)
-        return {"score": combine_fidelity(shapes["score"], trends["score"]), "column_shapes": shapes,
-                "pair_trends": trends, "sampling": sampling,
-                "source": f"sdmetrics {sdmetrics_version()}: QualityReport properties"}
+        trends = _pairs_breakdown(
+            result["pair_trends"],
+            total,
+            total if pairs is True else len(pairs),
+            {"max_pairs": max_pairs, "random_state": random_state},
+            sampling,
+        )
+        return {
+            "score": combine_fidelity(shapes["score"], trends["score"]),
+            "column_shapes": shapes,
+            "pair_trends": trends,
+            "sampling": sampling,
+            "source": f"sdmetrics {sdmetrics_version()}: QualityReport properties",
+        }
 
 
 def combine_fidelity(shapes: float, trends: float) -> float:

@@ -49,20 +49,23 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from ..errors import DataError
 from ..encoding import RowEncoder
+from ..errors import DataError
 from .fidelity import Goal, Metric, category_texts, check_rows, resolve_columns
 
 __all__ = ["DistanceToClosestRecord", "ExactCopies", "NearestNeighbourDistanceRatio", "row_keys"]
 
 
-def _split_holdout(real: pd.DataFrame, holdout: pd.DataFrame | None, holdout_share: float,
-                   rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+def _split_holdout(
+    real: pd.DataFrame, holdout: pd.DataFrame | None, holdout_share: float, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     if holdout is not None and len(holdout):
         return real, holdout, False
     if len(real) < 4:
-        raise DataError(f"the holdout comparison needs a holdout frame or at least 4 real rows to split; "
-                        f"got {len(real)} real rows and no holdout.")
+        raise DataError(
+            f"the holdout comparison needs a holdout frame or at least 4 real rows to split; "
+            f"got {len(real)} real rows and no holdout."
+        )
     order = rng.permutation(len(real))
     n_hold = min(max(2, round(holdout_share * len(real))), len(real) - 2)
     return real.iloc[np.sort(order[n_hold:])], real.iloc[np.sort(order[:n_hold])], True
@@ -112,9 +115,17 @@ def _prepare(real, synthetic, holdout, schema, columns, random_state, holdout_sh
     train, hold, was_split = _split_holdout(real, holdout, holdout_share, rng)
     train, hold = _cap(train, max_rows, rng), _cap(hold, max_rows, rng)
     encoder = RowEncoder(schema, cols).fit(train)
-    return (encoder.transform(train), encoder.transform(synthetic[cols]), encoder.transform(hold[cols]),
-            {"n_train": len(train), "n_holdout": len(hold), "holdout_from_split": was_split,
-             "random_state": random_state})
+    return (
+        encoder.transform(train),
+        encoder.transform(synthetic[cols]),
+        encoder.transform(hold[cols]),
+        {
+            "n_train": len(train),
+            "n_holdout": len(hold),
+            "holdout_from_split": was_split,
+            "random_state": random_state,
+        },
+    )
 
 
 class DistanceToClosestRecord(Metric):
@@ -136,11 +147,22 @@ class DistanceToClosestRecord(Metric):
     options = ("columns", "holdout", "quantile", "random_state", "holdout_share", "max_rows")
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, holdout=None,
-                          quantile: float = 0.05, random_state: int | None = 0, holdout_share: float = 0.2,
-                          max_rows: int = 20000) -> dict:
-        train_X, syn_X, hold_X, params = _prepare(real, synthetic, holdout, schema, columns, random_state,
-                                                  holdout_share, max_rows)
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        holdout=None,
+        quantile: float = 0.05,
+        random_state: int | None = 0,
+        holdout_share: float = 0.2,
+        max_rows: int = 20000,
+    ) -> dict:
+        train_X, syn_X, hold_X, params = _prepare(
+            real, synthetic, holdout, schema, columns, random_state, holdout_share, max_rows
+        )
         d_syn = _neighbour_distances(train_X, syn_X, 1)[:, 0]
         d_hold = _neighbour_distances(train_X, hold_X, 1)[:, 0]
         threshold = float(np.quantile(d_hold, quantile))
@@ -178,11 +200,21 @@ class NearestNeighbourDistanceRatio(Metric):
             return np.where(d2 > 0, d1 / np.where(d2 > 0, d2, 1.0), 0.0)
 
     @classmethod
-    def compute_breakdown(cls, real, synthetic, *, schema=None, columns=None, holdout=None,
-                          random_state: int | None = 0, holdout_share: float = 0.2,
-                          max_rows: int = 20000) -> dict:
-        train_X, syn_X, hold_X, params = _prepare(real, synthetic, holdout, schema, columns, random_state,
-                                                  holdout_share, max_rows)
+    def compute_breakdown(
+        cls,
+        real,
+        synthetic,
+        *,
+        schema=None,
+        columns=None,
+        holdout=None,
+        random_state: int | None = 0,
+        holdout_share: float = 0.2,
+        max_rows: int = 20000,
+    ) -> dict:
+        train_X, syn_X, hold_X, params = _prepare(
+            real, synthetic, holdout, schema, columns, random_state, holdout_share, max_rows
+        )
         r_syn = cls._ratios(_neighbour_distances(train_X, syn_X, 2))
         r_hold = cls._ratios(_neighbour_distances(train_X, hold_X, 2))
         p05 = float(np.quantile(r_hold, 0.05))
@@ -232,8 +264,12 @@ class ExactCopies(Metric):
         syn_keys = row_keys(synthetic, numeric, categorical)
         copied = np.isin(syn_keys, real_keys)
         count = int(copied.sum())
-        return {"score": float(count / len(synthetic)), "count": count, "n_synthetic": len(synthetic),
-                "examples": [_plain(v) for v in synthetic.index[copied][:20]]}
+        return {
+            "score": float(count / len(synthetic)),
+            "count": count,
+            "n_synthetic": len(synthetic),
+            "examples": [_plain(v) for v in synthetic.index[copied][:20]],
+        }
 
 
 def _plain(v):

@@ -42,8 +42,18 @@ from .fidelity import Goal, Metric, combine_fidelity, error_text, resolve_column
 __all__ = ["DEFAULT_METRICS", "Report", "to_jsonable"]
 
 #: Metrics a report computes unless told otherwise (``fidelity`` and ``utility`` are added on top).
-DEFAULT_METRICS = ("column_shapes", "pair_trends", "diagnostics", "detection_auc", "dcr", "nndr",
-                   "exact_copies", "rule_compliance", "rule_diversity", "row_coverage")
+DEFAULT_METRICS = (
+    "column_shapes",
+    "pair_trends",
+    "diagnostics",
+    "detection_auc",
+    "dcr",
+    "nndr",
+    "exact_copies",
+    "rule_compliance",
+    "rule_diversity",
+    "row_coverage",
+)
 _RULE_METRICS = {"rule_compliance", "rule_diversity"}
 #: Parts of one SDMetrics quality run (:class:`~synth_core.evaluation.fidelity.Fidelity`).
 _QUALITY_PARTS = ("column_shapes", "pair_trends")
@@ -169,10 +179,18 @@ class Report:
         LLM calls and tokens with ``tokens_per_accepted_row`` (empty without usage).
     """
 
-    def __init__(self, *, metrics: Sequence[str] | None = None, include_utility: bool = True,
-                 utility_model=None, utility_seeds: Sequence[int] = (0, 1, 2, 3, 4), utility_on: str = "test",
-                 detection_model=None,
-                 random_state: int | None = 0, max_pairs: int = 200):
+    def __init__(
+        self,
+        *,
+        metrics: Sequence[str] | None = None,
+        include_utility: bool = True,
+        utility_model=None,
+        utility_seeds: Sequence[int] = (0, 1, 2, 3, 4),
+        utility_on: str = "test",
+        detection_model=None,
+        random_state: int | None = 0,
+        max_pairs: int = 200,
+    ):
         self.metrics = metrics
         self.include_utility = include_utility
         self.utility_model = utility_model
@@ -188,11 +206,21 @@ class Report:
 
     # ------------------------------------------------------------------ generate
 
-    def generate(self, real: pd.DataFrame | None = None, synthetic: pd.DataFrame | None = None, *,
-                 dataset=None, schema=None, rules: Sequence[Rule] | None = None,
-                 reference_rules: Sequence[Rule] | None = None, holdout: pd.DataFrame | None = None,
-                 llm_usage: Any = None, rule_ids: Iterable | None = None, row_ids: Iterable | None = None,
-                 status: str | Iterable[str] | None = None) -> Report:
+    def generate(
+        self,
+        real: pd.DataFrame | None = None,
+        synthetic: pd.DataFrame | None = None,
+        *,
+        dataset=None,
+        schema=None,
+        rules: Sequence[Rule] | None = None,
+        reference_rules: Sequence[Rule] | None = None,
+        holdout: pd.DataFrame | None = None,
+        llm_usage: Any = None,
+        rule_ids: Iterable | None = None,
+        row_ids: Iterable | None = None,
+        status: str | Iterable[str] | None = None,
+    ) -> Report:
         """Compute every metric on the selected synthetic rows.
 
         Parameters
@@ -252,18 +280,29 @@ class Report:
             except DataError:
                 schema = None
         filtered = any(v is not None for v in (rule_ids, row_ids, status))
-        selected = select_rows(synthetic, rule_ids=rule_ids, row_ids=row_ids, status=status) if filtered \
+        selected = (
+            select_rows(synthetic, rule_ids=rule_ids, row_ids=row_ids, status=status)
+            if filtered
             else synthetic
-        context = {"rules": list(rules) if rules else None, "reference_rules": reference_rules,
-                   "holdout": holdout, "model": self.detection_model, "random_state": self.random_state,
-                   "max_pairs": self.max_pairs}
+        )
+        context = {
+            "rules": list(rules) if rules else None,
+            "reference_rules": reference_rules,
+            "holdout": holdout,
+            "model": self.detection_model,
+            "random_state": self.random_state,
+            "max_pairs": self.max_pairs,
+        }
         results: dict[str, dict] = {}
         quality = None  # one SDMetrics quality run serves column shapes, pair trends and fidelity
         if "pair_trends" in names or "fidelity" in names:
             fidelity = METRICS["fidelity"]
             kwargs = {k: context[k] for k in fidelity.options if context.get(k) is not None}
-            quality = self._run("fidelity", fidelity,
-                                lambda: fidelity.compute_breakdown(real, selected, schema=schema, **kwargs))
+            quality = self._run(
+                "fidelity",
+                fidelity,
+                lambda: fidelity.compute_breakdown(real, selected, schema=schema, **kwargs),
+            )
         for name in names:
             metric = METRICS[name]
             if name in _RULE_METRICS and not context["rules"]:
@@ -276,8 +315,11 @@ class Report:
                 results[name] = self._quality_part(name, metric, quality)
                 continue
             kwargs = {k: context[k] for k in metric.options if context.get(k) is not None}
-            results[name] = self._run(name, metric, lambda m=metric, kw=kwargs:
-                                      m.compute_breakdown(real, selected, schema=schema, **kw))
+            results[name] = self._run(
+                name,
+                metric,
+                lambda m=metric, kw=kwargs: m.compute_breakdown(real, selected, schema=schema, **kw),
+            )
         if "column_shapes" in results and "pair_trends" in results and "fidelity" not in results:
             shapes, trends = results["column_shapes"]["score"], results["pair_trends"]["score"]
             entry = self._entry("fidelity", METRICS.get("fidelity"))
@@ -301,15 +343,21 @@ class Report:
             "n_real": len(real),
             "n_synthetic": len(synthetic),
             "n_selected": len(selected),
-            "selection": {"rule_ids": None if rule_ids is None else list(rule_ids),
-                          "row_ids": None if row_ids is None else list(row_ids),
-                          "status": status if isinstance(status, (str, type(None))) else list(status)},
+            "selection": {
+                "rule_ids": None if rule_ids is None else list(rule_ids),
+                "row_ids": None if row_ids is None else list(row_ids),
+                "status": status if isinstance(status, (str, type(None))) else list(status),
+            },
             "n_rules": len(rules) if rules else 0,
-            "parameters": {"random_state": self.random_state, "max_pairs": self.max_pairs,
-                           "include_utility": self.include_utility,
-                           "detection_model": type(self.detection_model).__name__
-                           if self.detection_model is not None else "default",
-                           "utility_seeds": list(self.utility_seeds)},
+            "parameters": {
+                "random_state": self.random_state,
+                "max_pairs": self.max_pairs,
+                "include_utility": self.include_utility,
+                "detection_model": type(self.detection_model).__name__
+                if self.detection_model is not None
+                else "default",
+                "utility_seeds": list(self.utility_seeds),
+            },
         }
         self.llm_usage_ = _llm_summary(llm_usage, len(selected)) if llm_usage is not None else {}
         return self
@@ -318,16 +366,27 @@ class Report:
         from .utility import augmentation_utility
 
         if dataset is None:
-            raise DataError("augmentation utility needs the Dataset (its test split): pass dataset=..., "
-                            "or include_utility=False.")
-        return augmentation_utility(dataset, selected, model=self.utility_model,
-                                    seeds=tuple(self.utility_seeds), on=self.utility_on)
+            raise DataError(
+                "augmentation utility needs the Dataset (its test split): pass dataset=..., "
+                "or include_utility=False."
+            )
+        return augmentation_utility(
+            dataset, selected, model=self.utility_model, seeds=tuple(self.utility_seeds), on=self.utility_on
+        )
 
     @staticmethod
     def _entry(name: str, metric: type[Metric] | None, *, skipped: str | None = None) -> dict:
         goal = metric.goal.value if metric is not None else ("minimize" if name == "utility" else "ignore")
-        return {"name": name, "goal": goal, "better": _better(metric, name), "score": None, "error": None,
-                "skipped": skipped, "seconds": 0.0, "breakdown": {}}
+        return {
+            "name": name,
+            "goal": goal,
+            "better": _better(metric, name),
+            "score": None,
+            "error": None,
+            "skipped": skipped,
+            "seconds": 0.0,
+            "breakdown": {},
+        }
 
     def _quality_part(self, name: str, metric: type[Metric], quality: dict) -> dict:
         """Column shapes or pair trends taken from the fidelity run (its error, if it failed)."""
@@ -374,9 +433,15 @@ class Report:
     def summary(self) -> pd.DataFrame:
         """One row per metric: ``metric``, ``score``, ``better``, ``error`` (for a table on a page)."""
         self._check_generated()
-        rows = [{"metric": e["name"], "score": e["score"], "better": e["better"],
-                 "error": e["error"] or (f"skipped: {e['skipped']}" if e["skipped"] else None)}
-                for e in self.results_.values()]
+        rows = [
+            {
+                "metric": e["name"],
+                "score": e["score"],
+                "better": e["better"],
+                "error": e["error"] or (f"skipped: {e['skipped']}" if e["skipped"] else None),
+            }
+            for e in self.results_.values()
+        ]
         return pd.DataFrame(rows, columns=["metric", "score", "better", "error"])
 
     def to_dict(self) -> dict:
@@ -393,24 +458,33 @@ class Report:
         else:
             return ""
         sampling = b["sampling"]
-        rows = (f"{sampling['n_real']:,} real and {sampling['n_synthetic']:,} synthetic rows")
+        rows = f"{sampling['n_real']:,} real and {sampling['n_synthetic']:,} synthetic rows"
         if sampling.get("sampled"):
-            rows += (f" (at most {sampling['max_rows_per_side']:,} per side drawn with seed "
-                     f"{sampling['random_state']})")
+            rows += (
+                f" (at most {sampling['max_rows_per_side']:,} per side drawn with seed "
+                f"{sampling['random_state']})"
+            )
         text = f"Fidelity figures: SDMetrics' own ({b['source'].split(':')[0]}) on {rows}."
         trends = self.results_.get("pair_trends", {}).get("breakdown") or {}
         if trends.get("n_pairs") is not None:
-            text += (f" Pair trends compared {trends['n_scored']} of {trends['n_pairs']} column pairs; "
-                     f"{trends.get('n_contributing', trends['n_scored'])} show a real trend and count.")
+            text += (
+                f" Pair trends compared {trends['n_scored']} of {trends['n_pairs']} column pairs; "
+                f"{trends.get('n_contributing', trends['n_scored'])} show a real trend and count."
+            )
         return text
 
     def to_markdown(self, *, max_columns: int = 10) -> str:
         """A readable report: metric table, worst columns, rules, LLM usage."""
         self._check_generated()
         info = self.info_
-        lines = ["# Evaluation report", "",
-                 (f"{info['n_selected']:,} synthetic rows (of {info['n_synthetic']:,}) against "
-                 f"{info['n_real']:,} real rows.")]
+        lines = [
+            "# Evaluation report",
+            "",
+            (
+                f"{info['n_selected']:,} synthetic rows (of {info['n_synthetic']:,}) against "
+                f"{info['n_real']:,} real rows."
+            ),
+        ]
         sel = {k: v for k, v in info["selection"].items() if v is not None}
         if sel:
             lines.append("Selection: " + ", ".join(f"{k} = {v}" for k, v in sel.items()) + ".")
@@ -423,28 +497,47 @@ class Report:
             lines += ["", source]
         shapes = self.results_.get("column_shapes", {}).get("breakdown", {}).get("by_column")
         if shapes:
-            worst = sorted(shapes.items(), key=lambda kv: (np.nan_to_num(kv[1]["score"], nan=-1.0)))
-            lines += ["", f"## Column shapes (worst {min(max_columns, len(worst))})", "",
-                      "| column | metric | score |", "|---|---|---:|"]
+            worst = sorted(shapes.items(), key=lambda kv: np.nan_to_num(kv[1]["score"], nan=-1.0))
+            lines += [
+                "",
+                f"## Column shapes (worst {min(max_columns, len(worst))})",
+                "",
+                "| column | metric | score |",
+                "|---|---|---:|",
+            ]
             for col, d in worst[:max_columns]:
-                lines.append(f"| {_md_cell(col)} | {d['metric']} | "
-                             f"{_fmt(d['score']) if 'error' not in d else _md_cell(d['error'])} |")
+                lines.append(
+                    f"| {_md_cell(col)} | {d['metric']} | "
+                    f"{_fmt(d['score']) if 'error' not in d else _md_cell(d['error'])} |"
+                )
         by_rule = self.results_.get("rule_compliance", {}).get("breakdown", {}).get("by_rule")
         if by_rule:
-            lines += ["", "## Rules", "",
-                      "| rule | assigned | satisfied | share | real support | rows / support |",
-                      "|---|---:|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "## Rules",
+                "",
+                "| rule | assigned | satisfied | share | real support | rows / support |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
             for label, d in by_rule.items():
-                lines.append(f"| {_md_cell(label)} | {d['n_assigned']} | {_fmt(d.get('n_satisfied'))} | "
-                             f"{_fmt(d.get('share'))} | {_fmt(d.get('real_support'))} | "
-                             f"{_fmt(d.get('rows_per_support'))} |")
+                lines.append(
+                    f"| {_md_cell(label)} | {d['n_assigned']} | {_fmt(d.get('n_satisfied'))} | "
+                    f"{_fmt(d.get('share'))} | {_fmt(d.get('real_support'))} | "
+                    f"{_fmt(d.get('rows_per_support'))} |"
+                )
         utility = self.results_.get("utility", {}).get("breakdown", {})
         if utility.get("baseline"):
-            lines += ["", "## Utility", "",
-                      (f"{utility['metric']} on {utility.get('parameters', {}).get('scored_on', 'test')} rows: "
-                       f"real only {_fmt(utility['baseline']['mean'])}, "
-                      f"real + synthetic {_fmt(utility['augmented']['mean'])} "
-                      f"(relative change {_fmt(utility['relative_change'])}; negative is better).")]
+            lines += [
+                "",
+                "## Utility",
+                "",
+                (
+                    f"{utility['metric']} on {utility.get('parameters', {}).get('scored_on', 'test')} rows: "
+                    f"real only {_fmt(utility['baseline']['mean'])}, "
+                    f"real + synthetic {_fmt(utility['augmented']['mean'])} "
+                    f"(relative change {_fmt(utility['relative_change'])}; negative is better)."
+                ),
+            ]
         if self.llm_usage_:
             lines += ["", "## LLM usage", "", "| item | value |", "|---|---:|"]
             for k, v in self.llm_usage_.items():

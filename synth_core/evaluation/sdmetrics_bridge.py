@@ -67,8 +67,14 @@ __all__ = [
 ]
 
 #: Schema kind -> SDMetrics sdtype. Kinds not listed (``text``) are left out.
-SDTYPES = {"numeric": "numerical", "integer": "numerical", "categorical": "categorical",
-           "boolean": "boolean", "datetime": "datetime", "id": "id"}
+SDTYPES = {
+    "numeric": "numerical",
+    "integer": "numerical",
+    "categorical": "categorical",
+    "boolean": "boolean",
+    "datetime": "datetime",
+    "id": "id",
+}
 #: The sdtypes SDMetrics' column shapes and pair trends compare; it skips the others (``id``).
 COMPARED_SDTYPES = ("numerical", "datetime", "categorical", "boolean")
 #: Rows per side handed to SDMetrics' quality properties: its ContingencySimilarity groups the rows
@@ -89,9 +95,14 @@ def _is_provenance(name: object) -> bool:
     return str(name).startswith("_")
 
 
-def sdmetrics_columns(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema | None = None,
-                      columns: Iterable[str] | None = None, *,
-                      require_both: bool = True) -> tuple[Schema, dict[str, str]]:
+def sdmetrics_columns(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: Schema | None = None,
+    columns: Iterable[str] | None = None,
+    *,
+    require_both: bool = True,
+) -> tuple[Schema, dict[str, str]]:
     """(schema, ``{column: sdtype}``): the columns SDMetrics is given, in the schema's order.
 
     A column is given when its kind has an sdtype (:data:`SDTYPES`), its role is
@@ -121,8 +132,10 @@ def sdmetrics_columns(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schem
     sdtypes = dict(sorted(sdtypes.items(), key=lambda kv: order[kv[0]]))
     if not any(t in COMPARED_SDTYPES for t in sdtypes.values()):
         hint = f"; missing from one side: {', '.join(absent)}" if absent else ""
-        raise DataError("no numeric, categorical, boolean or datetime column is shared by the real and "
-                        f"synthetic rows{hint}. Give both frames the real table's columns.")
+        raise DataError(
+            "no numeric, categorical, boolean or datetime column is shared by the real and "
+            f"synthetic rows{hint}. Give both frames the real table's columns."
+        )
     return schema, sdtypes
 
 
@@ -176,8 +189,9 @@ def prepare(frame: pd.DataFrame, sdtypes: dict[str, str]) -> pd.DataFrame:
             if pd.api.types.is_datetime64_any_dtype(s):
                 out[name] = s
             else:
-                out[name] = pd.to_datetime(s.astype(object).where(s.notna(), None), errors="coerce",
-                                           format="mixed")
+                out[name] = pd.to_datetime(
+                    s.astype(object).where(s.notna(), None), errors="coerce", format="mixed"
+                )
         else:
             out[name] = _texts(s)
     return pd.DataFrame(out, index=frame.index)
@@ -240,16 +254,24 @@ def _sdmetrics_calls():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConstantInputWarning)
         warnings.filterwarnings("ignore", category=NearConstantInputWarning)
-        warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful",
-                                category=RuntimeWarning)
+        warnings.filterwarnings(
+            "ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning
+        )
         # SmallSampleWarning is a RuntimeWarning that scipy.stats does not export: matched by its text
-        warnings.filterwarnings("ignore", message="One or more sample arguments is too small",
-                                category=RuntimeWarning)
+        warnings.filterwarnings(
+            "ignore", message="One or more sample arguments is too small", category=RuntimeWarning
+        )
         yield
 
 
-def quality(real: pd.DataFrame, synthetic: pd.DataFrame, sdtypes: dict[str, str], *, shapes: bool = True,
-            pairs: Sequence[tuple[str, str]] | None | bool = True) -> dict:
+def quality(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    sdtypes: dict[str, str],
+    *,
+    shapes: bool = True,
+    pairs: Sequence[tuple[str, str]] | None | bool = True,
+) -> dict:
     """SDMetrics' column shapes and column pair trends of two prepared frames.
 
     Parameters
@@ -286,8 +308,11 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, sdtypes: dict[str, str]
             prop = ColumnShapes()
             prop.num_rows_subsample = settings.num_rows_subsample
             score = prop.get_score(real, synthetic, metadata)
-            out["column_shapes"] = {"score": float(score), "details": _records(prop.details),
-                                    "seconds": time.perf_counter() - t0}
+            out["column_shapes"] = {
+                "score": float(score),
+                "details": _records(prop.details),
+                "seconds": time.perf_counter() - t0,
+            }
         if pairs is not False:
             t0 = time.perf_counter()
             prop = ColumnPairTrends()
@@ -295,13 +320,17 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, sdtypes: dict[str, str]
             prop.real_correlation_threshold = settings.real_correlation_threshold
             prop.real_association_threshold = settings.real_association_threshold
             # Only the pairs asked for: the property's own loop, given SDMetrics' ``column_pairs``.
-            prop.details = prop._generate_details(real, synthetic, metadata,
-                                                  column_pairs=None if pairs is True else list(pairs))
+            prop.details = prop._generate_details(
+                real, synthetic, metadata, column_pairs=None if pairs is True else list(pairs)
+            )
             score = prop._compute_average() if len(prop.details) else float("nan")
-            out["pair_trends"] = {"score": float(score), "details": _records(prop.details),
-                                  "real_correlation_threshold": float(settings.real_correlation_threshold),
-                                  "real_association_threshold": float(settings.real_association_threshold),
-                                  "seconds": time.perf_counter() - t0}
+            out["pair_trends"] = {
+                "score": float(score),
+                "details": _records(prop.details),
+                "real_correlation_threshold": float(settings.real_correlation_threshold),
+                "real_association_threshold": float(settings.real_association_threshold),
+                "seconds": time.perf_counter() - t0,
+            }
     return out
 
 
@@ -317,13 +346,20 @@ def diagnostics(real: pd.DataFrame, synthetic: pd.DataFrame, sdtypes: dict[str, 
 
     report = DiagnosticReport()
     with _sdmetrics_calls():
-        report.generate({TABLE_NAME: real}, {TABLE_NAME: synthetic},
-                        sdmetrics_metadata(sdtypes, unified=True), verbose=False)
+        report.generate(
+            {TABLE_NAME: real},
+            {TABLE_NAME: synthetic},
+            sdmetrics_metadata(sdtypes, unified=True),
+            verbose=False,
+        )
     props = report.get_properties()
     scores = dict(zip(props["Property"], props["Score"]))
     details = {name: report.get_details(name) for name in scores}
     computed = [name for name in scores if len(details[name])]  # a skipped property has no details
-    return {"score": float(report.get_score()),
-            "properties": {name: float(scores[name]) for name in computed},
-            "details": {name: _records(details[name].drop(columns="Table", errors="ignore"))
-                        for name in computed}}
+    return {
+        "score": float(report.get_score()),
+        "properties": {name: float(scores[name]) for name in computed},
+        "details": {
+            name: _records(details[name].drop(columns="Table", errors="ignore")) for name in computed
+        },
+    }

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .._frames import concat_rows
-from ..errors import DataError
 from ..encoding import align_frame
+from ..errors import DataError
 from ..models import resolve_model, row_losses
 
 __all__ = ["augmentation_utility", "tstr", "prepare_synthetic"]
@@ -55,8 +55,20 @@ def prepare_synthetic(dataset, synthetic: pd.DataFrame | None) -> pd.DataFrame:
 
 def _fit_score(dataset, train: pd.DataFrame, model, seed: int, on: str = "test") -> float:
     rows = dataset.val if on == "val" else dataset.test
-    return float(np.mean(row_losses(dataset.schema, dataset.features, dataset.task, train, rows, dataset.target,
-                                    model=model, random_state=seed)))
+    return float(
+        np.mean(
+            row_losses(
+                dataset.schema,
+                dataset.features,
+                dataset.task,
+                train,
+                rows,
+                dataset.target,
+                model=model,
+                random_state=seed,
+            )
+        )
+    )
 
 
 def _stats(scores: list[float]) -> dict:
@@ -64,8 +76,15 @@ def _stats(scores: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=0)), "scores": [float(s) for s in arr]}
 
 
-def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
-                         seeds=(0, 1, 2, 3, 4), train: pd.DataFrame | None = None, on: str = "test") -> dict:
+def augmentation_utility(
+    dataset,
+    synthetic: pd.DataFrame | None,
+    *,
+    model=None,
+    seeds=(0, 1, 2, 3, 4),
+    train: pd.DataFrame | None = None,
+    on: str = "test",
+) -> dict:
     """Real-only vs real + synthetic, same model and test rows, over model seeds.
 
     Parameters
@@ -104,9 +123,13 @@ def augmentation_utility(dataset, synthetic: pd.DataFrame | None, *, model=None,
         "baseline": base,
         "augmented": aug,
         "relative_change": float(rel),
-        "parameters": {"model": resolve_model(model).name,
-                       "seeds": list(seeds), "n_real": int(len(real)), "n_synthetic": int(len(syn)),
-                       "scored_on": "validation" if on == "val" else "test"},
+        "parameters": {
+            "model": resolve_model(model).name,
+            "seeds": list(seeds),
+            "n_real": int(len(real)),
+            "n_synthetic": int(len(syn)),
+            "scored_on": "validation" if on == "val" else "test",
+        },
     }
 
 
@@ -120,7 +143,15 @@ def tstr(dataset, synthetic: pd.DataFrame, *, model=None, seeds=(0, 1, 2)) -> di
     real = dataset.train[dataset.features + [dataset.target]]
     base = _stats([_fit_score(dataset, real, model, s) for s in seeds])
     usable = len(syn) >= 2 and (dataset.task != "classification" or syn[dataset.target].nunique() >= 2)
-    res = _stats([_fit_score(dataset, syn, model, s) for s in seeds]) if usable else \
-        {"mean": float("nan"), "std": float("nan"), "scores": []}
-    return {"score": res["mean"], "metric": _metric_name(dataset.task), "real": base, "synthetic": res,
-            "parameters": {"seeds": list(seeds), "n_synthetic": int(len(syn))}}
+    res = (
+        _stats([_fit_score(dataset, syn, model, s) for s in seeds])
+        if usable
+        else {"mean": float("nan"), "std": float("nan"), "scores": []}
+    )
+    return {
+        "score": res["mean"],
+        "metric": _metric_name(dataset.task),
+        "real": base,
+        "synthetic": res,
+        "parameters": {"seeds": list(seeds), "n_synthetic": int(len(syn))},
+    }

@@ -12,8 +12,17 @@ from typing import NamedTuple
 
 from .base import PROVENANCE, CancelToken, Generation, Generator
 
-__all__ = ["GENERATORS", "GeneratorInfo", "get_generator", "needs_llm", "Generation", "Generator", "CancelToken", "PROVENANCE",
-           "available_generators"]
+__all__ = [
+    "GENERATORS",
+    "GeneratorInfo",
+    "get_generator",
+    "needs_llm",
+    "Generation",
+    "Generator",
+    "CancelToken",
+    "PROVENANCE",
+    "available_generators",
+]
 
 
 class GeneratorInfo(NamedTuple):
@@ -26,18 +35,42 @@ class GeneratorInfo(NamedTuple):
 
 
 GENERATORS: dict[str, GeneratorInfo] = {
-    "statistical": GeneratorInfo("statistical", "StatisticalGenerator", False,
-                    "Gaussian copula per rule region; offline; the default (best measured with teacher labels)."),
-    "jitter": GeneratorInfo("jitter", "JitterGenerator", False,
-               "Perturbed real rows inside each rule; fastest, offline; pair with relabel."),
-    "date": GeneratorInfo("date", "DATEGenerator", True,
-             "DATE: rule-guided LLM generation with decision-tree feedback and rule refinement."),
-    "samplellm": GeneratorInfo("samplellm", "SampleLLMGenerator", True,
-                  "SampleLLM: K-medoids exemplars, LLM few-shot, importance-sampling alignment."),
-    "htdbu": GeneratorInfo("htdbu", "HTDBUGenerator", True,
-              "H-TDBU: LLM rule skeleton, conditioned statistical generators, TSTR/TVD feedback."),
-    "structsynth": GeneratorInfo("structsynth", "StructSynthGenerator", True,
-                    "StructSynth: LLM-proposed dependency DAG, generation in topological order."),
+    "statistical": GeneratorInfo(
+        "statistical",
+        "StatisticalGenerator",
+        False,
+        "Gaussian copula per rule region; offline; the default (best measured with teacher labels).",
+    ),
+    "jitter": GeneratorInfo(
+        "jitter",
+        "JitterGenerator",
+        False,
+        "Perturbed real rows inside each rule; fastest, offline; pair with relabel.",
+    ),
+    "date": GeneratorInfo(
+        "date",
+        "DATEGenerator",
+        True,
+        "DATE: rule-guided LLM generation with decision-tree feedback and rule refinement.",
+    ),
+    "samplellm": GeneratorInfo(
+        "samplellm",
+        "SampleLLMGenerator",
+        True,
+        "SampleLLM: K-medoids exemplars, LLM few-shot, importance-sampling alignment.",
+    ),
+    "htdbu": GeneratorInfo(
+        "htdbu",
+        "HTDBUGenerator",
+        True,
+        "H-TDBU: LLM rule skeleton, conditioned statistical generators, TSTR/TVD feedback.",
+    ),
+    "structsynth": GeneratorInfo(
+        "structsynth",
+        "StructSynthGenerator",
+        True,
+        "StructSynth: LLM-proposed dependency DAG, generation in topological order.",
+    ),
 }
 
 

@@ -40,8 +40,9 @@ def clip_to_rule(rows: pd.DataFrame, conjunction, schema) -> pd.DataFrame:
         lo_v = lo + step if lo_open and np.isfinite(lo) else lo
         hi_v = hi - step if hi_open and np.isfinite(hi) else hi
         if lo_v <= hi_v:
-            out[col] = pd.to_numeric(out[col], errors="coerce").clip(lower=lo_v if np.isfinite(lo_v) else None,
-                                                                      upper=hi_v if np.isfinite(hi_v) else None)
+            out[col] = pd.to_numeric(out[col], errors="coerce").clip(
+                lower=lo_v if np.isfinite(lo_v) else None, upper=hi_v if np.isfinite(hi_v) else None
+            )
     return out
 
 
@@ -105,14 +106,17 @@ def _repair(rows: pd.DataFrame, conj, donors: pd.DataFrame, rng) -> pd.DataFrame
         if bad.any():
             a, b = out[p.column].dtype, pick[p.column].dtype
             if a != b:  # a column that can hold both: float for two number types, else object
-                numeric = all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in (a, b))
+                numeric = all(
+                    pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in (a, b)
+                )
                 out[p.column] = out[p.column].astype(float if numeric else object)
             out.loc[bad, p.column] = pick.loc[bad, p.column].to_numpy()
     return out
 
 
-def sample_inside(draw, rule, n: int, schema, rng, *, real: pd.DataFrame | None = None,
-                  rounds: int = 4) -> pd.DataFrame:
+def sample_inside(
+    draw, rule, n: int, schema, rng, *, real: pd.DataFrame | None = None, rounds: int = 4
+) -> pd.DataFrame:
     """Up to ``n`` rows inside ``rule``, each clause in proportion to its real support.
 
     Parameters
@@ -160,7 +164,7 @@ def sample_inside(draw, rule, n: int, schema, rng, *, real: pd.DataFrame | None 
         real_first = first_clause(rule, real) if real is not None and len(real) else None
         at = 0
         for j in np.flatnonzero(short > 0):
-            take = pool.iloc[at: at + int(short[j])]
+            take = pool.iloc[at : at + int(short[j])]
             at += len(take)
             conj = rule.conjunctions[j]
             donors = real[real_first == j] if real_first is not None else pd.DataFrame()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -63,8 +64,10 @@ def approved_rules(rules) -> list:
     """The approved rules, or a clear error when there are none."""
     chosen = [r for r in rules if r.status == "approved"]
     if not chosen:
-        raise GenerationError("no approved rules: approve at least one rule on the Rules page "
-                              "(or pass rules with status 'approved').")
+        raise GenerationError(
+            "no approved rules: approve at least one rule on the Rules page "
+            "(or pass rules with status 'approved')."
+        )
     return chosen
 
 
@@ -95,8 +98,13 @@ def coerce_like(rows: pd.DataFrame, like: pd.DataFrame, schema) -> pd.DataFrame:
         real = like[col]
         spec = schema[col] if col in schema else None
         if pd.api.types.is_bool_dtype(real):
-            out[col] = out[col].map(lambda v: v if isinstance(v, (bool, np.bool_)) or pd.isna(v)
-                                    else str(v).strip().lower() in ("true", "1", "yes"))
+            out[col] = out[col].map(
+                lambda v: (
+                    v
+                    if isinstance(v, (bool, np.bool_)) or pd.isna(v)
+                    else str(v).strip().lower() in ("true", "1", "yes")
+                )
+            )
         elif pd.api.types.is_numeric_dtype(real):
             values = pd.to_numeric(out[col], errors="coerce")
             if (spec is not None and spec.kind == "integer") or pd.api.types.is_integer_dtype(real):
@@ -134,8 +142,16 @@ def recheck_typed(rows: pd.DataFrame, rules: dict) -> dict:
     return {str(k): int(v) for k, v in rows.loc[broken, "_rule_id"].astype(str).value_counts().items()}
 
 
-def provenance_frame(rows: pd.DataFrame, *, generator: str, rule_id, iteration, status: str = "accepted",
-                     reason: str = "", call_id: str = "") -> pd.DataFrame:
+def provenance_frame(
+    rows: pd.DataFrame,
+    *,
+    generator: str,
+    rule_id,
+    iteration,
+    status: str = "accepted",
+    reason: str = "",
+    call_id: str = "",
+) -> pd.DataFrame:
     """``rows`` with provenance columns added. ``rule_id`` and ``iteration`` are one value or one per row.
 
     Row ids are provisional (unique in this process); :func:`synth_core.pipeline.finalize_row_ids`
@@ -269,8 +285,10 @@ class Generator(BaseEstimator):
 
     def _check_fitted(self):
         if not hasattr(self, "rules_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet. Call 'fit' with a dataset and "
-                                 "rules before 'generate'.")
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet. Call 'fit' with a dataset and "
+                "rules before 'generate'."
+            )
 
     def generate(self, n: int, *, progress: ProgressFn | None = None, cancel=None) -> Generation:
         self._check_fitted()
@@ -300,19 +318,27 @@ class Generator(BaseEstimator):
                         made += len(rows)
                 step += 1
             made_total += made
-            summary.append({"rule_id": rule.id, "rule": rule.text, "requested": quota, "accepted": made,
-                            "rejected": 0})
+            summary.append(
+                {"rule_id": rule.id, "rule": rule.text, "requested": quota, "accepted": made, "rejected": 0}
+            )
             if made == 0 and quota > 0 and not cancelled:
-                messages.append(f"rule {rule.id}: no rows could be made inside the rule's region "
-                                f"({rule.count(self.train_)} real rows match it).")
+                messages.append(
+                    f"rule {rule.id}: no rows could be made inside the rule's region "
+                    f"({rule.count(self.train_)} real rows match it)."
+                )
             if cancelled:
                 messages.append(f"cancelled at rule {rule.id}; {made_total} rows kept.")
                 break
         if progress:
             progress(total, total, f"{self.name}: done")
         rows = self._typed_rows(parts, summary)
-        return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages, cancelled=cancelled,
-                          seconds=time.perf_counter() - start)
+        return Generation(
+            rows=rows,
+            per_rule=pd.DataFrame(summary),
+            messages=messages,
+            cancelled=cancelled,
+            seconds=time.perf_counter() - start,
+        )
 
     def _typed_rows(self, parts, summary) -> pd.DataFrame:
         """One frame of every part, cast to the real columns' types, then checked against its rule again:
@@ -320,11 +346,15 @@ class Generator(BaseEstimator):
         is rejected, never returned as accepted."""
         if not parts:
             return self._empty()
-        data = coerce_like(concat_rows([p for _, _, p in parts], ignore_index=True), self.train_,
-                           self.dataset_.schema)
-        rows = provenance_frame(data, generator=self.name,
-                                rule_id=np.repeat([r.id for r, _, _ in parts], [len(p) for _, _, p in parts]),
-                                iteration=np.repeat([it for _, it, _ in parts], [len(p) for _, _, p in parts]))
+        data = coerce_like(
+            concat_rows([p for _, _, p in parts], ignore_index=True), self.train_, self.dataset_.schema
+        )
+        rows = provenance_frame(
+            data,
+            generator=self.name,
+            rule_id=np.repeat([r.id for r, _, _ in parts], [len(p) for _, _, p in parts]),
+            iteration=np.repeat([it for _, it, _ in parts], [len(p) for _, _, p in parts]),
+        )
         lost = recheck_typed(rows, {r.id: r for r, _, _ in parts})
         for entry in summary:
             n_lost = lost.get(str(entry["rule_id"]), 0)

@@ -96,8 +96,18 @@ from ..discovery import DEFAULT_RHO_CLASSIFICATION, DEFAULT_RHO_RELATIVE, Shared
 from ..errors import DataError, GenerationError, LLMError
 from ..llm.client import LLMClient
 from ..rules import Rule
-from .base import (PROVENANCE, Generation, Generator, allocate, approved_rules, coerce_like, is_cancelled,
-                   provenance_frame, recheck_typed, TYPED_RULE_REASON)
+from .base import (
+    PROVENANCE,
+    TYPED_RULE_REASON,
+    Generation,
+    Generator,
+    allocate,
+    approved_rules,
+    coerce_like,
+    is_cancelled,
+    provenance_frame,
+    recheck_typed,
+)
 
 __all__ = ["DATEGenerator", "EXTRA_COLUMNS", "GROUP_ERROR_REASON", "DELTA_REASON", "PRESETS"]
 
@@ -125,18 +135,18 @@ class _Group:
     leader: Rule
     model: SharedModel
     rho: float
-    train: pd.DataFrame          # real rows T_m, the leader's first (the exemplars of the product prompt)
+    train: pd.DataFrame  # real rows T_m, the leader's first (the exemplars of the product prompt)
     val: pd.DataFrame
-    val_error: float             # validation error of the tree fitted on T_m (and added-back examples)
-    refined: list = field(default_factory=list)     # every rule this group proposed
-    proposed: list = field(default_factory=list)    # proposed after the last iteration, waiting for apply
+    val_error: float  # validation error of the tree fitted on T_m (and added-back examples)
+    refined: list = field(default_factory=list)  # every rule this group proposed
+    proposed: list = field(default_factory=list)  # proposed after the last iteration, waiting for apply
     next_sources: list = field(default_factory=list)
-    quotas: list = field(default_factory=list)      # rows per iteration
+    quotas: list = field(default_factory=list)  # rows per iteration
     active: bool = True
-    examples: list = field(default_factory=list)    # paper: path examples e'_k as (path text, H_k rows)
-    added: list = field(default_factory=list)       # paper: H_k rows added back to T_m
-    kept: list = field(default_factory=list)        # rows of T^G_m (Delta > 0) for the early stop
-    best: float = float("nan")                      # paper: the validation score to beat
+    examples: list = field(default_factory=list)  # paper: path examples e'_k as (path text, H_k rows)
+    added: list = field(default_factory=list)  # paper: H_k rows added back to T_m
+    kept: list = field(default_factory=list)  # rows of T^G_m (Delta > 0) for the early stop
+    best: float = float("nan")  # paper: the validation score to beat
 
 
 @dataclass
@@ -162,17 +172,17 @@ class _Ask:
     group: _Group
     gi: int
     src: Rule
-    k: int                       # rows wanted
+    k: int  # rows wanted
     tally: _Tally
     examples: pd.DataFrame
     blocks: tuple
-    budget: int                  # most calls
-    sample: int                  # the next call's sample index
-    planned: int = 0             # calls planned so far
-    outstanding: int = 0         # calls of the current round not taken yet
-    done: bool = False           # no further round
-    ran: int = 0                 # calls answered
-    got: int = 0                 # rows accepted so far
+    budget: int  # most calls
+    sample: int  # the next call's sample index
+    planned: int = 0  # calls planned so far
+    outstanding: int = 0  # calls of the current round not taken yet
+    done: bool = False  # no further round
+    ran: int = 0  # calls answered
+    got: int = 0  # rows accepted so far
     accepted: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
     error: Exception | None = None
@@ -266,9 +276,20 @@ class DATEGenerator(Generator):
         "random_state": [Interval(int, 0, None), None],
     }
 
-    def __init__(self, *, client=None, preset: str = "product", iterations: int = 1, rho: float | None = None,
-                 rows_per_call: int = 5, n_examples: int = 10, refine: bool = True,
-                 n_refinements: int | None = None, max_calls: int | None = None, random_state=None):
+    def __init__(
+        self,
+        *,
+        client=None,
+        preset: str = "product",
+        iterations: int = 1,
+        rho: float | None = None,
+        rows_per_call: int = 5,
+        n_examples: int = 10,
+        refine: bool = True,
+        n_refinements: int | None = None,
+        max_calls: int | None = None,
+        random_state=None,
+    ):
         self.client = client
         self.preset = preset
         self.iterations = iterations
@@ -331,8 +352,11 @@ class DATEGenerator(Generator):
         self.val_ = dataset.val.reset_index(drop=True)
         self.columns_ = dataset.features + [dataset.target]
         y = self.train_[dataset.target]
-        self.scale_ = (float(np.var(pd.to_numeric(y, errors="coerce").to_numpy(dtype=float))) or 1.0
-                       if dataset.task == "regression" else 1.0)
+        self.scale_ = (
+            float(np.var(pd.to_numeric(y, errors="coerce").to_numpy(dtype=float))) or 1.0
+            if dataset.task == "regression"
+            else 1.0
+        )
         keyed: dict[tuple, list] = {}
         for rule in self.rules_:
             key = ("model", int(rule.model_id)) if rule.model_id is not None else ("rule", rule.id)
@@ -346,9 +370,16 @@ class DATEGenerator(Generator):
 
     def _fit_model(self, frame: pd.DataFrame) -> SharedModel:
         ds = self.dataset_
-        return SharedModel.fit(frame[ds.features], frame[ds.target].to_numpy(), task=ds.task,
-                               schema=ds.schema, features=ds.features, error="mae" if self._paper else "relative",
-                               scale=self.scale_, random_state=self._seed())
+        return SharedModel.fit(
+            frame[ds.features],
+            frame[ds.target].to_numpy(),
+            task=ds.task,
+            schema=ds.schema,
+            features=ds.features,
+            error="mae" if self._paper else "relative",
+            scale=self.scale_,
+            random_state=self._seed(),
+        )
 
     def _make_group(self, key: tuple, members: list) -> _Group:
         ds = self.dataset_
@@ -380,10 +411,19 @@ class DATEGenerator(Generator):
             rho = max(default, float(rule_error) + _RHO_SLACK)
         # examples: rows of the leading rule first, then the other rules' rows (in-context examples)
         lead_mask = leader.mask(train)
-        examples = (concat_rows([train[lead_mask], train[~lead_mask]], ignore_index=True)
-                    if len(train) else train)
-        return _Group(key=key, rules=ordered, leader=leader, model=model, rho=rho, train=examples, val=val,
-                      val_error=float(val_error))
+        examples = (
+            concat_rows([train[lead_mask], train[~lead_mask]], ignore_index=True) if len(train) else train
+        )
+        return _Group(
+            key=key,
+            rules=ordered,
+            leader=leader,
+            model=model,
+            rho=rho,
+            train=examples,
+            val=val,
+            val_error=float(val_error),
+        )
 
     # ------------------------------------------------------------------ the steppable run
 
@@ -422,12 +462,14 @@ class DATEGenerator(Generator):
 
         gate = resolve_gate(refinements)
         self.start(n, progress=progress, cancel=cancel)
-        record = step_all([("", self)], gate, schema=self.dataset_.schema, cancelled=lambda: is_cancelled(cancel))
+        record = step_all(
+            [("", self)], gate, schema=self.dataset_.schema, cancelled=lambda: is_cancelled(cancel)
+        )
         out = self.finish()
         out.decisions = record
         return out
 
-    def start(self, n: int, *, progress=None, cancel=None) -> "DATEGenerator":
+    def start(self, n: int, *, progress=None, cancel=None) -> DATEGenerator:
         """Begin a run of ``n`` rows: split them over the groups and iterations; no LLM call yet.
 
         Returns
@@ -443,8 +485,9 @@ class DATEGenerator(Generator):
 
             client = self.client = get_client()
         iterations = int(self.iterations)
-        quotas = dict(zip([r.id for r in self.rules_], allocate(n, [max(self.supports_[r.id], 1)
-                                                                      for r in self.rules_])))
+        quotas = dict(
+            zip([r.id for r in self.rules_], allocate(n, [max(self.supports_[r.id], 1) for r in self.rules_]))
+        )
         self.history_ = []
         self._seen: set = set()
         self._samples: dict[str, int] = {}
@@ -461,14 +504,23 @@ class DATEGenerator(Generator):
             if self._paper and len(group.val):
                 group.val_error = float(self._refit_error(group, []))
             group.best = group.val_error
-        self._state = _State(n=int(n), client=client, n_records=len(client.usage.records),
-                             started=time.perf_counter(), progress=progress, cancel=cancel)
+        self._state = _State(
+            n=int(n),
+            client=client,
+            n_records=len(client.usage.records),
+            started=time.perf_counter(),
+            progress=progress,
+            cancel=cancel,
+        )
         st = self._state
         for group in self.groups_:
             for r in group.rules:
-                st.tallies[r.id] = _Tally(r, group.leader.id, "leader" if r is group.leader else "example",
-                                          note="" if r is group.leader else f"in-context examples for "
-                                                                           f"{group.leader.id}")
+                st.tallies[r.id] = _Tally(
+                    r,
+                    group.leader.id,
+                    "leader" if r is group.leader else "example",
+                    note="" if r is group.leader else f"in-context examples for {group.leader.id}",
+                )
         return self
 
     def step(self):
@@ -500,7 +552,12 @@ class DATEGenerator(Generator):
             kept = sum(int((p["_status"] == "accepted").sum()) for p in st.parts if len(p))
             lead = next((g.leader.id for g in self.groups_ if g.active), self.groups_[-1].leader.id)
             st.messages.append(f"cancelled at rule {lead}; {kept} accepted rows kept.")
-        done = it >= iterations or st.cancelled or st.fatal is not None or not any(g.active for g in self.groups_)
+        done = (
+            it >= iterations
+            or st.cancelled
+            or st.fatal is not None
+            or not any(g.active for g in self.groups_)
+        )
         return StepResult(it, iterations, proposals=[] if done else new_all, sources=sources, done=done)
 
     def apply(self, approved: dict) -> None:
@@ -532,16 +589,25 @@ class DATEGenerator(Generator):
             rejected = sum(t.reasons.values())
             if t.accepted == 0 and rejected > 0:
                 top = ", ".join(f"{reason} {count}" for reason, count in t.reasons.most_common(3))
-                messages.append(f"rule {t.rule.id}: all {rejected} generated rows were rejected "
-                                f"(top reasons: {top}).")
+                messages.append(
+                    f"rule {t.rule.id}: all {rejected} generated rows were rejected (top reasons: {top})."
+                )
             elif t.accepted == 0 and t.calls > 0 and not t.failed:
-                messages.append(f"rule {t.rule.id}: {t.calls} LLM call(s) gave no row at all "
-                                "(empty answers).")
+                messages.append(
+                    f"rule {t.rule.id}: {t.calls} LLM call(s) gave no row at all (empty answers)."
+                )
         usage, by_tag = self._usage(st.client, st.n_records, st.tallies)
         per_rule = self._per_rule(st.tallies, by_tag)
-        return Generation(rows=rows, per_rule=per_rule, messages=messages, usage=usage,
-                          proposals=list(st.proposals), cancelled=st.cancelled,
-                          seconds=time.perf_counter() - st.started, error=st.fatal)
+        return Generation(
+            rows=rows,
+            per_rule=per_rule,
+            messages=messages,
+            usage=usage,
+            proposals=list(st.proposals),
+            cancelled=st.cancelled,
+            seconds=time.perf_counter() - st.started,
+            error=st.fatal,
+        )
 
     # ------------------------------------------------------------------ every group, one iteration
 
@@ -579,9 +645,13 @@ class DATEGenerator(Generator):
         wanted = sum(a.k for a in asks)
         rpc = int(self.rows_per_call)
         refine = bool(self.refine) and it < iterations
-        current = list(self.rules_) + list(st.proposals)  # what every refinement request of this iteration shows
+        current = list(self.rules_) + list(
+            st.proposals
+        )  # what every refinement request of this iteration shows
         taken = {r.conjunctions for r in current}
-        stream = CallStream(st.client, cancel=st.cancel, catch=(LLMError, GenerationError), stop_on=(LLMError,))
+        stream = CallStream(
+            st.client, cancel=st.cancel, catch=(LLMError, GenerationError), stop_on=(LLMError,)
+        )
         parts: dict[int, list] = {gi: [] for gi, _ in active}
         finished: list[int] = []
         refined: dict[int, list] = {}
@@ -593,12 +663,26 @@ class DATEGenerator(Generator):
 
         def row_call(job):
             _, a, sample, want = job
-            return generate_rows(st.client, schema=ds.schema, target=ds.target, rule=a.src, examples=a.examples,
-                                 n=want, real_rows=self.train_, rows_per_call=min(rpc, want),
-                                 n_examples=int(self.n_examples), max_calls=1, start_sample=sample,
-                                 tag=a.src.id, cancel=cancel_fn, shape="dgr" if self._paper else "rows",
-                                 blocks=a.blocks, stratify=self._paper, tolerance=f"{a.group.rho:.4g}",
-                                 real_keys=self._real_keys)
+            return generate_rows(
+                st.client,
+                schema=ds.schema,
+                target=ds.target,
+                rule=a.src,
+                examples=a.examples,
+                n=want,
+                real_rows=self.train_,
+                rows_per_call=min(rpc, want),
+                n_examples=int(self.n_examples),
+                max_calls=1,
+                start_sample=sample,
+                tag=a.src.id,
+                cancel=cancel_fn,
+                shape="dgr" if self._paper else "rows",
+                blocks=a.blocks,
+                stratify=self._paper,
+                tolerance=f"{a.group.rho:.4g}",
+                real_keys=self._real_keys,
+            )
 
         def refine_call(job):  # a failed refinement is reported and the run goes on: no stop for the stream
             try:
@@ -632,19 +716,26 @@ class DATEGenerator(Generator):
             feedback = self._evaluate(group, pool, it)
             parts[gi].extend(feedback["frames"])
             group.feedback = feedback
-            if any(isinstance(a.error, LLMError) or (a.error is not None and a.src is group.leader)
-                   for a in mine[gi]):
+            if any(
+                isinstance(a.error, LLMError) or (a.error is not None and a.src is group.leader)
+                for a in mine[gi]
+            ):
                 group.active = False
             elif self._paper and not stream.halted:
                 self._early_stop(group, it, feedback)
             if st.progress:
-                st.progress(min(base + len(finished), total), total,
-                            f"date: rule {group.leader.id} iteration {it}/{iterations}: rows checked")
+                st.progress(
+                    min(base + len(finished), total),
+                    total,
+                    f"date: rule {group.leader.id} iteration {it}/{iterations}: rows checked",
+                )
             if refine and group.active and st.fatal is None:
                 if stream.halted:
                     held[0] = True
                 else:
-                    stream.add(refine_call, ("refine", gi, group, self._refine_request(group, gi, it, current)))
+                    stream.add(
+                        refine_call, ("refine", gi, group, self._refine_request(group, gi, it, current))
+                    )
 
         def handle(out) -> None:
             if out.job[0] == "refine":
@@ -655,8 +746,11 @@ class DATEGenerator(Generator):
             answered[0] += 1
             if st.progress:
                 got = sum(x.got for x in asks)
-                st.progress(min(base + len(finished), total), total,
-                            f"{label}: {answered[0]} call(s) answered, {got} of {wanted} rows")
+                st.progress(
+                    min(base + len(finished), total),
+                    total,
+                    f"{label}: {answered[0]} call(s) answered, {got} of {wanted} rows",
+                )
             a.outstanding -= 1
             if a.outstanding == 0 and not plan(a):
                 a.done = True
@@ -682,12 +776,16 @@ class DATEGenerator(Generator):
                 st.fatal = st.fatal or a.error
             elif a.error is not None:
                 st.messages.append(f"rule {a.src.id}: no rows could be asked for: {a.error}")
-        for gi, group in active:  # stopped or cancelled: the groups still waiting are checked with what they have
+        for (
+            gi,
+            group,
+        ) in active:  # stopped or cancelled: the groups still waiting are checked with what they have
             if gi in finished:
                 continue
             if st.fatal is not None and not any(a.ran or a.error for a in mine[gi]):
-                st.messages.append(f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far "
-                                   "are kept.")
+                st.messages.append(
+                    f"stopped before rule {group.leader.id}: the LLM failed; the rows made so far are kept."
+                )
             finish(gi, group)
         for gi, _ in active:  # the rows in group order, whichever group finished first
             st.parts.extend(parts[gi])
@@ -706,16 +804,32 @@ class DATEGenerator(Generator):
                     continue
                 tally = st.tallies.get(src.id)
                 if tally is None:
-                    tally = st.tallies[src.id] = _Tally(src, lead.id, "refined", note=f"refined from {lead.id}")
+                    tally = st.tallies[src.id] = _Tally(
+                        src, lead.id, "refined", note=f"refined from {lead.id}"
+                    )
                 tally.rule = src
                 tally.requested += k
                 examples, blocks = self._prompt_parts(group, src)
                 if len(examples) == 0:
                     examples = self.train_
-                budget = (int(self.max_calls) if self.max_calls is not None
-                          else 3 * math.ceil(k / int(self.rows_per_call)) + 2)
-                asks.append(_Ask(group=group, gi=gi, src=src, k=k, tally=tally, examples=examples, blocks=blocks,
-                                 budget=budget, sample=self._samples.get(src.id, self._seed() * _SAMPLE_STRIDE)))
+                budget = (
+                    int(self.max_calls)
+                    if self.max_calls is not None
+                    else 3 * math.ceil(k / int(self.rows_per_call)) + 2
+                )
+                asks.append(
+                    _Ask(
+                        group=group,
+                        gi=gi,
+                        src=src,
+                        k=k,
+                        tally=tally,
+                        examples=examples,
+                        blocks=blocks,
+                        budget=budget,
+                        sample=self._samples.get(src.id, self._seed() * _SAMPLE_STRIDE),
+                    )
+                )
         return asks
 
     def _refit_error(self, group: _Group, extra: list) -> float:
@@ -736,17 +850,28 @@ class DATEGenerator(Generator):
             return
         new_rows = feedback.get("kept_rows", [])
         score = self._refit_error(group, group.kept) if new_rows else group.best
-        improved = bool(new_rows) and math.isfinite(score) and (not math.isfinite(group.best)
-                                                                or score < group.best)
-        self.history_.append({"group": group.leader.id, "iteration": it, "kind": "score",
-                              "score": float(score), "best": float(group.best), "improved": improved})
+        improved = (
+            bool(new_rows) and math.isfinite(score) and (not math.isfinite(group.best) or score < group.best)
+        )
+        self.history_.append(
+            {
+                "group": group.leader.id,
+                "iteration": it,
+                "kind": "score",
+                "score": float(score),
+                "best": float(group.best),
+                "improved": improved,
+            }
+        )
         if improved:
             group.best = score
             return
         group.active = False
         if it < int(self.iterations):
-            st.messages.append(f"rule {group.leader.id}: stopped after iteration {it}: its validation score no "
-                               "longer improved (DATE stops there, Alg. 2).")
+            st.messages.append(
+                f"rule {group.leader.id}: stopped after iteration {it}: its validation score no "
+                "longer improved (DATE stops there, Alg. 2)."
+            )
 
     # ------------------------------------------------------------------ one source rule, one iteration
 
@@ -805,8 +930,10 @@ class DATEGenerator(Generator):
             return
         rows = rows[[c for c in self.columns_ if c in rows.columns]].copy()
         rows["_call_id"] = row_ids
-        keys = [tuple("" if pd.isna(v) else str(v) for v in vals)
-                for vals in rows[self.columns_].itertuples(index=False, name=None)]
+        keys = [
+            tuple("" if pd.isna(v) else str(v) for v in vals)
+            for vals in rows[self.columns_].itertuples(index=False, name=None)
+        ]
         dup = np.array([key in self._seen for key in keys], dtype=bool)
         seen_now = set()
         for i, key in enumerate(keys):  # a repeat inside one call is caught by the LLM layer already
@@ -816,8 +943,9 @@ class DATEGenerator(Generator):
         if dup.any():
             raw = [",".join(key) for key, d in zip(keys, dup) if d]
             cids = rows.loc[dup, "_call_id"].tolist()
-            a.rejected.append(self._rejected_frame([(r, "duplicate", c) for r, c in zip(raw, cids)],
-                                                   src, iteration))
+            a.rejected.append(
+                self._rejected_frame([(r, "duplicate", c) for r, c in zip(raw, cids)], src, iteration)
+            )
             tally.reasons["duplicate"] += int(dup.sum())
         rows = rows[~dup].reset_index(drop=True)
         rows["_rule_id"] = src.id
@@ -825,11 +953,20 @@ class DATEGenerator(Generator):
         a.got += len(rows)
 
     def _rejected_frame(self, items, src: Rule, iteration: int) -> pd.DataFrame:
-        return pd.DataFrame({"_rule_id": src.id, "_iteration": iteration,
-                             "_call_id": [c for _, _, c in items],
-                             "_status": "rejected", "_reason": [r for _, r, _ in items],
-                             "_raw": [str(raw) for raw, _, _ in items], "_path": "",
-                             "_group_error": np.nan, "_delta": np.nan, "_quality": np.nan})
+        return pd.DataFrame(
+            {
+                "_rule_id": src.id,
+                "_iteration": iteration,
+                "_call_id": [c for _, _, c in items],
+                "_status": "rejected",
+                "_reason": [r for _, r, _ in items],
+                "_raw": [str(raw) for raw, _, _ in items],
+                "_path": "",
+                "_group_error": np.nan,
+                "_delta": np.nan,
+                "_quality": np.nan,
+            }
+        )
 
     # ------------------------------------------------------------------ Alg. 2 lines 7-16
 
@@ -892,13 +1029,26 @@ class DATEGenerator(Generator):
                 else:
                     t.accepted += int(count)
                     t.positive += int(count) if gain else 0
-            entry = {"group": group.leader.id, "iteration": iteration, "kind": "path", "path": path,
-                     "rows": int(hit.sum()), "error": err, "rho": float(group.rho), "kept": kept,
-                     "delta": float(delta), "quality": float(quality)}
+            entry = {
+                "group": group.leader.id,
+                "iteration": iteration,
+                "kind": "path",
+                "path": path,
+                "rows": int(hit.sum()),
+                "error": err,
+                "rho": float(group.rho),
+                "kept": kept,
+                "delta": float(delta),
+                "quality": float(quality),
+            }
             self.history_.append(entry)
             shown = round(float(delta), 4) if kept and math.isfinite(delta) else "n/a"
-            score = {"rows": int(hit.sum()), "error": round(err, 4), "delta": shown,
-                     "kept": "yes" if kept else "no (error above rho)"}
+            score = {
+                "rows": int(hit.sum()),
+                "error": round(err, 4),
+                "delta": shown,
+                "kept": "yes" if kept else "no (error above rho)",
+            }
             if self._paper:
                 score["quality (rho - Delta)"] = round(quality, 4) if math.isfinite(quality) else "n/a"
                 if kept and not gain:
@@ -907,8 +1057,13 @@ class DATEGenerator(Generator):
             if leaf >= 0:
                 out["paths"].append(model.path(leaf))
         if self._paper:  # one arm per example e'_k (Alg. 3): the source rule, the iteration and the path
-            rows["_arm"] = (rows["_rule_id"].astype(str) + ":" + str(iteration) + ":p"
-                            + rows["_leaf"].astype(int).astype(str))
+            rows["_arm"] = (
+                rows["_rule_id"].astype(str)
+                + ":"
+                + str(iteration)
+                + ":p"
+                + rows["_leaf"].astype(int).astype(str)
+            )
         if self._paper and group.added:  # the next iteration's T_m holds the added-back examples (line 5)
             group.val_error = self._refit_error(group, [])
         out["frames"].append(rows.drop(columns=["_leaf"]))
@@ -922,15 +1077,27 @@ class DATEGenerator(Generator):
         ds = self.dataset_
         lead = group.leader
         feedback = getattr(group, "feedback", {"scores": {}, "paths": []})
-        scores = {lead.id: {"rule error": round(float(lead.error), 4) if lead.error is not None else "n/a",
-                            "rho": round(group.rho, 4),
-                            "validation error of its model": round(group.val_error, 4)}}
+        scores = {
+            lead.id: {
+                "rule error": round(float(lead.error), 4) if lead.error is not None else "n/a",
+                "rho": round(group.rho, 4),
+                "validation error of its model": round(group.val_error, 4),
+            }
+        }
         scores.update(feedback["scores"])
         known = [p.to_text() for p in feedback["paths"]]
         paths = list(feedback["paths"]) + [p for p in group.model.paths if p.to_text() not in known]
-        return dict(schema=ds.schema, target=ds.target, task=ds.task, current_rules=current, paths=paths[:20],
-                    feedback=scores, n=self._n_refinements(), tag=f"{lead.id}:refine",
-                    sample=self._seed() * _SAMPLE_STRIDE + gi * 100 + iteration)
+        return dict(
+            schema=ds.schema,
+            target=ds.target,
+            task=ds.task,
+            current_rules=current,
+            paths=paths[:20],
+            feedback=scores,
+            n=self._n_refinements(),
+            tag=f"{lead.id}:refine",
+            sample=self._seed() * _SAMPLE_STRIDE + gi * 100 + iteration,
+        )
 
     def _take_refinement(self, out, iteration: int, taken: set) -> list:
         """A refinement reply: its valid rules become proposals (status 'proposed') with ids '<leader>.rK'.
@@ -944,11 +1111,14 @@ class DATEGenerator(Generator):
         ds = self.dataset_
         group = out.job[2]
         lead = group.leader
-        error = out.error if out.error is not None else out.value if isinstance(out.value, Exception) else None
+        error = (
+            out.error if out.error is not None else out.value if isinstance(out.value, Exception) else None
+        )
         if error is not None:
             st.messages.append(f"rule {lead.id}: refinement at iteration {iteration} failed: {error}")
-            self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
-                                  "error_text": str(error)})
+            self.history_.append(
+                {"group": lead.id, "iteration": iteration, "kind": "refine", "error_text": str(error)}
+            )
             return []
         proposals = out.value
         new = []
@@ -962,19 +1132,37 @@ class DATEGenerator(Generator):
             err = None
             if len(rows):
                 err = float(group.model.error(rows[ds.features], rows[ds.target].to_numpy()))
-            refined = rule.with_(id=f"{lead.id}.r{k}", origin="refined", status="proposed",
-                                 model_id=lead.model_id, support=int(len(rows)), error=err, ind=None,
-                                 note=(f"refined from {lead.id} at iteration {iteration}"
-                                       + (f"; {rule.note}" if rule.note else "")))
+            refined = rule.with_(
+                id=f"{lead.id}.r{k}",
+                origin="refined",
+                status="proposed",
+                model_id=lead.model_id,
+                support=int(len(rows)),
+                error=err,
+                ind=None,
+                note=(
+                    f"refined from {lead.id} at iteration {iteration}"
+                    + (f"; {rule.note}" if rule.note else "")
+                ),
+            )
             group.refined.append(refined)
             st.proposals.append(refined)
             new.append(refined)
-        self.history_.append({"group": lead.id, "iteration": iteration, "kind": "refine",
-                              "proposed": [r.id for r in new], "invalid": [t for t, _ in proposals.invalid]})
+        self.history_.append(
+            {
+                "group": lead.id,
+                "iteration": iteration,
+                "kind": "refine",
+                "proposed": [r.id for r in new],
+                "invalid": [t for t, _ in proposals.invalid],
+            }
+        )
         if not new:
             why = "; ".join(f"{text!r}: {err}" for text, err in proposals.invalid[:2]) or "empty answer"
-            st.messages.append(f"rule {lead.id}: the LLM proposed no valid refined rule at iteration "
-                               f"{iteration} ({why}); the next iteration uses {lead.id} alone.")
+            st.messages.append(
+                f"rule {lead.id}: the LLM proposed no valid refined rule at iteration "
+                f"{iteration} ({why}); the next iteration uses {lead.id} alone."
+            )
         return new
 
     # ------------------------------------------------------------------ output
@@ -1040,22 +1228,50 @@ class DATEGenerator(Generator):
         for t in tallies.values():
             rid = t.rule.id
             refine_tag = f"{rid}:refine"
-            records.append({
-                "rule_id": rid, "rule": t.rule.text, "group": t.group, "role": t.role,
-                "status": t.rule.status,
-                "origin": t.rule.origin, "requested": t.requested, "accepted": t.accepted,
-                "rejected": int(sum(t.reasons.values())),
-                "rejected_by_reason": ", ".join(f"{r} {c}" for r, c in t.reasons.most_common()),
-                "positive_gain_rows": t.positive, "calls": tag_value(rid, "calls"),
-                "cache_hits": tag_value(rid, "cache_hits"), "errors": tag_value(rid, "errors"),
-                "prompt_tokens": tag_value(rid, "prompt_tokens"),
-                "completion_tokens": tag_value(rid, "completion_tokens"),
-                "tokens": tag_value(rid, "total_tokens"),
-                "refine_calls": tag_value(refine_tag, "calls"),
-                "refine_tokens": tag_value(refine_tag, "total_tokens"),
-                "note": t.note,
-            })
-        columns = ["rule_id", "rule", "group", "role", "status", "origin", "requested", "accepted",
-                   "rejected", "rejected_by_reason", "positive_gain_rows", "calls", "cache_hits", "errors",
-                   "prompt_tokens", "completion_tokens", "tokens", "refine_calls", "refine_tokens", "note"]
+            records.append(
+                {
+                    "rule_id": rid,
+                    "rule": t.rule.text,
+                    "group": t.group,
+                    "role": t.role,
+                    "status": t.rule.status,
+                    "origin": t.rule.origin,
+                    "requested": t.requested,
+                    "accepted": t.accepted,
+                    "rejected": int(sum(t.reasons.values())),
+                    "rejected_by_reason": ", ".join(f"{r} {c}" for r, c in t.reasons.most_common()),
+                    "positive_gain_rows": t.positive,
+                    "calls": tag_value(rid, "calls"),
+                    "cache_hits": tag_value(rid, "cache_hits"),
+                    "errors": tag_value(rid, "errors"),
+                    "prompt_tokens": tag_value(rid, "prompt_tokens"),
+                    "completion_tokens": tag_value(rid, "completion_tokens"),
+                    "tokens": tag_value(rid, "total_tokens"),
+                    "refine_calls": tag_value(refine_tag, "calls"),
+                    "refine_tokens": tag_value(refine_tag, "total_tokens"),
+                    "note": t.note,
+                }
+            )
+        columns = [
+            "rule_id",
+            "rule",
+            "group",
+            "role",
+            "status",
+            "origin",
+            "requested",
+            "accepted",
+            "rejected",
+            "rejected_by_reason",
+            "positive_gain_rows",
+            "calls",
+            "cache_hits",
+            "errors",
+            "prompt_tokens",
+            "completion_tokens",
+            "tokens",
+            "refine_calls",
+            "refine_tokens",
+            "note",
+        ]
         return pd.DataFrame(records, columns=columns)

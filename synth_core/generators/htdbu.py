@@ -79,7 +79,13 @@ from .base import Generation, Generator, allocate, coerce_like, is_cancelled, pr
 from .samplellm import bin_codes, usage_before, usage_delta
 from .statistical import GaussianCopula
 
-__all__ = ["HTDBUGenerator", "skeleton_grammar", "skeleton_json_schema", "skeleton_rules", "summarize_columns"]
+__all__ = [
+    "HTDBUGenerator",
+    "skeleton_grammar",
+    "skeleton_json_schema",
+    "skeleton_rules",
+    "summarize_columns",
+]
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -133,8 +139,12 @@ def _skeleton_columns(schema, target):
             continue
         if spec.kind in ("categorical", "boolean") and spec.categories and len(spec.categories) <= 40:
             categorical.append(spec)
-        elif spec.kind in ("integer", "numeric") and spec.min is not None and spec.max is not None \
-                and spec.max > spec.min:
+        elif (
+            spec.kind in ("integer", "numeric")
+            and spec.min is not None
+            and spec.max is not None
+            and spec.max > spec.min
+        ):
             numeric.append(spec)
     return numeric, categorical
 
@@ -174,9 +184,13 @@ def skeleton_grammar(schema, *, target: str, max_conditions: int = 2) -> str:
             preds.append(f'{col} ( " == " | " != " ) v{j}')
     sep = ' ", " '
     head = [
-        'root ::= "{\\"ranges\\": {" ' + (sep.join(ranges) or '""') + ' "}, \\"sets\\": {" '
-        + (sep.join(sets) or '""') + ' "}, \\"if\\": [" conds "]}"',
-        f'conds ::= ( cond ( ", " cond ){{0,{max(max_conditions, 1) - 1}}} )?' if max_conditions > 0
+        'root ::= "{\\"ranges\\": {" '
+        + (sep.join(ranges) or '""')
+        + ' "}, \\"sets\\": {" '
+        + (sep.join(sets) or '""')
+        + ' "}, \\"if\\": [" conds "]}"',
+        f'conds ::= ( cond ( ", " cond ){{0,{max(max_conditions, 1) - 1}}} )?'
+        if max_conditions > 0
         else 'conds ::= ""',
         'cond ::= "{\\"if\\": \\"" pred "\\", \\"then\\": \\"" pred "\\"}"',
         "pred ::= " + " | ".join(f"( {p} )" for p in preds),
@@ -191,15 +205,26 @@ def skeleton_json_schema(schema, *, target: str, max_conditions: int = 2) -> dic
     return {
         "type": "object",
         "properties": {
-            "ranges": {"type": "object", "properties": {s.name: pair for s in numeric},
-                       "additionalProperties": False},
-            "sets": {"type": "object",
-                     "properties": {s.name: {"type": "array", "items": {"type": "string"}} for s in categorical},
-                     "additionalProperties": False},
-            "if": {"type": "array", "maxItems": max(max_conditions, 0),
-                   "items": {"type": "object",
-                             "properties": {"if": {"type": "string"}, "then": {"type": "string"}},
-                             "required": ["if", "then"], "additionalProperties": False}},
+            "ranges": {
+                "type": "object",
+                "properties": {s.name: pair for s in numeric},
+                "additionalProperties": False,
+            },
+            "sets": {
+                "type": "object",
+                "properties": {s.name: {"type": "array", "items": {"type": "string"}} for s in categorical},
+                "additionalProperties": False,
+            },
+            "if": {
+                "type": "array",
+                "maxItems": max(max_conditions, 0),
+                "items": {
+                    "type": "object",
+                    "properties": {"if": {"type": "string"}, "then": {"type": "string"}},
+                    "required": ["if", "then"],
+                    "additionalProperties": False,
+                },
+            },
         },
         "required": ["ranges", "sets", "if"],
         "additionalProperties": False,
@@ -236,15 +261,22 @@ def skeleton_rules(value: dict, schema, *, target: str, origin: str = "llm") -> 
         valid.append(rule.with_(id=_rule_id(text), origin=origin, status="proposed", note=note))
 
     for col, pair in (value.get("ranges") or {}).items():
-        if col not in schema or col == target or not isinstance(pair, list) or len(pair) != 2 \
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+        if (
+            col not in schema
+            or col == target
+            or not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+        ):
             invalid.append((f"{col}: {pair!r}", "a range must be [low, high] over a feature column"))
             continue
         lo, hi = sorted(pair)
         if schema[col].kind == "integer":
             lo, hi = int(math.floor(lo)), int(math.ceil(hi))
-        add(Rule(conjunctions=(Conjunction((Predicate(col, "between", (lo, hi)),)),)),
-            f"H-TDBU skeleton: plausible range of {col}")
+        add(
+            Rule(conjunctions=(Conjunction((Predicate(col, "between", (lo, hi)),)),)),
+            f"H-TDBU skeleton: plausible range of {col}",
+        )
     for col, values in (value.get("sets") or {}).items():
         if col not in schema or col == target or not isinstance(values, list):
             invalid.append((f"{col}: {values!r}", "a set must be a list of categories of a feature column"))
@@ -256,8 +288,10 @@ def skeleton_rules(value: dict, schema, *, target: str, origin: str = "llm") -> 
             continue
         if len(chosen) == len(known):
             continue  # allows everything: no constraint
-        add(Rule(conjunctions=(Conjunction((Predicate(col, "in", chosen),)),)),
-            f"H-TDBU skeleton: allowed values of {col}")
+        add(
+            Rule(conjunctions=(Conjunction((Predicate(col, "in", chosen),)),)),
+            f"H-TDBU skeleton: allowed values of {col}",
+        )
     for item in value.get("if") or []:
         try:
             cond = _one_predicate(str(item["if"]), schema, target)
@@ -266,11 +300,15 @@ def skeleton_rules(value: dict, schema, *, target: str, origin: str = "llm") -> 
             invalid.append((json.dumps(item, ensure_ascii=False), str(exc)))
             continue
         if cond.op not in _NEGATE or cond.column == then.column:
-            invalid.append((json.dumps(item, ensure_ascii=False), "an if-then needs a comparison on two columns"))
+            invalid.append(
+                (json.dumps(item, ensure_ascii=False), "an if-then needs a comparison on two columns")
+            )
             continue
         negated = Predicate(cond.column, _NEGATE[cond.op], cond.value)
-        add(Rule(conjunctions=(Conjunction((negated,)), Conjunction((then,)))),
-            f"H-TDBU skeleton: if {cond.to_text()} then {then.to_text()}")
+        add(
+            Rule(conjunctions=(Conjunction((negated,)), Conjunction((then,)))),
+            f"H-TDBU skeleton: if {cond.to_text()} then {then.to_text()}",
+        )
     return valid, invalid
 
 
@@ -282,8 +320,13 @@ def _satisfies(frame: pd.DataFrame, skeleton) -> np.ndarray:
 
 
 def _range_conjunction(skeleton) -> Conjunction:
-    preds = [p for r in skeleton if len(r.conjunctions) == 1 for p in r.conjunctions[0].predicates
-             if p.op == "between"]
+    preds = [
+        p
+        for r in skeleton
+        if len(r.conjunctions) == 1
+        for p in r.conjunctions[0].predicates
+        if p.op == "between"
+    ]
     return Conjunction(tuple(preds))
 
 
@@ -349,9 +392,19 @@ class HTDBUGenerator(Generator):
         "random_state": [Interval(int, 0, None), None],
     }
 
-    def __init__(self, *, client=None, preset: str = "product", rounds: int = 2, skeleton=None,
-                 max_conditions: int = 2, min_coverage: float = 0.9, max_tvd: float = 0.3,
-                 max_tstr_gap: float = 0.1, random_state=None):
+    def __init__(
+        self,
+        *,
+        client=None,
+        preset: str = "product",
+        rounds: int = 2,
+        skeleton=None,
+        max_conditions: int = 2,
+        min_coverage: float = 0.9,
+        max_tvd: float = 0.3,
+        max_tstr_gap: float = 0.1,
+        random_state=None,
+    ):
         self.client = client
         self.preset = preset
         self.rounds = rounds
@@ -378,8 +431,9 @@ class HTDBUGenerator(Generator):
     def _fit(self):
         """Keep the rule regions, score train-on-real (TSTR's baseline) and read a person's skeleton."""
         ds = self.dataset_
-        self.regions_ = {r.id: self.train_[r.mask(self.train_)][self.columns_].reset_index(drop=True)
-                         for r in self.rules_}
+        self.regions_ = {
+            r.id: self.train_[r.mask(self.train_)][self.columns_].reset_index(drop=True) for r in self.rules_
+        }
         val = ds.val
         covered = np.any([r.mask(val) for r in self.rules_], axis=0) if len(val) else np.zeros(0, dtype=bool)
         self.val_ = val[covered] if covered.sum() >= 5 else val
@@ -395,8 +449,14 @@ class HTDBUGenerator(Generator):
             rule = item if isinstance(item, Rule) else parse_rule(str(item))
             rule = validate_rule(rule, self.dataset_.schema)
             text = format_rule(rule)
-            out.append(rule.with_(id=rule.id or _rule_id(text), origin=rule.origin if isinstance(item, Rule)
-                                  else "person", status="proposed", note=rule.note or "H-TDBU skeleton (person)"))
+            out.append(
+                rule.with_(
+                    id=rule.id or _rule_id(text),
+                    origin=rule.origin if isinstance(item, Rule) else "person",
+                    status="proposed",
+                    note=rule.note or "H-TDBU skeleton (person)",
+                )
+            )
         return out
 
     # -- top-down ------------------------------------------------------------------------------
@@ -425,27 +485,49 @@ class HTDBUGenerator(Generator):
         def render(columns, summary):  # fitted to the model's context: column summaries shortened if need be
             if not chat:
                 return prompts.HTDBU_SKELETON_COMPLETION.render(
-                    columns=columns, target=_quote(ds.target), task=ds.task, summary=summary)
+                    columns=columns, target=_quote(ds.target), task=ds.task, summary=summary
+                )
             return [
                 {"role": "system", "content": prompts.HTDBU_SKELETON_CHAT_SYSTEM.render()},
-                {"role": "user", "content": prompts.HTDBU_SKELETON_CHAT_USER.render(
-                    columns=columns, target=_quote(ds.target), task=ds.task, summary=summary, k=k)},
+                {
+                    "role": "user",
+                    "content": prompts.HTDBU_SKELETON_CHAT_USER.render(
+                        columns=columns, target=_quote(ds.target), task=ds.task, summary=summary, k=k
+                    ),
+                },
             ]
 
         fitted = fit_table_prompt(
-            client, render, schema=ds.schema, columns=feats + [ds.target], max_tokens=1200 if chat else 600,
+            client,
+            render,
+            schema=ds.schema,
+            columns=feats + [ds.target],
+            max_tokens=1200 if chat else 600,
             summarize=lambda m: summarize_columns(self.train_, ds.schema, feats, max_categories=m),
-            what="the H-TDBU skeleton prompt")
+            what="the H-TDBU skeleton prompt",
+        )
         self.skeleton_prompt_note_ = fitted.note
         if chat:
-            value, comp = client.chat_json(fitted.prompt, schema=js, name="skeleton", max_tokens=1200,
-                                           temperature=0.3, tag="htdbu-skeleton")
+            value, comp = client.chat_json(
+                fitted.prompt,
+                schema=js,
+                name="skeleton",
+                max_tokens=1200,
+                temperature=0.3,
+                tag="htdbu-skeleton",
+            )
         else:
             grammar = None
             if client.constrain == "grammar":
                 grammar = skeleton_grammar(ds.schema, target=ds.target, max_conditions=k)
-            value, comp = client.complete_json(fitted.prompt, schema=js, grammar=grammar, max_tokens=600,
-                                               temperature=0.3, tag="htdbu-skeleton")
+            value, comp = client.complete_json(
+                fitted.prompt,
+                schema=js,
+                grammar=grammar,
+                max_tokens=600,
+                temperature=0.3,
+                tag="htdbu-skeleton",
+            )
         self.skeleton_call_id_ = comp.call_id
         valid, self.skeleton_invalid_ = skeleton_rules(value, ds.schema, target=ds.target)
         self.skeleton_ = valid
@@ -476,7 +558,9 @@ class HTDBUGenerator(Generator):
         counts = [0, 0]
 
         def draw(k):
-            rows = clip_to_rule(copula.sample(max(int(k * 2), 16), rng), ranges, schema).reset_index(drop=True)
+            rows = clip_to_rule(copula.sample(max(int(k * 2), 16), rng), ranges, schema).reset_index(
+                drop=True
+            )
             inside, ok = rule.mask(rows), _satisfies(rows, skeleton)
             counts[0] += int(inside.sum())
             counts[1] += int((inside & ~ok).sum())
@@ -504,9 +588,13 @@ class HTDBUGenerator(Generator):
         gap = tstr - self.baseline_
         if self.dataset_.task == "regression" and self.baseline_ > 0:
             gap = gap / self.baseline_
-        return {"tstr": tstr, "gap": gap, "tvd": self._tvd(probe, real),
-                "coverage": float(_satisfies(real, skeleton).mean()) if skeleton and len(real) else 1.0,
-                "violations": broke / inside if inside else 0.0}
+        return {
+            "tstr": tstr,
+            "gap": gap,
+            "tvd": self._tvd(probe, real),
+            "coverage": float(_satisfies(real, skeleton).mean()) if skeleton and len(real) else 1.0,
+            "violations": broke / inside if inside else 0.0,
+        }
 
     def _rank(self, tried) -> tuple:
         """Order probed settings: a skeleton that admits the real rows first, then TSTR error, then TVD."""
@@ -525,8 +613,20 @@ class HTDBUGenerator(Generator):
         y = rows[ds.target]
         if len(rows) < 2 or (ds.task == "classification" and y.nunique() < 2):
             return float("nan")
-        return float(np.mean(row_losses(ds.schema, ds.features, ds.task, rows, self.val_, ds.target,
-                                        model="linear" if self.preset == "paper" else None, like=self.train_)))
+        return float(
+            np.mean(
+                row_losses(
+                    ds.schema,
+                    ds.features,
+                    ds.task,
+                    rows,
+                    self.val_,
+                    ds.target,
+                    model="linear" if self.preset == "paper" else None,
+                    like=self.train_,
+                )
+            )
+        )
 
     def _tvd(self, rows: pd.DataFrame, real: pd.DataFrame) -> float:
         """Mean over columns of the total variation distance (numbers binned on real quantiles)."""
@@ -553,7 +653,7 @@ class HTDBUGenerator(Generator):
             if len(preds) == 1 and preds[0].op == "between":
                 p = preds[0]
                 x = pd.to_numeric(real[p.column], errors="coerce").dropna()
-                lo_q, hi_q = (np.quantile(x, [0.01, 0.99]) if len(x) else (p.value[0], p.value[1]))
+                lo_q, hi_q = np.quantile(x, [0.01, 0.99]) if len(x) else (p.value[0], p.value[1])
                 lo, hi = min(p.value[0], lo_q), max(p.value[1], hi_q)
                 if schema[p.column].kind == "integer":
                     lo, hi = int(math.floor(lo)), int(math.ceil(hi))
@@ -561,9 +661,14 @@ class HTDBUGenerator(Generator):
                     lo, hi = float(lo), float(hi)
                 wide = Rule(conjunctions=(Conjunction((Predicate(p.column, "between", (lo, hi)),)),))
                 text = format_rule(wide)
-                out.append(rule.with_(conjunctions=wide.conjunctions, id=_rule_id(text),
-                                      note=f"{rule.note}; widened in round {round_no} "
-                                           f"(admitted {ok.mean():.0%} of real rows)"))
+                out.append(
+                    rule.with_(
+                        conjunctions=wide.conjunctions,
+                        id=_rule_id(text),
+                        note=f"{rule.note}; widened in round {round_no} "
+                        f"(admitted {ok.mean():.0%} of real rows)",
+                    )
+                )
                 changes.append(f"widened {rule.text} to {text}")
             else:
                 changes.append(f"dropped {rule.text} (admits {ok.mean():.0%} of real rows)")
@@ -589,23 +694,32 @@ class HTDBUGenerator(Generator):
             except LLMError as exc:
                 llm_error = exc
                 self.skeleton_ = []
-                messages.append(f"H-TDBU: the LLM skeleton call failed ({exc}); falling back to the approved "
-                                "rules alone as the skeleton.")
+                messages.append(
+                    f"H-TDBU: the LLM skeleton call failed ({exc}); falling back to the approved "
+                    "rules alone as the skeleton."
+                )
             else:
                 if self.skeleton_:
-                    messages.append(f"H-TDBU: the LLM proposed {len(self.skeleton_)} skeleton constraint(s) "
-                                    f"(call {self.skeleton_call_id_}): "
-                                    + "; ".join(r.text for r in self.skeleton_))
+                    messages.append(
+                        f"H-TDBU: the LLM proposed {len(self.skeleton_)} skeleton constraint(s) "
+                        f"(call {self.skeleton_call_id_}): " + "; ".join(r.text for r in self.skeleton_)
+                    )
                 else:
-                    messages.append("H-TDBU: the LLM skeleton had no valid constraint; falling back to the "
-                                    "approved rules alone as the skeleton.")
+                    messages.append(
+                        "H-TDBU: the LLM skeleton had no valid constraint; falling back to the "
+                        "approved rules alone as the skeleton."
+                    )
                 if self.skeleton_invalid_:
-                    messages.append(f"H-TDBU: {len(self.skeleton_invalid_)} skeleton part(s) were invalid: "
-                                    + "; ".join(f"{t} ({e})" for t, e in self.skeleton_invalid_[:5]))
+                    messages.append(
+                        f"H-TDBU: {len(self.skeleton_invalid_)} skeleton part(s) were invalid: "
+                        + "; ".join(f"{t} ({e})" for t, e in self.skeleton_invalid_[:5])
+                    )
                 if getattr(self, "skeleton_prompt_note_", ""):
                     messages.append(f"H-TDBU: the skeleton prompt was {self.skeleton_prompt_note_}.")
         elif self.skeleton is not None:
-            messages.append(f"H-TDBU: using the given skeleton ({len(self.skeleton_)} constraint(s)); no LLM call.")
+            messages.append(
+                f"H-TDBU: using the given skeleton ({len(self.skeleton_)} constraint(s)); no LLM call."
+            )
         skeleton = list(self.skeleton_)
         real = concat_rows(list(self.regions_.values()), ignore_index=True) if self.regions_ else self.train_
         supports = [max(len(self.regions_[r.id]), 1) for r in self.rules_]
@@ -625,22 +739,37 @@ class HTDBUGenerator(Generator):
             if skeleton and (m["coverage"] < float(self.min_coverage) or m["violations"] > 0.5):
                 skeleton, changes = self._adjust(skeleton, real, r)
                 decision = "adjust constraints: " + ("; ".join(changes) or "none needed")
-            elif (np.isfinite(m["tvd"]) and m["tvd"] > float(self.max_tvd)) or not np.isfinite(m["tstr"]) \
-                    or m["gap"] > float(self.max_tstr_gap):
+            elif (
+                (np.isfinite(m["tvd"]) and m["tvd"] > float(self.max_tvd))
+                or not np.isfinite(m["tstr"])
+                or m["gap"] > float(self.max_tstr_gap)
+            ):
                 shrink = min(shrink + 0.25, 0.75)
                 use_skeleton_rows = False
-                decision = (f"retrain the model: copulas refitted on all region rows with correlation "
-                            f"shrinkage {shrink:.2f}")
+                decision = (
+                    f"retrain the model: copulas refitted on all region rows with correlation "
+                    f"shrinkage {shrink:.2f}"
+                )
             else:
                 decision = "keep: skeleton and model pass"
             final_round = r + (0 if decision.startswith("keep") else 1)
-            self.decisions_.append({"round": r, "tstr_error": m["tstr"], "real_only_error": self.baseline_,
-                                    "tvd": m["tvd"], "coverage": m["coverage"], "violations": m["violations"],
-                                    "decision": decision})
-            messages.append(f"H-TDBU round {r}: {self._metric_name()} {m['tstr']:.4g} on validation rows "
-                            f"(train-on-real {self.baseline_:.4g}), mean TVD {m['tvd']:.3f}, skeleton admits "
-                            f"{m['coverage']:.0%} of real rows and rejected {m['violations']:.0%} of drawn rows "
-                            f"-> {decision}.")
+            self.decisions_.append(
+                {
+                    "round": r,
+                    "tstr_error": m["tstr"],
+                    "real_only_error": self.baseline_,
+                    "tvd": m["tvd"],
+                    "coverage": m["coverage"],
+                    "violations": m["violations"],
+                    "decision": decision,
+                }
+            )
+            messages.append(
+                f"H-TDBU round {r}: {self._metric_name()} {m['tstr']:.4g} on validation rows "
+                f"(train-on-real {self.baseline_:.4g}), mean TVD {m['tvd']:.3f}, skeleton admits "
+                f"{m['coverage']:.0%} of real rows and rejected {m['violations']:.0%} of drawn rows "
+                f"-> {decision}."
+            )
             if decision.startswith("keep"):
                 break
         if tried and not decision.startswith("keep") and not cancelled and not is_cancelled(cancel):
@@ -648,10 +777,12 @@ class HTDBUGenerator(Generator):
             m = self._probe(skeleton, shrink, use_skeleton_rows, n, supports, real, rng)
             tried.append((final_round, list(skeleton), shrink, use_skeleton_rows, m))
             final_round, skeleton, shrink, use_skeleton_rows, best = min(tried, key=self._rank)
-            messages.append(f"H-TDBU check after round {tried[-2][0]}: {self._metric_name()} {m['tstr']:.4g}, "
-                            f"mean TVD {m['tvd']:.3f}; rows are drawn with the settings of "
-                            + ("that check" if final_round == tried[-1][0] else f"round {final_round}")
-                            + f" ({self._metric_name()} {best['tstr']:.4g}, the best on validation rows).")
+            messages.append(
+                f"H-TDBU check after round {tried[-2][0]}: {self._metric_name()} {m['tstr']:.4g}, "
+                f"mean TVD {m['tvd']:.3f}; rows are drawn with the settings of "
+                + ("that check" if final_round == tried[-1][0] else f"round {final_round}")
+                + f" ({self._metric_name()} {best['tstr']:.4g}, the best on validation rows)."
+            )
         self.skeleton_ = skeleton
         parts, summary = [], []
         if not cancelled and not is_cancelled(cancel):
@@ -663,26 +794,46 @@ class HTDBUGenerator(Generator):
                     cancelled = True
                     messages.append(f"cancelled at rule {rule.id}; {sum(len(p) for p in parts)} rows kept.")
                     break
-                rows, inside, broke = self._draw(rule, copulas[rule.id], q, skeleton, rng) if q > 0 else \
-                    (pd.DataFrame(columns=self.columns_), 0, 0)
+                rows, inside, broke = (
+                    self._draw(rule, copulas[rule.id], q, skeleton, rng)
+                    if q > 0
+                    else (pd.DataFrame(columns=self.columns_), 0, 0)
+                )
                 lost = 0
                 if len(rows):
                     rows = coerce_like(rows[self.columns_], self.train_, self.dataset_.schema)
-                    parts.append(provenance_frame(rows, generator=self.name, rule_id=rule.id,
-                                                  iteration=final_round))
+                    parts.append(
+                        provenance_frame(rows, generator=self.name, rule_id=rule.id, iteration=final_round)
+                    )
                     lost = recheck_typed(parts[-1], {rule.id: rule}).get(str(rule.id), 0)
-                summary.append({"rule_id": rule.id, "rule": rule.text, "requested": q,
-                                "accepted": len(rows) - lost, "rejected": lost, "broke_skeleton": broke})
+                summary.append(
+                    {
+                        "rule_id": rule.id,
+                        "rule": rule.text,
+                        "requested": q,
+                        "accepted": len(rows) - lost,
+                        "rejected": lost,
+                        "broke_skeleton": broke,
+                    }
+                )
                 if q > 0 and len(rows) == 0:
-                    messages.append(f"rule {rule.id}: no row satisfies both the rule and the skeleton; edit or "
-                                    "reject skeleton constraints (they are proposals) and run again.")
+                    messages.append(
+                        f"rule {rule.id}: no row satisfies both the rule and the skeleton; edit or "
+                        "reject skeleton constraints (they are proposals) and run again."
+                    )
         else:
             cancelled = True
             messages.append("cancelled during the feedback loop; no rows were drawn.")
         if progress:
             progress(total, total, "htdbu: done")
         rows = concat_rows(parts, ignore_index=True) if parts else self._empty()
-        return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
-                          usage=usage_delta(self.client, before) if self.client is not None else {},
-                          proposals=list(skeleton), cancelled=cancelled, seconds=time.perf_counter() - started,
-                          error=llm_error)
+        return Generation(
+            rows=rows,
+            per_rule=pd.DataFrame(summary),
+            messages=messages,
+            usage=usage_delta(self.client, before) if self.client is not None else {},
+            proposals=list(skeleton),
+            cancelled=cancelled,
+            seconds=time.perf_counter() - started,
+            error=llm_error,
+        )

@@ -53,15 +53,22 @@ class JitterGenerator(Generator):
         schema = self.dataset_.schema
         self.numeric_ = [c for c in self.dataset_.features if schema[c].is_numeric]
         self.categorical_ = [c for c in self.dataset_.features if not schema[c].is_numeric]
-        self.regions_ = {r.id: region_rows(self.train_, r)[self.columns_].reset_index(drop=True)
-                         for r in self.rules_}
+        self.regions_ = {
+            r.id: region_rows(self.train_, r)[self.columns_].reset_index(drop=True) for r in self.rules_
+        }
 
     def _generate_rule(self, rule, n, iteration, rng):
         region = self.regions_[rule.id]
         if len(region) == 0:
             return pd.DataFrame(columns=self.columns_)
-        return sample_inside(lambda k: self._jitter(region, max(k * 2, 4), rng), rule, n,
-                             self.dataset_.schema, rng, real=region)
+        return sample_inside(
+            lambda k: self._jitter(region, max(k * 2, 4), rng),
+            rule,
+            n,
+            self.dataset_.schema,
+            rng,
+            real=region,
+        )
 
     def _jitter(self, region: pd.DataFrame, n: int, rng) -> pd.DataFrame:
         rows = region.iloc[rng.integers(len(region), size=n)].reset_index(drop=True).copy()

@@ -66,13 +66,21 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from .._frames import concat_rows
 from .._validation import InstanceOf, Interval, Options
-from ..errors import GenerationError
 from ..encoding import RowEncoder
+from ..errors import GenerationError
 from ..llm.client import LLMClient
 from .base import Generation, Generator, allocate, coerce_like, is_cancelled, provenance_frame, recheck_typed
 
-__all__ = ["SampleLLMGenerator", "interaction_map", "feature_groups", "importance_weights", "frequency_weights",
-           "hessian_interaction_map", "bin_codes", "PRESETS"]
+__all__ = [
+    "SampleLLMGenerator",
+    "interaction_map",
+    "feature_groups",
+    "importance_weights",
+    "frequency_weights",
+    "hessian_interaction_map",
+    "bin_codes",
+    "PRESETS",
+]
 
 PRESETS = ("product", "paper")
 
@@ -95,8 +103,12 @@ def usage_delta(client, before: dict | None) -> dict:
     before = before or {}
     out = {}
     for key, value in now.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "tokens_per_accepted_row" \
-                and key != "server_start_seconds":
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and key != "tokens_per_accepted_row"
+            and key != "server_start_seconds"
+        ):
             out[key] = value - (before.get(key) or 0)
         else:
             out[key] = value
@@ -178,8 +190,15 @@ def feature_groups(gamma: pd.DataFrame, threshold: float, *, max_group: int = 3)
     group = {c: [c] for c in names}
     if top > 0:
         cut = threshold * top
-        pairs = sorted(((values[i, j], names[i], names[j]) for i in range(len(names))
-                        for j in range(i + 1, len(names)) if values[i, j] > cut), reverse=True)
+        pairs = sorted(
+            (
+                (values[i, j], names[i], names[j])
+                for i in range(len(names))
+                for j in range(i + 1, len(names))
+                if values[i, j] > cut
+            ),
+            reverse=True,
+        )
         for _, a, b in pairs:
             ga, gb = group[a], group[b]
             if ga is gb or len(ga) + len(gb) > max_group:
@@ -246,8 +265,18 @@ def _label_likelihood(train_x, train_y, x, y, task, classes=None) -> np.ndarray:
     return np.exp(-0.5 * ((yy - mu) / sd) ** 2) / sd + 1e-12
 
 
-def importance_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, features, target, task,
-                       groups, clip: float = 20.0, random_state=0) -> np.ndarray:
+def importance_weights(
+    real: pd.DataFrame,
+    pool: pd.DataFrame,
+    *,
+    schema,
+    features,
+    target,
+    task,
+    groups,
+    clip: float = 20.0,
+    random_state=0,
+) -> np.ndarray:
     """SampleLLM Eq. 14 weights of ``pool`` rows towards ``real`` (mean 1, clipped to ``[1/clip, clip]``).
 
     ``w = p/(1-p) * M_o(y|x) / M_s(y|x)`` where ``p = P(real | group cells)`` comes from a balanced
@@ -260,15 +289,22 @@ def importance_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, featur
     lab = np.r_[np.ones(len(zr)), np.zeros(len(zs))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        disc = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000,
-                                  random_state=random_state).fit(x, lab)
+        disc = LogisticRegression(
+            C=1.0, class_weight="balanced", max_iter=1000, random_state=random_state
+        ).fit(x, lab)
     p = np.clip(disc.predict_proba(zs)[:, 1], 1e-6, 1 - 1e-6)
     log_w = np.log(p / (1 - p))
     enc = RowEncoder(schema, features).fit(real)
     xr, xs = enc.transform(real), enc.transform(pool)
     m_o = _label_likelihood(xr, real[target].to_numpy(), xs, pool[target].to_numpy(), task)
-    m_s = _label_likelihood(xs, pool[target].to_numpy(), xs, pool[target].to_numpy(), task,
-                            classes=real[target].dropna().astype(str).unique().tolist())
+    m_s = _label_likelihood(
+        xs,
+        pool[target].to_numpy(),
+        xs,
+        pool[target].to_numpy(),
+        task,
+        classes=real[target].dropna().astype(str).unique().tolist(),
+    )
     log_w += np.log(m_o) - np.log(m_s)
     log_w = np.nan_to_num(log_w - np.median(log_w), nan=0.0)
     w = np.exp(np.clip(log_w, -math.log(clip), math.log(clip)))
@@ -277,12 +313,24 @@ def importance_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, featur
 
 def _fields(encoder: RowEncoder) -> list[str]:
     """The column (field) of every encoded column of a fitted :class:`RowEncoder`, in order."""
-    return (list(encoder.numeric_) + list(encoder.flags_)
-            + [c for c in encoder.categorical_ for _ in encoder.levels_[c]])
+    return (
+        list(encoder.numeric_)
+        + list(encoder.flags_)
+        + [c for c in encoder.categorical_ for _ in encoder.levels_[c]]
+    )
 
 
-def hessian_interaction_map(frame: pd.DataFrame, schema, features, target, task, *, max_rows: int = 200,
-                            step: float = 0.5, random_state=0) -> pd.DataFrame:
+def hessian_interaction_map(
+    frame: pd.DataFrame,
+    schema,
+    features,
+    target,
+    task,
+    *,
+    max_rows: int = 200,
+    step: float = 0.5,
+    random_state=0,
+) -> pd.DataFrame:
     """SampleLLM Eq. 10-11: summed absolute second-order attributions of a small neural network.
 
     A one-hidden-layer MLP (scikit-learn) is fitted on the encoded features; for each of at most
@@ -320,6 +368,7 @@ def hessian_interaction_map(frame: pd.DataFrame, schema, features, target, task,
 
             def f(z):
                 return net.predict(z)[:, None]
+
     d = x.shape[1]
     n = len(x_eval)
     gamma_cols = np.zeros((d, d))
@@ -351,8 +400,9 @@ def hessian_interaction_map(frame: pd.DataFrame, schema, features, target, task,
     return pd.DataFrame(gamma, index=names, columns=names)
 
 
-def frequency_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, features, target, task,
-                      groups) -> np.ndarray:
+def frequency_weights(
+    real: pd.DataFrame, pool: pd.DataFrame, *, schema, features, target, task, groups
+) -> np.ndarray:
     """SampleLLM Eq. 14 with raw frequencies: ``w = prod_t P_o(z_t) / P_s'(z_t) * M_o(y|x) / M_s'(y|x)``.
 
     ``P_d(z_t)`` is the share of rows of ``d`` (real rows, the pool) in the row's cell of group ``t``
@@ -378,8 +428,14 @@ def frequency_weights(real: pd.DataFrame, pool: pd.DataFrame, *, schema, feature
     enc = RowEncoder(schema, features).fit(real)
     xr, xs = enc.transform(real), enc.transform(pool)
     m_o = _label_likelihood(xr, real[target].to_numpy(), xs, pool[target].to_numpy(), task)
-    m_s = _label_likelihood(xs, pool[target].to_numpy(), xs, pool[target].to_numpy(), task,
-                            classes=real[target].dropna().astype(str).unique().tolist())
+    m_s = _label_likelihood(
+        xs,
+        pool[target].to_numpy(),
+        xs,
+        pool[target].to_numpy(),
+        task,
+        classes=real[target].dropna().astype(str).unique().tolist(),
+    )
     log_w += np.log(m_o) - np.log(m_s)
     w = np.exp(log_w - np.max(log_w[~zero])) if (~zero).any() else np.zeros(len(pool))
     w[zero] = 0.0
@@ -437,8 +493,18 @@ class SampleLLMGenerator(Generator):
         "random_state": [Interval(int, 0, None), None],
     }
 
-    def __init__(self, *, client=None, preset: str = "product", n_clusters: int = 8, rows_per_call: int = 5,
-                 gamma: float = 0.5, pool_factor: float = 1.5, max_calls: int | None = None, random_state=None):
+    def __init__(
+        self,
+        *,
+        client=None,
+        preset: str = "product",
+        n_clusters: int = 8,
+        rows_per_call: int = 5,
+        gamma: float = 0.5,
+        pool_factor: float = 1.5,
+        max_calls: int | None = None,
+        random_state=None,
+    ):
         self.client = client
         self.preset = preset
         self.n_clusters = n_clusters
@@ -467,8 +533,14 @@ class SampleLLMGenerator(Generator):
             for rule in self.rules_:
                 self.clusters_[rule.id] = self._global
                 self.medoids_[rule.id] = self._global[2]
-            self.interaction_ = hessian_interaction_map(self.train_, schema, feats, self.dataset_.target,
-                                                        self.dataset_.task, random_state=self.random_state or 0)
+            self.interaction_ = hessian_interaction_map(
+                self.train_,
+                schema,
+                feats,
+                self.dataset_.target,
+                self.dataset_.task,
+                random_state=self.random_state or 0,
+            )
             self.groups_ = feature_groups(self.interaction_, float(self.gamma), max_group=len(feats) or 1)
             return
         self._global = self._cluster(everything, rng)
@@ -489,8 +561,15 @@ class SampleLLMGenerator(Generator):
             return positions, np.zeros(len(positions), dtype=int), positions[:1]
         km = KMeans(n_clusters=k, n_init=10, random_state=int(rng.integers(2**31))).fit(x)
         labels = km.labels_
-        nearest = [positions[np.flatnonzero(labels == c)[np.argmin(
-            ((x[labels == c] - km.cluster_centers_[c]) ** 2).sum(axis=1))]] for c in range(k) if (labels == c).any()]
+        nearest = [
+            positions[
+                np.flatnonzero(labels == c)[
+                    np.argmin(((x[labels == c] - km.cluster_centers_[c]) ** 2).sum(axis=1))
+                ]
+            ]
+            for c in range(k)
+            if (labels == c).any()
+        ]
         return positions, labels, np.asarray(nearest)
 
     def _cluster(self, positions: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -502,8 +581,13 @@ class SampleLLMGenerator(Generator):
         fit_idx = np.arange(len(positions))
         if len(positions) > 1000:  # BUILD init is quadratic: fit on a sample, assign the rest
             fit_idx = np.sort(rng.choice(len(positions), 1000, replace=False))
-        km = _kmedoids()(n_clusters=k, metric="euclidean", method="alternate", init="build",
-                         random_state=int(rng.integers(2**31))).fit(x[fit_idx])
+        km = _kmedoids()(
+            n_clusters=k,
+            metric="euclidean",
+            method="alternate",
+            init="build",
+            random_state=int(rng.integers(2**31)),
+        ).fit(x[fit_idx])
         labels = km.predict(x)
         return positions, labels, positions[fit_idx[km.medoid_indices_]]
 
@@ -568,9 +652,22 @@ class SampleLLMGenerator(Generator):
         total = min(sum(planned), budget) + 1
         stop = (lambda: is_cancelled(cancel)) if cancel is not None else None
         real_keys = real_row_keys(self.train_, ds.schema, generated_columns(ds.schema, ds.target))
-        asks = [{"index": i, "rule": rule, "quota": quota, "pool_q": pool_q, "limit": max(2 * plan, plan),
-                 "prompts": 0, "calls": 0, "got": 0, "made": [], "rejected": Counter(), "outstanding": 0}
-                for i, (rule, quota, pool_q, plan) in enumerate(zip(self.rules_, quotas, pool_quotas, planned))]
+        asks = [
+            {
+                "index": i,
+                "rule": rule,
+                "quota": quota,
+                "pool_q": pool_q,
+                "limit": max(2 * plan, plan),
+                "prompts": 0,
+                "calls": 0,
+                "got": 0,
+                "made": [],
+                "rejected": Counter(),
+                "outstanding": 0,
+            }
+            for i, (rule, quota, pool_q, plan) in enumerate(zip(self.rules_, quotas, pool_quotas, planned))
+        ]
         answered = 0
         cancelled, failure = False, None
         messages = []
@@ -578,9 +675,21 @@ class SampleLLMGenerator(Generator):
         def one(job):
             a, sample, want, exemplars = job
             return generate_rows(
-                client, schema=ds.schema, target=ds.target, rule=a["rule"], examples=exemplars, n=want,
-                real_rows=self.train_, rows_per_call=want, n_examples=len(exemplars), max_calls=1,
-                start_sample=sample, tag=a["rule"].id or "samplellm", cancel=stop, real_keys=real_keys)
+                client,
+                schema=ds.schema,
+                target=ds.target,
+                rule=a["rule"],
+                examples=exemplars,
+                n=want,
+                real_rows=self.train_,
+                rows_per_call=want,
+                n_examples=len(exemplars),
+                max_calls=1,
+                start_sample=sample,
+                tag=a["rule"].id or "samplellm",
+                cancel=stop,
+                real_keys=real_keys,
+            )
 
         stream = CallStream(client, cancel=cancel)
         n_planned = [0]
@@ -620,9 +729,12 @@ class SampleLLMGenerator(Generator):
                 a["made"].append(rows)
                 a["got"] += len(rows)
             if progress:
-                progress(min(answered, total - 1), total,
-                         f"samplellm: rule {a['rule'].id}: {answered} call(s) answered, "
-                         f"{sum(x['got'] for x in asks)} of {pool_n} candidate rows")
+                progress(
+                    min(answered, total - 1),
+                    total,
+                    f"samplellm: rule {a['rule'].id}: {answered} call(s) answered, "
+                    f"{sum(x['got'] for x in asks)} of {pool_n} candidate rows",
+                )
             if a["outstanding"] == 0 and failure is None:
                 plan(a)  # rows were rejected: another round for this rule, behind the prompts already added
 
@@ -636,21 +748,36 @@ class SampleLLMGenerator(Generator):
         pools, summary = [], []
         for a in asks:
             made = a["made"]
-            pool = concat_rows(made, ignore_index=True) if made else pd.DataFrame(columns=self.columns_ + ["_call_id"])
+            pool = (
+                concat_rows(made, ignore_index=True)
+                if made
+                else pd.DataFrame(columns=self.columns_ + ["_call_id"])
+            )
             pools.append((a["rule"], a["quota"], pool))
-            summary.append({"rule_id": a["rule"].id, "rule": a["rule"].text, "requested": a["quota"],
-                            "pool": len(pool), "calls": a["calls"], "llm_rejected": int(sum(a["rejected"].values())),
-                            "rejected_by_reason": dict(a["rejected"])})
+            summary.append(
+                {
+                    "rule_id": a["rule"].id,
+                    "rule": a["rule"].text,
+                    "requested": a["quota"],
+                    "pool": len(pool),
+                    "calls": a["calls"],
+                    "llm_rejected": int(sum(a["rejected"].values())),
+                    "rejected_by_reason": dict(a["rejected"]),
+                }
+            )
         calls = sum(a["calls"] for a in asks)
         if failure is not None:
             made_rows = sum(len(p) for _, _, p in pools)
             if made_rows == 0:
                 raise failure
-            messages.append(f"the LLM failed after {made_rows} candidate row(s) ({failure}); "
-                            "the rows made so far are kept.")
+            messages.append(
+                f"the LLM failed after {made_rows} candidate row(s) ({failure}); "
+                "the rows made so far are kept."
+            )
         if cancelled:
-            messages.append(f"cancelled after {calls} call(s); {sum(len(p) for _, _, p in pools)} "
-                            "candidate row(s) kept.")
+            messages.append(
+                f"cancelled after {calls} call(s); {sum(len(p) for _, _, p in pools)} candidate row(s) kept."
+            )
         if progress:
             progress(total - 1, total, "samplellm: importance sampling (distribution alignment)")
         parts = self._align(pools, summary, messages, rng)
@@ -661,12 +788,20 @@ class SampleLLMGenerator(Generator):
             row.setdefault("accepted", 0)
             row.setdefault("rejected", row["llm_rejected"])
             if row["pool"] == 0 and failure is None and not cancelled:
-                messages.append(f"rule {row['rule_id']}: the LLM wrote no valid row in {row['calls']} call(s) "
-                                f"(rejections: {row['rejected_by_reason'] or 'none'}).")
+                messages.append(
+                    f"rule {row['rule_id']}: the LLM wrote no valid row in {row['calls']} call(s) "
+                    f"(rejections: {row['rejected_by_reason'] or 'none'})."
+                )
             row["rejected_by_reason"] = ", ".join(f"{k}: {v}" for k, v in row["rejected_by_reason"].items())
-        return Generation(rows=rows, per_rule=pd.DataFrame(summary), messages=messages,
-                          usage=usage_delta(client, before), cancelled=cancelled,
-                          seconds=time.perf_counter() - started, error=failure)
+        return Generation(
+            rows=rows,
+            per_rule=pd.DataFrame(summary),
+            messages=messages,
+            usage=usage_delta(client, before),
+            cancelled=cancelled,
+            seconds=time.perf_counter() - started,
+            error=failure,
+        )
 
     def _align(self, pools, summary, messages, rng) -> list[pd.DataFrame]:
         """Importance weights over the whole pool, then per rule a weighted draw of its quota."""
@@ -679,24 +814,38 @@ class SampleLLMGenerator(Generator):
             real = self.train_
         try:
             if self.preset == "paper":
-                weights = frequency_weights(real, everything[self.columns_], schema=self.dataset_.schema,
-                                            features=self.dataset_.features, target=self.dataset_.target,
-                                            task=self.dataset_.task, groups=self.groups_)
+                weights = frequency_weights(
+                    real,
+                    everything[self.columns_],
+                    schema=self.dataset_.schema,
+                    features=self.dataset_.features,
+                    target=self.dataset_.target,
+                    task=self.dataset_.task,
+                    groups=self.groups_,
+                )
             else:
-                weights = importance_weights(real, everything[self.columns_], schema=self.dataset_.schema,
-                                             features=self.dataset_.features, target=self.dataset_.target,
-                                             task=self.dataset_.task, groups=self.groups_,
-                                             random_state=self.random_state or 0)
+                weights = importance_weights(
+                    real,
+                    everything[self.columns_],
+                    schema=self.dataset_.schema,
+                    features=self.dataset_.features,
+                    target=self.dataset_.target,
+                    task=self.dataset_.task,
+                    groups=self.groups_,
+                    random_state=self.random_state or 0,
+                )
         except ValueError as exc:  # a degenerate pool (e.g. one constant row): no alignment possible
             messages.append(f"importance weights could not be computed ({exc}); rows kept unweighted.")
             weights = np.ones(len(everything))
         groups = [g for g in self.groups_ if len(g) > 1]
         if groups:
-            messages.append("feature groups (interaction > gamma * max): "
-                            + "; ".join("{" + ", ".join(g) + "}" for g in groups))
+            messages.append(
+                "feature groups (interaction > gamma * max): "
+                + "; ".join("{" + ", ".join(g) + "}" for g in groups)
+            )
         parts, offset = [], 0
         for (rule, quota, pool), row in zip(pools, summary):
-            w = weights[offset: offset + len(pool)]
+            w = weights[offset : offset + len(pool)]
             offset += len(pool)
             if len(pool) == 0:
                 continue
@@ -713,8 +862,14 @@ class SampleLLMGenerator(Generator):
             for status, mask, reason in (("accepted", keep, ""), ("rejected", ~keep, RESAMPLED_OUT)):
                 if not mask.any():
                     continue
-                frame = provenance_frame(data[mask].reset_index(drop=True), generator=self.name,
-                                         rule_id=rule.id, iteration=1, status=status, reason=reason)
+                frame = provenance_frame(
+                    data[mask].reset_index(drop=True),
+                    generator=self.name,
+                    rule_id=rule.id,
+                    iteration=1,
+                    status=status,
+                    reason=reason,
+                )
                 frame["_call_id"] = call_ids[mask]
                 frame["_weight"] = np.round(w[mask], 4)
                 if status == "accepted":  # the rule checked once more on the final, typed row
@@ -723,6 +878,8 @@ class SampleLLMGenerator(Generator):
             row["accepted"] = int(keep.sum()) - lost
             row["rejected"] = row["llm_rejected"] + len(pool) - row["accepted"]
             if len(pool) < quota:
-                messages.append(f"rule {rule.id}: {len(pool)} of {quota} rows (the pool was too small to "
-                                "resample; all candidates kept).")
+                messages.append(
+                    f"rule {rule.id}: {len(pool)} of {quota} rows (the pool was too small to "
+                    "resample; all candidates kept)."
+                )
         return parts

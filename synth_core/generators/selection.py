@@ -94,8 +94,11 @@ class _Scorer:
         cols = dataset.features + [dataset.target]
         self.train = dataset.train[cols].reset_index(drop=True)
         self.val = dataset.val
-        self.var = float(np.var(dataset.val[dataset.target].to_numpy(dtype=float))) \
-            if dataset.task == "regression" else 1.0
+        self.var = (
+            float(np.var(dataset.val[dataset.target].to_numpy(dtype=float)))
+            if dataset.task == "regression"
+            else 1.0
+        )
         self.calls = 0
 
     def quality(self, extra: pd.DataFrame | None) -> float:
@@ -104,11 +107,23 @@ class _Scorer:
     def losses_and_quality(self, extra: pd.DataFrame | None) -> tuple[np.ndarray, float]:
         """Per-validation-row loss (0/1 error or squared error) and the quality."""
         ds = self.ds
-        frame = self.train if extra is None or len(extra) == 0 else \
-            concat_rows([self.train, extra[self.train.columns]], ignore_index=True)
+        frame = (
+            self.train
+            if extra is None or len(extra) == 0
+            else concat_rows([self.train, extra[self.train.columns]], ignore_index=True)
+        )
         self.calls += 1
-        loss = row_losses(ds.schema, ds.features, ds.task, frame, self.val, ds.target, model=self.model,
-                          random_state=self.rs, like=self.train)
+        loss = row_losses(
+            ds.schema,
+            ds.features,
+            ds.task,
+            frame,
+            self.val,
+            ds.target,
+            model=self.model,
+            random_state=self.rs,
+            like=self.train,
+        )
         if ds.task == "classification":
             return loss, 1.0 - float(np.mean(loss))
         # not clipped at 0: a model worse than predicting the mean must still rank below a better one
@@ -137,9 +152,20 @@ def _others(pool: list[tuple], rule, *, keep_accepted: bool = False) -> list[tup
     return out
 
 
-def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds", alpha: float = 0.8,
-                budget: int = 200, n_pulls: int | None = None, model=None, random_state: int = 0,
-                tolerance: float = 0.0, preset: str = "product") -> Selection:
+def select_rows(
+    candidates: pd.DataFrame,
+    dataset,
+    rules,
+    *,
+    method: str = "mds",
+    alpha: float = 0.8,
+    budget: int = 200,
+    n_pulls: int | None = None,
+    model=None,
+    random_state: int = 0,
+    tolerance: float = 0.0,
+    preset: str = "product",
+) -> Selection:
     """Choose at most ``budget`` rows from accepted candidate rows, arm by arm.
 
     Parameters
@@ -163,15 +189,21 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         Which reading of Alg. 3 MDS runs (see the module docstring); ``budget`` does not bound the paper's.
     """
     if method not in METHODS:
-        raise InvalidParameterError(f"The 'method' parameter of select_rows must be one of {METHODS}. "
-                                    f"Got {method!r} instead.")
+        raise InvalidParameterError(
+            f"The 'method' parameter of select_rows must be one of {METHODS}. Got {method!r} instead."
+        )
     if not 0 <= alpha <= 1 or (isinstance(alpha, float) and math.isnan(alpha)):
-        raise InvalidParameterError(f"The 'alpha' parameter of select_rows must be in [0, 1]. Got {alpha!r} instead.")
+        raise InvalidParameterError(
+            f"The 'alpha' parameter of select_rows must be in [0, 1]. Got {alpha!r} instead."
+        )
     if budget < 1:
-        raise InvalidParameterError(f"The 'budget' parameter of select_rows must be >= 1. Got {budget!r} instead.")
+        raise InvalidParameterError(
+            f"The 'budget' parameter of select_rows must be >= 1. Got {budget!r} instead."
+        )
     if preset not in PRESETS:
-        raise InvalidParameterError(f"The 'preset' parameter of select_rows must be one of {PRESETS}. "
-                                    f"Got {preset!r} instead.")
+        raise InvalidParameterError(
+            f"The 'preset' parameter of select_rows must be one of {PRESETS}. Got {preset!r} instead."
+        )
     rows = candidates
     if "_status" in rows:
         rows = rows[rows["_status"] == "accepted"]
@@ -182,9 +214,22 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
     arms = []
     for arm, group in rows.groupby("_arm", sort=False):
         rid = str(group["_rule_id"].iloc[0])
-        arms.append({"arm": arm, "rule_id": rid, "iteration": int(group["_iteration"].iloc[0]),
-                     "rows": len(group), "quality": np.nan, "diversity": np.nan, "utility": np.nan,
-                     "pulls": 0, "accepted": False, "order": -1, "_frame": group, "_rule": by_id.get(rid)})
+        arms.append(
+            {
+                "arm": arm,
+                "rule_id": rid,
+                "iteration": int(group["_iteration"].iloc[0]),
+                "rows": len(group),
+                "quality": np.nan,
+                "diversity": np.nan,
+                "utility": np.nan,
+                "pulls": 0,
+                "accepted": False,
+                "order": -1,
+                "_frame": group,
+                "_rule": by_id.get(rid),
+            }
+        )
     messages = []
     if not arms:
         return Selection([], _arm_table(arms), method, base_q, base_q, ["no accepted rows to select from"])
@@ -198,20 +243,44 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
         ids = chosen["_row_id"].sample(min(budget, len(chosen)), random_state=random_state).tolist()
         for a in arms:
             a["accepted"] = True
-        return Selection(ids, _arm_table(arms), method, base_q, scorer.quality(chosen[chosen["_row_id"].isin(ids)]))
+        return Selection(
+            ids, _arm_table(arms), method, base_q, scorer.quality(chosen[chosen["_row_id"].isin(ids)])
+        )
 
     if method == "topk":
         for a in arms:
             a["quality"] = scorer.quality(a["_frame"])
             a["utility"] = alpha * a["quality"] + (1 - alpha) * a["diversity"]
         order = sorted(arms, key=lambda a: -a["utility"])
-        return _fill(order, arms, budget, scorer, base_q, method, rng, messages, accept_all=False,
-                     tolerance=tolerance, greedy_quality=False)
+        return _fill(
+            order,
+            arms,
+            budget,
+            scorer,
+            base_q,
+            method,
+            rng,
+            messages,
+            accept_all=False,
+            tolerance=tolerance,
+            greedy_quality=False,
+        )
 
     if method in ("fgs", "bgs"):
         order = sorted(arms, key=lambda a: (a["iteration"], a["rule_id"]), reverse=method == "bgs")
-        return _fill(order, arms, budget, scorer, base_q, method, rng, messages, accept_all=False,
-                     tolerance=tolerance, greedy_quality=True)
+        return _fill(
+            order,
+            arms,
+            budget,
+            scorer,
+            base_q,
+            method,
+            rng,
+            messages,
+            accept_all=False,
+            tolerance=tolerance,
+            greedy_quality=True,
+        )
 
     if preset == "paper":
         return _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, support, messages)
@@ -244,8 +313,11 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
                 sums[i] += u
                 counts[i] += 1
                 t += 1
-        ucb = {i: (sums[i] / counts[i] if counts[i] else 1.0) +
-               (math.sqrt(2 * math.log(max(t, 2)) / counts[i]) if counts[i] else 1e9) * UCB_SCALE for i in active}
+        ucb = {
+            i: (sums[i] / counts[i] if counts[i] else 1.0)
+            + (math.sqrt(2 * math.log(max(t, 2)) / counts[i]) if counts[i] else 1e9) * UCB_SCALE
+            for i in active
+        }
         i_k = max(active, key=lambda i: ucb[i])
         active.remove(i_k)
         a = arms[i_k]
@@ -266,16 +338,19 @@ def select_rows(candidates: pd.DataFrame, dataset, rules, *, method: str = "mds"
             used += len(frame)
             pool.append((a["_rule"], len(frame)))
             for j in active:  # diversity against accepted arms too
-                arms[j]["diversity"] = _diversity(arms[j]["_rule"], _others(pool, arms[j]["_rule"], keep_accepted=True),
-                                                  dataset.schema)
+                arms[j]["diversity"] = _diversity(
+                    arms[j]["_rule"], _others(pool, arms[j]["_rule"], keep_accepted=True), dataset.schema
+                )
     for i in active:
         arms[i]["pulls"] = int(counts[i])
         if counts[i]:
             arms[i]["utility"] = float(sums[i] / counts[i])
     ids = concat_rows(chosen_rows)["_row_id"].tolist() if chosen_rows else []
     if not ids:
-        messages.append("no arm improved the validation score, so no synthetic rows were selected; "
-                        "try another generator, more rows, or a lower alpha.")
+        messages.append(
+            "no arm improved the validation score, so no synthetic rows were selected; "
+            "try another generator, more rows, or a lower alpha."
+        )
     final_q = scorer.quality(concat_rows(chosen_rows)) if chosen_rows else base_q
     return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
 
@@ -299,13 +374,18 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
     schema = dataset.schema
     K = len(arms)
     n = int(n_pulls) if n_pulls is not None else PAPER_PULLS
-    pool = [(r, support[r.id]) for r in rules if r.status == "approved"] or [(r, support[r.id]) for r in rules]
+    pool = [(r, support[r.id]) for r in rules if r.status == "approved"] or [
+        (r, support[r.id]) for r in rules
+    ]
     for a in arms:
         a["_rule"] = _arm_rule(a["_frame"], a["_rule"])
         # Definition 5: the weighted overlap with E_m (and, later, with the accepted arms)
         a["diversity"] = 1.0 - _diversity(a["_rule"], pool, schema)
-        quality = pd.to_numeric(a["_frame"].get("_quality"), errors="coerce") if "_quality" in a["_frame"] \
+        quality = (
+            pd.to_numeric(a["_frame"].get("_quality"), errors="coerce")
+            if "_quality" in a["_frame"]
             else pd.Series(dtype=float)
+        )
         rho_k = float(quality.mean()) if quality.notna().any() else 1.0 - scorer.quality(a["_frame"])
         a["rho_k"] = rho_k
     sums = np.array([alpha * (1 - a["rho_k"]) + (1 - alpha) * a["diversity"] for a in arms])  # lines 3-5
@@ -338,8 +418,10 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
         a["quality"] = q
         a["utility"] = alpha * q + (1 - alpha) * a["diversity"]
         if a["utility"] < best:  # lines 12-14, and the stop "until bs no longer improves"
-            messages.append(f"MDS stopped at arm {a['arm']}: its utility {a['utility']:.4f} did not reach the best "
-                            f"score {best:.4f}.")
+            messages.append(
+                f"MDS stopped at arm {a['arm']}: its utility {a['utility']:.4f} did not reach the best "
+                f"score {best:.4f}."
+            )
             break
         best = a["utility"]
         a["accepted"] = True
@@ -357,7 +439,9 @@ def _mds_paper(arms, rows, scorer, base_q, alpha, n_pulls, rng, dataset, rules, 
     return out
 
 
-def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_all, tolerance, greedy_quality):
+def _fill(
+    order, arms, budget, scorer, base_q, method, rng, messages, *, accept_all, tolerance, greedy_quality
+):
     chosen, used, best_q = [], 0, base_q
     for rank, a in enumerate(order, start=1):
         if used >= budget:
@@ -386,12 +470,30 @@ def _fill(order, arms, budget, scorer, base_q, method, rng, messages, *, accept_
 
 
 def _arm_table(arms) -> pd.DataFrame:
-    cols = ["arm", "rule_id", "iteration", "rows", "quality", "diversity", "utility", "pulls", "accepted", "order"]
+    cols = [
+        "arm",
+        "rule_id",
+        "iteration",
+        "rows",
+        "quality",
+        "diversity",
+        "utility",
+        "pulls",
+        "accepted",
+        "order",
+    ]
     return pd.DataFrame([{k: a[k] for k in cols} for a in arms], columns=cols)
 
 
-def choose_amount(candidates: pd.DataFrame, dataset, *, model=None, fractions=(0.0, 0.25, 0.5, 1.0),
-                  z_min: float = 1.0, random_state: int = 0) -> tuple[list[str], pd.DataFrame]:
+def choose_amount(
+    candidates: pd.DataFrame,
+    dataset,
+    *,
+    model=None,
+    fractions=(0.0, 0.25, 0.5, 1.0),
+    z_min: float = 1.0,
+    random_state: int = 0,
+) -> tuple[list[str], pd.DataFrame]:
     """How many of the chosen rows to keep, decided on validation rows.
 
     The rows are shuffled once; each fraction of them is added to the real train rows and the

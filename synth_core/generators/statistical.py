@@ -31,7 +31,7 @@ class GaussianCopula:
         self.schema = schema
         self.columns = list(columns)
 
-    def fit(self, frame: pd.DataFrame) -> "GaussianCopula":
+    def fit(self, frame: pd.DataFrame) -> GaussianCopula:
         self.n_ = len(frame)
         self.marginals_, z_cols = {}, []
         for col in self.columns:
@@ -118,5 +118,11 @@ class StatisticalGenerator(Generator):
         copula = self.copulas_.get(rule.id)
         if copula is None:
             return pd.DataFrame(columns=self.columns_)
-        return sample_inside(lambda k: copula.sample(max(int(k * self.oversample), 8), rng), rule, n,
-                             self.dataset_.schema, rng, real=self.regions_[rule.id])
+        return sample_inside(
+            lambda k: copula.sample(max(int(k * self.oversample), 8), rng),
+            rule,
+            n,
+            self.dataset_.schema,
+            rng,
+            real=self.regions_[rule.id],
+        )

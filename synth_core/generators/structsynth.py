@@ -53,8 +53,15 @@ from .base import Generation, Generator, is_cancelled
 from .htdbu import summarize_columns
 from .samplellm import bin_codes, usage_before, usage_delta
 
-__all__ = ["StructSynthGenerator", "break_cycles", "topological_order", "parse_edges",
-           "format_edges", "dag_grammar", "edge_support"]
+__all__ = [
+    "StructSynthGenerator",
+    "break_cycles",
+    "topological_order",
+    "parse_edges",
+    "format_edges",
+    "dag_grammar",
+    "edge_support",
+]
 
 
 # --------------------------------------------------------------------------- graph helpers
@@ -83,8 +90,9 @@ def parse_edges(edges, columns) -> list[tuple[str, str]]:
         a, b = str(a), str(b)
         bad = [c for c in (a, b) if c not in known]
         if bad:
-            raise InvalidParameterError(f"edge {a} -> {b} names unknown column(s) {bad}; columns are "
-                                        f"{', '.join(columns)}.")
+            raise InvalidParameterError(
+                f"edge {a} -> {b} names unknown column(s) {bad}; columns are {', '.join(columns)}."
+            )
         if a == b:
             raise InvalidParameterError(f"edge {a} -> {b} is a self-loop.")
         if (a, b) not in out:
@@ -143,7 +151,9 @@ def topological_order(columns, edges) -> list[str]:
     return order
 
 
-def edge_support(frame: pd.DataFrame, schema, a: str, b: str, *, n_perm: int = 30, rng=None) -> tuple[float, float]:
+def edge_support(
+    frame: pd.DataFrame, schema, a: str, b: str, *, n_perm: int = 30, rng=None
+) -> tuple[float, float]:
     """(mutual information of binned a and b, its permutation p-value) on ``frame``."""
     rng = np.random.default_rng(0) if rng is None else rng
     x = bin_codes(frame[a], None, schema[a] if a in schema else None)
@@ -178,19 +188,32 @@ def dag_grammar(columns, *, max_edges: int = 12) -> str:
     from ..llm.grammar import gbnf_literal
 
     names = " | ".join(gbnf_literal(json.dumps(str(c), ensure_ascii=False)) for c in columns)
-    return "\n".join([
-        'root ::= "{\\"edges\\": [" edge ( ", " edge ){0,' + str(max(max_edges, 1) - 1) + '} "]}"',
-        'edge ::= "[" col ", " col "]"',
-        f"col ::= {names}",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                'root ::= "{\\"edges\\": [" edge ( ", " edge ){0,' + str(max(max_edges, 1) - 1) + '} "]}"',
+                'edge ::= "[" col ", " col "]"',
+                f"col ::= {names}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _edges_schema(columns, max_edges: int) -> dict:
     name = {"type": "string", "enum": [str(c) for c in columns]}
-    return {"type": "object",
-            "properties": {"edges": {"type": "array", "maxItems": max_edges,
-                                     "items": {"type": "array", "items": name, "minItems": 2, "maxItems": 2}}},
-            "required": ["edges"], "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {
+            "edges": {
+                "type": "array",
+                "maxItems": max_edges,
+                "items": {"type": "array", "items": name, "minItems": 2, "maxItems": 2},
+            }
+        },
+        "required": ["edges"],
+        "additionalProperties": False,
+    }
 
 
 # --------------------------------------------------------------------------- conditional samplers
@@ -212,19 +235,27 @@ class _Column:
                 cols.append(np.where(np.isnan(v), self.fill_[p], v))
             else:
                 table = self.levels_[p]
-                cols.append(np.array([table.get(str(v), -1) if pd.notna(v) else -2 for v in frame[p]], dtype=float))
+                cols.append(
+                    np.array([table.get(str(v), -1) if pd.notna(v) else -2 for v in frame[p]], dtype=float)
+                )
         return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
 
-    def fit(self, frame: pd.DataFrame) -> "_Column":
+    def fit(self, frame: pd.DataFrame) -> _Column:
         spec = self.schema[self.col]
         self.numeric_ = spec.is_numeric and not spec.categories
         s = frame[self.col]
         self.missing_ = float(s.isna().mean())
         present = frame[s.notna()]
-        self.fill_ = {p: float(pd.to_numeric(frame[p], errors="coerce").median()) for p in self.parents
-                      if self.schema[p].is_numeric}
-        self.levels_ = {p: {v: i for i, v in enumerate(pd.unique(frame[p].dropna().astype(str)))}
-                        for p in self.parents if not self.schema[p].is_numeric}
+        self.fill_ = {
+            p: float(pd.to_numeric(frame[p], errors="coerce").median())
+            for p in self.parents
+            if self.schema[p].is_numeric
+        }
+        self.levels_ = {
+            p: {v: i for i, v in enumerate(pd.unique(frame[p].dropna().astype(str)))}
+            for p in self.parents
+            if not self.schema[p].is_numeric
+        }
         y = present[self.col]
         if self.numeric_:
             self.values_ = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
@@ -233,8 +264,9 @@ class _Column:
         self.tree_ = None
         if self.parents and len(present) >= 2 * self.min_leaf:
             cls = DecisionTreeRegressor if self.numeric_ else DecisionTreeClassifier
-            self.tree_ = cls(max_depth=self.max_depth, min_samples_leaf=self.min_leaf,
-                             random_state=self.random_state)
+            self.tree_ = cls(
+                max_depth=self.max_depth, min_samples_leaf=self.min_leaf, random_state=self.random_state
+            )
             target = self.values_ if self.numeric_ else y.astype(str).to_numpy()
             self.tree_.fit(self._x(present), target)
             self.leaf_of_ = self.tree_.apply(self._x(present))
@@ -345,8 +377,17 @@ class StructSynthGenerator(Generator):
         "random_state": [Interval(int, 0, None), None],
     }
 
-    def __init__(self, *, client=None, edges=None, max_edges: int = 12, alpha: float = 0.05, min_leaf: int = 5,
-                 iterations: int = 2, random_state=None):
+    def __init__(
+        self,
+        *,
+        client=None,
+        edges=None,
+        max_edges: int = 12,
+        alpha: float = 0.05,
+        min_leaf: int = 5,
+        iterations: int = 2,
+        random_state=None,
+    ):
         self.client = client
         self.edges = edges
         self.max_edges = max_edges
@@ -386,15 +427,24 @@ class StructSynthGenerator(Generator):
         kept, dropped = break_cycles(edges)
         self.dropped_edges_ += [(a, b, "closes a cycle") for a, b in dropped]
         if dropped:
-            self.notes_.append("StructSynth: edge(s) " + ", ".join(f"{a} -> {b}" for a, b in dropped)
-                               + " closed a cycle and were left out.")
+            self.notes_.append(
+                "StructSynth: edge(s) "
+                + ", ".join(f"{a} -> {b}" for a, b in dropped)
+                + " closed a cycle and were left out."
+            )
         if source == "person":
             rng = np.random.default_rng(0)
-            weak = [(a, b) for a, b in kept
-                    if edge_support(self.train_, self.dataset_.schema, a, b, rng=rng)[1] > float(self.alpha)]
+            weak = [
+                (a, b)
+                for a, b in kept
+                if edge_support(self.train_, self.dataset_.schema, a, b, rng=rng)[1] > float(self.alpha)
+            ]
             if weak:
-                self.notes_.append("StructSynth: the train rows show little support for the given edge(s) "
-                                   + ", ".join(f"{a} -> {b}" for a, b in weak) + " (kept: a person's edges win).")
+                self.notes_.append(
+                    "StructSynth: the train rows show little support for the given edge(s) "
+                    + ", ".join(f"{a} -> {b}" for a, b in weak)
+                    + " (kept: a person's edges win)."
+                )
         self.dag_, self.dag_source_ = kept, source
         self.order_ = topological_order(self.columns_, kept)
         self._fit_samplers()
@@ -409,9 +459,15 @@ class StructSynthGenerator(Generator):
             self.regions_[rule.id] = region
             rows = region if len(region) >= 4 * int(self.min_leaf) else whole
             self.samplers_[rule.id] = [
-                _Column(c, parents[c], schema, min_leaf=int(self.min_leaf),
-                        random_state=self.random_state if self.random_state is not None else 0).fit(rows)
-                for c in self.order_]
+                _Column(
+                    c,
+                    parents[c],
+                    schema,
+                    min_leaf=int(self.min_leaf),
+                    random_state=self.random_state if self.random_state is not None else 0,
+                ).fit(rows)
+                for c in self.order_
+            ]
 
     def discover(self):
         """Ask the LLM for the DAG, check it on the train rows; sets ``dag_`` (falls back to data only).
@@ -439,31 +495,62 @@ class StructSynthGenerator(Generator):
             def render(described, summary):  # fitted to the model's context: summaries shortened if need be
                 if not chat:
                     return prompts.STRUCTSYNTH_DAG_COMPLETION.render(
-                        columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary)
+                        columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary
+                    )
                 return [
                     {"role": "system", "content": prompts.STRUCTSYNTH_DAG_CHAT_SYSTEM.render()},
-                    {"role": "user", "content": prompts.STRUCTSYNTH_DAG_CHAT_USER.render(
-                        columns=described, target=json.dumps(ds.target), task=ds.task, summary=summary, k=k)},
+                    {
+                        "role": "user",
+                        "content": prompts.STRUCTSYNTH_DAG_CHAT_USER.render(
+                            columns=described,
+                            target=json.dumps(ds.target),
+                            task=ds.task,
+                            summary=summary,
+                            k=k,
+                        ),
+                    },
                 ]
 
             fitted = fit_table_prompt(
-                client, render, schema=ds.schema, columns=columns,
+                client,
+                render,
+                schema=ds.schema,
+                columns=columns,
                 max_tokens=40 * k + 60 if chat else 16 * k + 24,
                 summarize=lambda m: summarize_columns(self.train_, ds.schema, columns, max_categories=m),
-                what="the StructSynth DAG prompt")
+                what="the StructSynth DAG prompt",
+            )
             if fitted.note:
                 self.notes_.append(f"StructSynth: the DAG prompt was {fitted.note}.")
             if chat:
-                value, comp = client.chat_json(fitted.prompt, schema=schema, name="dag", max_tokens=40 * k + 60,
-                                               temperature=0.3, tag="structsynth-dag")
+                value, comp = client.chat_json(
+                    fitted.prompt,
+                    schema=schema,
+                    name="dag",
+                    max_tokens=40 * k + 60,
+                    temperature=0.3,
+                    tag="structsynth-dag",
+                )
             else:
                 grammar = dag_grammar(columns, max_edges=k) if client.constrain == "grammar" else None
-                value, comp = client.complete_json(fitted.prompt, schema=schema, grammar=grammar,
-                                                   max_tokens=16 * k + 24, temperature=0.3, tag="structsynth-dag")
+                value, comp = client.complete_json(
+                    fitted.prompt,
+                    schema=schema,
+                    grammar=grammar,
+                    max_tokens=16 * k + 24,
+                    temperature=0.3,
+                    tag="structsynth-dag",
+                )
             self.dag_call_id_ = comp.call_id
             for pair in value.get("edges", []):
                 a, b = str(pair[0]), str(pair[1])
-                if a != b and a in columns and b in columns and (a, b) not in proposed and (b, a) not in proposed:
+                if (
+                    a != b
+                    and a in columns
+                    and b in columns
+                    and (a, b) not in proposed
+                    and (b, a) not in proposed
+                ):
                     proposed.append((a, b))
         except LLMError as exc:
             error = exc
@@ -479,17 +566,25 @@ class StructSynthGenerator(Generator):
                 scored.append((mi, a, b))
         supported = [(a, b) for _, a, b in sorted(scored, reverse=True)]
         if error is not None:
-            self.notes_.append(f"StructSynth: the LLM structure call failed ({error}); using a data-only "
-                               "Chow-Liu tree rooted at the target instead.")
+            self.notes_.append(
+                f"StructSynth: the LLM structure call failed ({error}); using a data-only "
+                "Chow-Liu tree rooted at the target instead."
+            )
         elif not supported:
-            self.notes_.append(f"StructSynth: none of the {len(proposed)} edge(s) the LLM proposed has support on "
-                               "the train rows; using a data-only Chow-Liu tree rooted at the target instead.")
+            self.notes_.append(
+                f"StructSynth: none of the {len(proposed)} edge(s) the LLM proposed has support on "
+                "the train rows; using a data-only Chow-Liu tree rooted at the target instead."
+            )
         else:
-            self.notes_.append(f"StructSynth: the LLM proposed {len(proposed)} edge(s) (call {self.dag_call_id_}); "
-                               f"{len(supported)} have support on the train rows.")
+            self.notes_.append(
+                f"StructSynth: the LLM proposed {len(proposed)} edge(s) (call {self.dag_call_id_}); "
+                f"{len(supported)} have support on the train rows."
+            )
         if self.dropped_edges_:
-            self.notes_.append("StructSynth: left out " + "; ".join(f"{a} -> {b} ({why})"
-                                                                    for a, b, why in self.dropped_edges_[:8]))
+            self.notes_.append(
+                "StructSynth: left out "
+                + "; ".join(f"{a} -> {b} ({why})" for a, b, why in self.dropped_edges_[:8])
+            )
         if supported:
             self._set_dag(supported, source="llm")
         else:
@@ -505,13 +600,16 @@ class StructSynthGenerator(Generator):
             if progress:
                 progress(0, 1, "structsynth: asking the LLM for the dependency DAG")
             if is_cancelled(cancel):
-                return Generation(rows=self._empty(), messages=["cancelled before the structure call."],
-                                  cancelled=True)
+                return Generation(
+                    rows=self._empty(), messages=["cancelled before the structure call."], cancelled=True
+                )
             self.discover()
         out = super().generate(n, progress=progress, cancel=cancel)
-        out.messages[:0] = list(self.notes_) + [f"StructSynth DAG ({self.dag_source_}): "
-                                                + (", ".join(f"{a} -> {b}" for a, b in self.dag_) or "no edges")
-                                                + f"; sampling order {', '.join(self.order_)}."]
+        out.messages[:0] = list(self.notes_) + [
+            f"StructSynth DAG ({self.dag_source_}): "
+            + (", ".join(f"{a} -> {b}" for a, b in self.dag_) or "no edges")
+            + f"; sampling order {', '.join(self.order_)}."
+        ]
         self.notes_ = []
         out.usage = usage_delta(self.client, before) if self.client is not None else {}
         out.error = getattr(self, "llm_error_", None)

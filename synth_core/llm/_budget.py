@@ -117,8 +117,9 @@ def _guard(stream, deadline: float, base, request):
         def __iter__(self):
             for chunk in stream:
                 if time.monotonic() > deadline:
-                    raise base.ReadTimeout("the call's time budget ran out while reading the answer",
-                                           request=request)
+                    raise base.ReadTimeout(
+                        "the call's time budget ran out while reading the answer", request=request
+                    )
                 yield chunk
 
         def close(self):

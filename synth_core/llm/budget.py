@@ -38,8 +38,9 @@ The margin left free is ``max(64, context // 32)`` tokens (256 of 8192).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..errors import LLMResponseError
 
@@ -314,8 +315,11 @@ def fit_prompt(
                 f"{what} does not fit the context of {budget.context} tokens of {budget.where}, even "
                 f"shortened as far as it goes: its prompt needs about {tokens} tokens and the answer "
                 f"{budget.answer} (with {budget.margin} kept free). "
-                + (fix or "Use an endpoint or model with a larger context (SYNTH_LLM_CONTEXT / "
-                   "LLMSettings.context_tokens), or ask with less.").rstrip(),
+                + (
+                    fix
+                    or "Use an endpoint or model with a larger context (SYNTH_LLM_CONTEXT / "
+                    "LLMSettings.context_tokens), or ask with less."
+                ).rstrip(),
                 context_tokens=budget.context,
                 requested_tokens=need,
             )
@@ -470,8 +474,12 @@ def fit_table_prompt(
         return render(describe_columns(schema, columns, max_categories=plan["category values"]), summary)
 
     dials = [
-        Dial("summary shares", (8, 3) if n else (8,),
-             left_out=lambda k: sum(a != b for a, b in zip(full, lines(k), strict=False)), total=n),
+        Dial(
+            "summary shares",
+            (8, 3) if n else (8,),
+            left_out=lambda k: sum(a != b for a, b in zip(full, lines(k), strict=False)),
+            total=n,
+        ),
         category_dial(schema, columns, (20, 8, 3)),
         Dial("summarised columns", range(n, -1, -1)),
         Dial("category values", (0,)),

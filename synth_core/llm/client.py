@@ -50,9 +50,10 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import (
     InvalidParameterError,
@@ -168,7 +169,7 @@ class LLMClient:
         self._deadline: float | None = None  # time.monotonic() at which the run's LLM time ends
         self._deadline_seconds: float | None = None
 
-    def __deepcopy__(self, memo: dict) -> "LLMClient":
+    def __deepcopy__(self, memo: dict) -> LLMClient:
         """The client itself: a shared handle (connection, cache, usage) is never duplicated."""
         return self
 
@@ -190,7 +191,7 @@ class LLMClient:
 
     # ------------------------------------------------------------------ deadline
 
-    def with_deadline(self, seconds: float | None) -> "LLMClient":
+    def with_deadline(self, seconds: float | None) -> LLMClient:
         """A copy of this client whose calls must all end within ``seconds`` from now.
 
         The copy shares the cache, the usage accounting and the connection (and
@@ -213,8 +214,10 @@ class LLMClient:
         (True, True, True)
         """
         if seconds is not None and not (
-            isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
-            and math.isfinite(seconds) and seconds > 0
+            isinstance(seconds, (int, float))
+            and not isinstance(seconds, bool)
+            and math.isfinite(seconds)
+            and seconds > 0
         ):
             raise InvalidParameterError(
                 f"the LLM deadline must be a positive number of seconds, got {seconds!r}"
@@ -299,7 +302,7 @@ class LLMClient:
 
     # ------------------------------------------------------------------ SDK
 
-    def start(self) -> "LLMClient":
+    def start(self) -> LLMClient:
         """Connect now (start the embedded server if needed) instead of on the first request.
 
         The embedded server's start time lands in ``usage.summary()['server_start_seconds']``.
@@ -315,7 +318,8 @@ class LLMClient:
             if conn.sdk is not None and (
                 server is None
                 or (
-                    server.running and server.base_url == conn.base_url
+                    server.running
+                    and server.base_url == conn.base_url
                     and getattr(server, "n_ctx", wanted) >= wanted
                 )
             ):
@@ -472,7 +476,8 @@ class LLMClient:
             requested = prompt + int(answer)
         if requested is None and prompt is None:  # the server did not count: our estimate
             prompt = (
-                estimate_tokens(request["prompt"]) if "prompt" in request
+                estimate_tokens(request["prompt"])
+                if "prompt" in request
                 else estimate_chat_tokens(request.get("messages", []))
             )
             size = f"about {prompt + int(answer or 0)} tokens by our estimate"
@@ -542,7 +547,9 @@ class LLMClient:
                 what = "an empty body"
             elif "json" in content_type.lower():
                 detail = (
-                    f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "too deep"
+                    f"{exc.msg} at character {exc.pos}"
+                    if isinstance(exc, json.JSONDecodeError)
+                    else "too deep"
                 )
                 what = f"invalid JSON ({detail})"
             else:

@@ -37,9 +37,10 @@ Examples
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import LLMError
 
@@ -102,8 +103,15 @@ class CallStream:
         An error of ``stop_on`` kept further jobs from starting (or came after the last one started).
     """
 
-    def __init__(self, client, *, cancel=None, catch: tuple = (LLMError,), stop_on: tuple = (LLMError,),
-                 concurrency: int | None = None):
+    def __init__(
+        self,
+        client,
+        *,
+        cancel=None,
+        catch: tuple = (LLMError,),
+        stop_on: tuple = (LLMError,),
+        concurrency: int | None = None,
+    ):
         self.concurrency = max(1, int(concurrency or client.settings.resolved_concurrency))
         self.catch = tuple(catch)
         self.stop_on = tuple(stop_on)

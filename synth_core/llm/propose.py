@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..errors import LLMResponseError, RuleSyntaxError, RuleValidationError
 from ..rules import Conjunction, Rule, format_rule, parse_rule, validate_rule

@@ -24,8 +24,8 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -178,8 +178,9 @@ def category_dial(schema, columns, steps=(20, 8, 3, 0), *, name: str = "category
 
     full = hidden_categories(schema, columns, steps[0])
     listed = sum(len(schema[c].categories) for c in columns if schema[c].kind in ("categorical", "boolean"))
-    return Dial(name, steps, left_out=lambda k: hidden_categories(schema, columns, k) - full,
-                total=listed - full)
+    return Dial(
+        name, steps, left_out=lambda k: hidden_categories(schema, columns, k) - full, total=listed - full
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -801,14 +802,20 @@ def generate_rows(
         for text, rows in blocks if shape == "dgr" else ():
             if len(rows) == 0:
                 continue
-            bk = stratified_rows(rows, n_examples, target, rng) if stratify else \
-                rows.iloc[rng.choice(len(rows), size=min(n_examples, len(rows)), replace=False)]
+            bk = (
+                stratified_rows(rows, n_examples, target, rng)
+                if stratify
+                else rows.iloc[rng.choice(len(rows), size=min(n_examples, len(rows)), replace=False)]
+            )
             body_lines = format_rows(bk, schema=schema, columns=columns, fmt=row_fmt, header=False)
             shown_blocks.append((_one_line(str(text)), body_lines))
         per_block = max((len(b) for _, b in shown_blocks), default=0)
-        block_dial = Dial("other rules' rows", range(per_block, -1, -1),
-                          left_out=lambda v: sum(max(len(b) - v, 0) for _, b in shown_blocks),
-                          total=sum(len(b) for _, b in shown_blocks))
+        block_dial = Dial(
+            "other rules' rows",
+            range(per_block, -1, -1),
+            left_out=lambda v: sum(max(len(b) - v, 0) for _, b in shown_blocks),
+            total=sum(len(b) for _, b in shown_blocks),
+        )
 
         def block_text(count: int) -> str:
             out = []
@@ -817,6 +824,7 @@ def generate_rows(
                     break
                 out.append(f"# rows where {text}\n" + "".join(line + "\n" for line in body[:count]))
             return "".join(out)
+
         per_row = max(max(len(line) for line in lines[1:] or lines), row_bound) + 2
         max_tokens = rows_per_call * per_row + 16
         if api == "chat":
@@ -828,20 +836,30 @@ def generate_rows(
                 shown = "\n".join(lines[: plan["exemplar rows"]])
                 if shape == "dgr":
                     user = prompts.DGR_ROWS_CHAT_USER.render(
-                        columns=described, target=json.dumps(target, ensure_ascii=False),
-                        tolerance=tolerance or "n/a", blocks=block_text(plan["other rules' rows"]),
-                        rule=rule_text, examples=shown, k=rows_per_call, keys=keys)
+                        columns=described,
+                        target=json.dumps(target, ensure_ascii=False),
+                        tolerance=tolerance or "n/a",
+                        blocks=block_text(plan["other rules' rows"]),
+                        rule=rule_text,
+                        examples=shown,
+                        k=rows_per_call,
+                        keys=keys,
+                    )
                 else:
-                    user = prompts.ROWS_CHAT_USER.render(columns=described, rule=rule_text, examples=shown,
-                                                         k=rows_per_call, keys=keys)
+                    user = prompts.ROWS_CHAT_USER.render(
+                        columns=described, rule=rule_text, examples=shown, k=rows_per_call, keys=keys
+                    )
                 return [
                     {"role": "system", "content": prompts.ROWS_CHAT_SYSTEM.render()},
                     {"role": "user", "content": user},
                 ]
 
-            dials = [block_dial,
-                     Dial("exemplar rows", range(len(lines), min(len(lines), 3) - 1, -1)),
-                     category_dial(schema, columns), Dial("exemplar rows", range(min(len(lines), 3), 0, -1))]
+            dials = [
+                block_dial,
+                Dial("exemplar rows", range(len(lines), min(len(lines), 3) - 1, -1)),
+                category_dial(schema, columns),
+                Dial("exemplar rows", range(min(len(lines), 3), 0, -1)),
+            ]
         else:
             header = lines[0] if fmt == "csv" else None
             body = lines[1:] if fmt == "csv" else lines
@@ -850,9 +868,14 @@ def generate_rows(
                 shown = "\n".join(body[: plan["exemplar rows"]])
                 if shape == "dgr":
                     return prompts.DGR_ROWS_COMPLETION_CSV.render(
-                        table=_one_line(table_name), target=json.dumps(target, ensure_ascii=False),
-                        tolerance=tolerance or "n/a", header=header, blocks=block_text(plan["other rules' rows"]),
-                        rule=rule_text, examples=shown)
+                        table=_one_line(table_name),
+                        target=json.dumps(target, ensure_ascii=False),
+                        tolerance=tolerance or "n/a",
+                        header=header,
+                        blocks=block_text(plan["other rules' rows"]),
+                        rule=rule_text,
+                        examples=shown,
+                    )
                 if fmt == "csv":
                     return prompts.ROWS_COMPLETION_CSV.render(
                         table=_one_line(table_name), rule=rule_text, header=header, examples=shown
@@ -861,10 +884,14 @@ def generate_rows(
                     table=_one_line(table_name), rule=rule_text, examples=shown
                 )
 
-            dials = [block_dial,
-                     Dial("exemplar rows", range(len(body), 0, -1))]
-        fitted = fit_prompt(render, prompt_budget(client, max_tokens), dials,
-                            what=f"the row prompt for rule {rule_text!r}", fix=fix)
+            dials = [block_dial, Dial("exemplar rows", range(len(body), 0, -1))]
+        fitted = fit_prompt(
+            render,
+            prompt_budget(client, max_tokens),
+            dials,
+            what=f"the row prompt for rule {rule_text!r}",
+            fix=fix,
+        )
         return fitted.prompt, max_tokens, fitted
 
     def one_call(sample: int):

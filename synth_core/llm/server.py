@@ -76,6 +76,7 @@ def _needed_mb(n_ctx: int) -> int:
     """Memory the server needs for a context of ``n_ctx`` tokens (744 MB at 8192)."""
     return int(_MIN_FREE_MB + n_ctx * _KV_MB_PER_TOKEN)
 
+
 _START_TIMEOUT = 180.0
 _LOG_TAIL = 1500
 _LOG_LINES = 8
@@ -297,7 +298,7 @@ class EmbeddedServer:
             f"{self._log_excerpt()}"
         )
 
-    def start(self, *, deadline: float | None = None) -> "EmbeddedServer":
+    def start(self, *, deadline: float | None = None) -> EmbeddedServer:
         """Start the server and wait until it answers a real 1-token completion; no-op when running.
 
         Parameters
@@ -331,7 +332,8 @@ class EmbeddedServer:
             if free is not None and free < need:
                 smaller = (
                     f", start it with a smaller context (SYNTH_LLM_CONTEXT, now {self.n_ctx} tokens)"
-                    if self.n_ctx > 2048 else ""
+                    if self.n_ctx > 2048
+                    else ""
                 )
                 raise LLMUnavailableError(
                     f"only {free:.0f} MB of memory is free and the embedded LLM needs about {need} MB: "
@@ -455,7 +457,12 @@ class EmbeddedServer:
                 time.sleep(0.25)  # alive but not ready yet, or a read timed out: try until the deadline
                 continue
             choices = body.get("choices") if isinstance(body, dict) else None
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict) and "text" in choices[0]:
+            if (
+                isinstance(choices, list)
+                and choices
+                and isinstance(choices[0], dict)
+                and "text" in choices[0]
+            ):
                 return
             raise LLMUnavailableError(
                 f"the embedded LLM server answered a 1-token test completion with something that is not a "
@@ -483,7 +490,7 @@ class EmbeddedServer:
         elif relevant[-1] == lines[-1]:
             picked = relevant[-max_lines:]
         else:  # the very last line says where it stopped
-            picked = relevant[-(max_lines - 1):] + [lines[-1]]
+            picked = relevant[-(max_lines - 1) :] + [lines[-1]]
         return "\n".join("  " + (line if len(line) <= 200 else line[:200] + "…") for line in picked)
 
     def _hint(self, code: int | None = None) -> str:

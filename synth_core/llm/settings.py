@@ -79,7 +79,7 @@ def mask_key(key: str | None) -> str:
     return f"{head}…{key[-4:]}" if len(key) > 8 else "…"
 
 
-def resolve_api_key(api_key: str | None, settings: "LLMSettings") -> str:
+def resolve_api_key(api_key: str | None, settings: LLMSettings) -> str:
     """The key to hand to the SDK: the argument, else ``OPENAI_API_KEY``, else a placeholder.
 
     The embedded server (and many local servers) need no key; a placeholder
@@ -196,7 +196,8 @@ class LLMSettings:
         if self.context_tokens is not None:
             top = EMBEDDED_MAX_CONTEXT if self.base_url is None else _MAX_CONTEXT
             if not (
-                isinstance(self.context_tokens, int) and not isinstance(self.context_tokens, bool)
+                isinstance(self.context_tokens, int)
+                and not isinstance(self.context_tokens, bool)
                 and _MIN_CONTEXT <= self.context_tokens <= top
             ):
                 what = " (the embedded model's trained context)" if self.base_url is None else ""
@@ -214,7 +215,7 @@ class LLMSettings:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_env(cls, *, base_url: str | None = None, model: str | None = None, **changes) -> "LLMSettings":
+    def from_env(cls, *, base_url: str | None = None, model: str | None = None, **changes) -> LLMSettings:
         """Settings from arguments, falling back to ``OPENAI_BASE_URL``, ``SYNTH_LLM_MODEL``,
         ``SYNTH_LLM_TIMEOUT`` (seconds), ``SYNTH_LLM_MAX_RETRIES`` and ``SYNTH_LLM_CONTEXT`` (tokens).
 
@@ -243,7 +244,7 @@ class LLMSettings:
                     ) from None
         return cls(base_url=base_url, model=model, **changes)
 
-    def replace(self, **changes) -> "LLMSettings":
+    def replace(self, **changes) -> LLMSettings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 

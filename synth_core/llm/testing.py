@@ -22,8 +22,8 @@ A callable answers from the prompt:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from .client import LLMClient
 from .settings import LLMSettings

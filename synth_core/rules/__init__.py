@@ -66,12 +66,19 @@ so ``from synth_core.rules import X`` is the way to import)::
 
 from __future__ import annotations
 
-from .bounds import (MAX_DNF_CONJUNCTIONS, MAX_DNF_VALUES, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_RULE_CHARS,
-                     MAX_RULES_JSON_CHARS, MAX_RULES_PER_FILE)
+from .bounds import (
+    MAX_DNF_CONJUNCTIONS,
+    MAX_DNF_VALUES,
+    MAX_NESTING,
+    MAX_NUMBER_DIGITS,
+    MAX_RULE_CHARS,
+    MAX_RULES_JSON_CHARS,
+    MAX_RULES_PER_FILE,
+)
 from .geometry import intervals, overlap
+
 # outside __all__ as before; the Rules page uses STATUSES
-from .model import COMPARISONS, ORIGINS, STATUSES  # noqa: F401
-from .model import OPERATORS, Conjunction, Predicate, Rule, format_rule
+from .model import COMPARISONS, OPERATORS, ORIGINS, STATUSES, Conjunction, Predicate, Rule, format_rule  # noqa: F401
 from .parser import parse_conjunction, parse_rule
 from .serialize import rules_from_json, rules_to_json
 from .text import format_rule_lines, format_rule_short

@@ -144,4 +144,3 @@ def overlap(r1: Rule, r2: Rule, schema=None) -> float:
     if union <= 0:
         return 1.0 if set(r1.conjunctions) == set(r2.conjunctions) else 0.0
     return float(min(max(inter / union, 0.0), 1.0))
-

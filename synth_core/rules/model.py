@@ -20,11 +20,26 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RuleError
-from .values import (canonical_value, compare_mask, describe, finite_or_none, format_column, format_value,
-                     isin_mask)
+from .values import (
+    canonical_value,
+    compare_mask,
+    describe,
+    finite_or_none,
+    format_column,
+    format_value,
+    isin_mask,
+)
 
-__all__ = ["Predicate", "Conjunction", "Rule", "format_rule", "COMPARISONS", "OPERATORS", "ORIGINS",
-           "STATUSES"]
+__all__ = [
+    "Predicate",
+    "Conjunction",
+    "Rule",
+    "format_rule",
+    "COMPARISONS",
+    "OPERATORS",
+    "ORIGINS",
+    "STATUSES",
+]
 
 #: Operators of a condition; ``ORIGINS`` and ``STATUSES`` are the values a Rule's fields may take.
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
@@ -86,7 +101,7 @@ class Predicate:
         return {"column": self.column, "op": self.op, "value": value}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Predicate":
+    def from_dict(cls, d: dict) -> Predicate:
         """Read what :meth:`to_dict` wrote; a wrong field raises RuleError naming it."""
         from .serialize import predicate_from_json
 
@@ -115,7 +130,7 @@ class Conjunction:
     def columns(self) -> list[str]:
         return list(dict.fromkeys(p.column for p in self.predicates))
 
-    def and_(self, other: "Conjunction | Predicate") -> "Conjunction":
+    def and_(self, other: Conjunction | Predicate) -> Conjunction:
         extra = (other,) if isinstance(other, Predicate) else other.predicates
         return Conjunction(self.predicates + extra)
 
@@ -123,7 +138,7 @@ class Conjunction:
         return [p.to_dict() for p in self.predicates]
 
     @classmethod
-    def from_list(cls, items: list[dict]) -> "Conjunction":
+    def from_list(cls, items: list[dict]) -> Conjunction:
         """Read what :meth:`to_list` wrote; a wrong field raises RuleError naming it."""
         from .serialize import conjunction_from_json
 
@@ -184,7 +199,7 @@ class Rule:
     def columns(self) -> list[str]:
         return list(dict.fromkeys(c for conj in self.conjunctions for c in conj.columns))
 
-    def with_(self, **changes) -> "Rule":
+    def with_(self, **changes) -> Rule:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -203,7 +218,7 @@ class Rule:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Rule":
+    def from_dict(cls, d: dict) -> Rule:
         """Read what :meth:`to_dict` wrote (or ``{"text": ...}``); every field is type-checked.
 
         Raises

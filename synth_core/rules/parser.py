@@ -53,9 +53,14 @@ def parse_rule(text: str, **attrs) -> Rule:
     if not isinstance(text, str):
         raise _rule_error("", 0, "rule text", f"a rule must be text, not {describe(text)}", caret=False)
     if len(text) > MAX_RULE_CHARS:
-        raise _rule_error(text, MAX_RULE_CHARS, f"at most {MAX_RULE_CHARS:,} characters",
-                          f"this rule is {len(text):,} characters long; the limit is {MAX_RULE_CHARS:,}: "
-                          "split it into several rules", caret=False)
+        raise _rule_error(
+            text,
+            MAX_RULE_CHARS,
+            f"at most {MAX_RULE_CHARS:,} characters",
+            f"this rule is {len(text):,} characters long; the limit is {MAX_RULE_CHARS:,}: "
+            "split it into several rules",
+            caret=False,
+        )
     pos = _skip_ws(text, 0)
     if pos == len(text):
         raise RuleSyntaxError(text, pos, "a condition such as `age >= 40`")
@@ -105,12 +110,17 @@ def dnf_size_problem(n: int, w: int, *, expanded: bool = True) -> tuple[str, str
     """
     verb, why = ("would expand to", " (ANDs of ORs multiply out)") if expanded else ("has", "")
     if n > MAX_DNF_CONJUNCTIONS:
-        return (f"this rule {verb} {_count(n)} AND-clauses{why}; the limit is {MAX_DNF_CONJUNCTIONS:,}: "
-                "split it into several rules", f"at most {MAX_DNF_CONJUNCTIONS:,} AND-clauses")
+        return (
+            f"this rule {verb} {_count(n)} AND-clauses{why}; the limit is {MAX_DNF_CONJUNCTIONS:,}: "
+            "split it into several rules",
+            f"at most {MAX_DNF_CONJUNCTIONS:,} AND-clauses",
+        )
     if w > MAX_DNF_VALUES:
-        return (f"this rule {verb} {_count(n)} AND-clauses holding {_count(w)} values; the limit is "
-                f"{MAX_DNF_VALUES:,} values: split it into several rules",
-                f"at most {MAX_DNF_VALUES:,} values")
+        return (
+            f"this rule {verb} {_count(n)} AND-clauses holding {_count(w)} values; the limit is "
+            f"{MAX_DNF_VALUES:,} values: split it into several rules",
+            f"at most {MAX_DNF_VALUES:,} values",
+        )
     return None
 
 
@@ -146,8 +156,12 @@ def _and_node(parts: list[_Node]) -> _Node:
 
 
 def _or_node(parts: list[_Node]) -> _Node:
-    return _Node("or", min(sum(p.n for p in parts), _SIZE_CAP), min(sum(p.w for p in parts), _SIZE_CAP),
-                 parts=tuple(parts))
+    return _Node(
+        "or",
+        min(sum(p.n for p in parts), _SIZE_CAP),
+        min(sum(p.w for p in parts), _SIZE_CAP),
+        parts=tuple(parts),
+    )
 
 
 def _expand(node: _Node) -> list[list[Predicate]]:
@@ -206,9 +220,13 @@ def _parse_term(text: str, pos: int, depth: int) -> tuple[int, _Node]:
     pos = _skip_ws(text, pos)
     if text.startswith("(", pos):
         if depth >= MAX_NESTING:
-            raise _rule_error(text, pos, f"at most {MAX_NESTING} nested parentheses",
-                              f"this rule nests parentheses more than {MAX_NESTING} deep (column {pos + 1}); "
-                              f"the limit is {MAX_NESTING}: remove redundant parentheses or split the rule")
+            raise _rule_error(
+                text,
+                pos,
+                f"at most {MAX_NESTING} nested parentheses",
+                f"this rule nests parentheses more than {MAX_NESTING} deep (column {pos + 1}); "
+                f"the limit is {MAX_NESTING}: remove redundant parentheses or split the rule",
+            )
         pos, node = _parse_disjunction(text, pos + 1, depth + 1)
         pos = _expect(text, pos, ")", "')' to close the '('")
         return pos, node
@@ -263,8 +281,11 @@ def _parse_predicate(text: str, pos: int) -> tuple[int, Predicate]:
     if (after := _keyword(text, pos, "is")) is not None:
         negated = _keyword(text, after, "not")
         if (after_m := _keyword(text, negated or after, "missing")) is None:
-            raise RuleSyntaxError(text, _skip_ws(text, negated or after), "MISSING after IS" +
-                                  ("" if negated else " (or IS NOT MISSING)"))
+            raise RuleSyntaxError(
+                text,
+                _skip_ws(text, negated or after),
+                "MISSING after IS" + ("" if negated else " (or IS NOT MISSING)"),
+            )
         return after_m, Predicate(column, "is not missing" if negated else "is missing")
     raise RuleSyntaxError(text, pos, "an operator (<, <=, >, >=, ==, !=, in, not in, between, is missing)")
 
@@ -313,9 +334,13 @@ def _parse_value(text: str, pos: int) -> tuple[int, Any]:
         raw = m.group()
         digits = sum(ch.isdigit() for ch in raw) if len(raw) > MAX_NUMBER_DIGITS else 0
         if digits > MAX_NUMBER_DIGITS:
-            raise _rule_error(text, pos, f"a number of at most {MAX_NUMBER_DIGITS} digits",
-                              f"a number in this rule has {digits:,} digits (column {pos + 1}); the limit is "
-                              f"{MAX_NUMBER_DIGITS}: round it, or write it with an exponent (1.5e120)")
+            raise _rule_error(
+                text,
+                pos,
+                f"a number of at most {MAX_NUMBER_DIGITS} digits",
+                f"a number in this rule has {digits:,} digits (column {pos + 1}); the limit is "
+                f"{MAX_NUMBER_DIGITS}: round it, or write it with an exponent (1.5e120)",
+            )
         num = float(raw)
         if not math.isfinite(num):
             raise RuleSyntaxError(text, pos, "a finite number (this one is beyond +-1.8e308)")
@@ -351,8 +376,6 @@ def _simplify(dnf: list[list[Predicate]]) -> tuple[Conjunction, ...]:
     return tuple(out)
 
 
-
 def predicate_weight(p: Predicate) -> int:
     """Values a condition holds, at least one (what MAX_DNF_VALUES counts)."""
     return max(1, len(p.value)) if isinstance(p.value, tuple) else 1
-

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,13 @@ from .model import OPERATORS, ORIGINS, STATUSES, Conjunction, Predicate, Rule
 from .parser import dnf_size_problem, parse_rule, predicate_weight
 from .values import describe, finite_or_none
 
-__all__ = ["rules_to_json", "rules_from_json", "rule_from_dict", "conjunction_from_json",
-           "predicate_from_json"]
+__all__ = [
+    "rules_to_json",
+    "rules_from_json",
+    "rule_from_dict",
+    "conjunction_from_json",
+    "predicate_from_json",
+]
 
 _MAX_PROBLEMS_SHOWN = 20  # problems listed from one rules file; the rest are counted
 _MAX_PROBLEM_CHARS = 2_000  # one listed problem is cut at this length (a syntax error echoes its whole rule)
@@ -34,8 +40,9 @@ _MAX_PROBLEM_CHARS = 2_000  # one listed problem is cut at this length (a syntax
 
 def rules_to_json(rules: Iterable[Rule], *, indent: int | None = 2) -> str:
     """A JSON document ``{"version": 1, "rules": [...]}``."""
-    return json.dumps({"version": 1, "rules": [r.to_dict() for r in rules]}, indent=indent,
-                      default=_json_default)
+    return json.dumps(
+        {"version": 1, "rules": [r.to_dict() for r in rules]}, indent=indent, default=_json_default
+    )
 
 
 def _json_default(o):
@@ -82,37 +89,58 @@ def _load_rules_json(text) -> Any:
         raise RuleValidationError([f"rules JSON must be text or bytes, not {describe(text)}"])
     if len(text) > MAX_RULES_JSON_CHARS:
         unit = "characters" if isinstance(text, str) else "bytes"
-        raise RuleValidationError([f"the rules file has {len(text):,} {unit}; the limit is "
-                                   f"{MAX_RULES_JSON_CHARS:,}: split it into several files"])
+        raise RuleValidationError(
+            [
+                f"the rules file has {len(text):,} {unit}; the limit is "
+                f"{MAX_RULES_JSON_CHARS:,}: split it into several files"
+            ]
+        )
     try:
-        return json.loads(text, parse_constant=_json_refuse_constant, parse_float=_json_parse_float,
-                          parse_int=_json_parse_int)
+        return json.loads(
+            text,
+            parse_constant=_json_refuse_constant,
+            parse_float=_json_parse_float,
+            parse_int=_json_parse_int,
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RuleValidationError([f"the rules file is not JSON ({exc})"]) from exc
     except RecursionError:
-        raise RuleValidationError(["the rules file nests lists or objects too deeply to read; rules JSON is "
-                                   "only a few levels deep: check that this is a rules file"]) from None
+        raise RuleValidationError(
+            [
+                "the rules file nests lists or objects too deeply to read; rules JSON is "
+                "only a few levels deep: check that this is a rules file"
+            ]
+        ) from None
 
 
 def _json_refuse_constant(name: str):
-    raise RuleValidationError([f"the rules file contains {name}, which is not a finite number: write a "
-                               "number or null instead"])
+    raise RuleValidationError(
+        [f"the rules file contains {name}, which is not a finite number: write a number or null instead"]
+    )
 
 
 def _json_digits(raw: str) -> str:
     """``raw`` when it has at most MAX_NUMBER_DIGITS digits (checked before Python converts it)."""
     digits = sum(ch.isdigit() for ch in raw) if len(raw) > MAX_NUMBER_DIGITS else 0
     if digits > MAX_NUMBER_DIGITS:
-        raise RuleValidationError([f"the rules file has a number with {digits:,} digits; the limit is "
-                                   f"{MAX_NUMBER_DIGITS}: round it, or write it with an exponent (1.5e120)"])
+        raise RuleValidationError(
+            [
+                f"the rules file has a number with {digits:,} digits; the limit is "
+                f"{MAX_NUMBER_DIGITS}: round it, or write it with an exponent (1.5e120)"
+            ]
+        )
     return raw
 
 
 def _json_parse_float(raw: str) -> float:
     value = float(_json_digits(raw))
     if not math.isfinite(value):
-        raise RuleValidationError([f"the rules file has the number {raw[:40]}, which is beyond the range of "
-                                   "finite numbers (+-1.8e308)"])
+        raise RuleValidationError(
+            [
+                f"the rules file has the number {raw[:40]}, which is beyond the range of "
+                "finite numbers (+-1.8e308)"
+            ]
+        )
     return value
 
 
@@ -125,19 +153,24 @@ def _rule_items(doc) -> list:
     if isinstance(doc, dict):
         version = doc.get("version", 1)
         if isinstance(version, bool) or version != 1:
-            raise RuleValidationError([f"rules file version {describe(version)} is not supported "
-                                       "(expected 1)"])
+            raise RuleValidationError(
+                [f"rules file version {describe(version)} is not supported (expected 1)"]
+            )
         doc = doc.get("rules")
     if not isinstance(doc, list):
         raise RuleValidationError(['expected {"rules": [...]} or a list of rules'])
     if len(doc) > MAX_RULES_PER_FILE:
-        raise RuleValidationError([f"the rules file has {len(doc):,} rules; the limit is "
-                                   f"{MAX_RULES_PER_FILE:,}: split it into several files"])
+        raise RuleValidationError(
+            [
+                f"the rules file has {len(doc):,} rules; the limit is "
+                f"{MAX_RULES_PER_FILE:,}: split it into several files"
+            ]
+        )
     return doc
 
 
 def _shorten(message: str) -> str:
-    return message if len(message) <= _MAX_PROBLEM_CHARS else message[:_MAX_PROBLEM_CHARS - 3] + "..."
+    return message if len(message) <= _MAX_PROBLEM_CHARS else message[: _MAX_PROBLEM_CHARS - 3] + "..."
 
 
 def rule_from_dict(d, cls: type[Rule] = Rule) -> Rule:
@@ -204,13 +237,15 @@ def _conjunctions_from_json(items) -> tuple[Conjunction, ...]:
     """A rule's AND-clauses: a non-empty list of lists of conditions, within the DNF limits."""
     if not isinstance(items, (list, tuple)) or not items:
         got = "an empty list" if isinstance(items, (list, tuple)) else describe(items)
-        raise RuleError(f"field 'conjunctions' must be a non-empty list of lists of conditions ([[]] for "
-                        f"TRUE), not {got}")
+        raise RuleError(
+            f"field 'conjunctions' must be a non-empty list of lists of conditions ([[]] for TRUE), not {got}"
+        )
     if problem := dnf_size_problem(len(items), 0, expanded=False):  # before any condition is built
         raise RuleError(problem[0])
     conjs = tuple(conjunction_from_json(c, f"conjunctions[{i}]") for i, c in enumerate(items))
-    if problem := dnf_size_problem(len(conjs), sum(predicate_weight(p) for c in conjs for p in c.predicates),
-                                    expanded=False):
+    if problem := dnf_size_problem(
+        len(conjs), sum(predicate_weight(p) for c in conjs for p in c.predicates), expanded=False
+    ):
         raise RuleError(problem[0])
     return conjs
 
@@ -247,4 +282,3 @@ def predicate_from_json(d, where: str) -> Predicate:
         return Predicate(column, op, value)
     except RuleError as exc:
         raise RuleError(f"{where}.value: {exc}") from None
-

@@ -121,6 +121,6 @@ def _readable_predicate(p: Predicate, max_values: int | None) -> str:
     """``p.to_text()``, with a set of more than ``max_values`` values cut to a count."""
     if p.op not in ("in", "not in") or max_values is None or len(p.value) <= max_values:
         return p.to_text()
-    shown = ", ".join(format_value(v) for v in p.value[:max(0, max_values)])
+    shown = ", ".join(format_value(v) for v in p.value[: max(0, max_values)])
     rest = f"… {len(p.value) - max(0, max_values)} more"
     return f"{format_column(p.column)} {p.op} {{{shown + ', ' if shown else ''}{rest}}}"

@@ -9,7 +9,7 @@ with its rule. Both raise :class:`~synth_core.errors.RuleValidationError`.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..errors import RuleValidationError
 from .geometry import intervals
@@ -109,8 +109,10 @@ def _predicate_problems(p: Predicate, schema, target: str | None = None) -> list
     if spec.role == "target" or p.column == target:
         return [f"{p.column!r} is the target; rules describe feature values only"]
     if spec.role == "ignore":
-        return [f"{p.column!r} is ignored (an id, text, date or constant column, or marked so), so generated "
-                "rows do not have it; make it a feature or drop the condition"]
+        return [
+            f"{p.column!r} is ignored (an id, text, date or constant column, or marked so), so generated "
+            "rows do not have it; make it a feature or drop the condition"
+        ]
     if p.op in ("is missing", "is not missing"):
         return []
     values = p.value if p.op in ("in", "not in", "between") else (p.value,)
@@ -134,8 +136,9 @@ def _boolean_problems(p: Predicate, spec, values) -> list[str]:
     if p.op not in ("==", "!=", "in", "not in"):
         return [f"{p.column!r} is boolean; use == true / == false"]
     spellings = {"true", "false"} | {str(c).lower() for c in spec.categories}
-    wrong = [v for v in values
-             if not isinstance(v, bool) and v not in (0, 1) and str(v).lower() not in spellings]
+    wrong = [
+        v for v in values if not isinstance(v, bool) and v not in (0, 1) and str(v).lower() not in spellings
+    ]
     if wrong:
         return [f"{p.column!r} is boolean; compare it with true or false, not {format_value(wrong[0])}"]
     return []
@@ -151,8 +154,10 @@ def _categorical_problems(p: Predicate, spec, values) -> list[str]:
         out.append(f"{p.column!r} is categorical; compare it with one of its categories, not {numbers[0]!r}")
     flags = [v for v in values if isinstance(v, bool) and str(v) not in known]
     if flags and known:
-        out.append(f"{p.column!r} is categorical; compare it with one of its categories, not "
-                   f"{format_value(flags[0])}")
+        out.append(
+            f"{p.column!r} is categorical; compare it with one of its categories, not "
+            f"{format_value(flags[0])}"
+        )
     unseen = [v for v in values if isinstance(v, str) and known and v not in known]
     if unseen and not out:
         shown = ", ".join(repr(c) for c in spec.categories[:8])
@@ -166,4 +171,3 @@ def _empty_interval_problems(conj: Conjunction) -> list[str]:
         if lo > hi or (lo == hi and (lo_open or hi_open)):
             out.append(f"the conditions on {col!r} leave no possible value")
     return out
-

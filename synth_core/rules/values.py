@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from itertools import islice
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -50,8 +49,11 @@ def canonical_value(op: str, value):
     if op in ("in", "not in"):
         return _canonical_set(value)
     if op == "between":
-        pair = tuple(islice(value, 3)) if isinstance(value, Iterable) and not isinstance(
-            value, (str, bytes, Mapping)) else ()
+        pair = (
+            tuple(islice(value, 3))
+            if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
+            else ()
+        )
         if len(pair) != 2:
             raise RuleError(f"between needs two bounds (low, high), not {describe(value)}")
         return (_canonical_scalar(pair[0]), _canonical_scalar(pair[1]))
@@ -68,13 +70,17 @@ def _canonical_scalar(v):
         return v
     if isinstance(v, int):
         if abs(v) >= _INT_LIMIT:
-            raise RuleError(f"a number in a rule has at most {MAX_NUMBER_DIGITS} digits, not {describe(v)}: "
-                            "write it with an exponent (1.5e120)")
+            raise RuleError(
+                f"a number in a rule has at most {MAX_NUMBER_DIGITS} digits, not {describe(v)}: "
+                "write it with an exponent (1.5e120)"
+            )
         return v
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise RuleError(f"rule values must be finite numbers, not {describe(v)}: write the bound as a "
-                            "number, or leave that side of the condition out")
+            raise RuleError(
+                f"rule values must be finite numbers, not {describe(v)}: write the bound as a "
+                "number, or leave that side of the condition out"
+            )
         if v.is_integer() and abs(v) < 2**53:
             return int(v)
         return v
@@ -105,10 +111,11 @@ def _refuse_booleans_with_numbers(members: list) -> None:
     flag = next((m for m in members if isinstance(m, bool)), None)
     number = next((m for m in members if isinstance(m, (int, float)) and not isinstance(m, bool)), None)
     if flag is not None and number is not None:
-        raise RuleError(f"a set of values mixes true/false with numbers ({{{format_value(number)}, "
-                        f"{format_value(flag)}}}): true counts as 1 and false as 0, so one would be lost; "
-                        "use only true/false for a boolean column, only numbers or text otherwise")
-
+        raise RuleError(
+            f"a set of values mixes true/false with numbers ({{{format_value(number)}, "
+            f"{format_value(flag)}}}): true counts as 1 and false as 0, so one would be lost; "
+            "use only true/false for a boolean column, only numbers or text otherwise"
+        )
 
 
 def describe(v) -> str:
@@ -169,8 +176,14 @@ def compare_mask(s: pd.Series, op: str, value) -> np.ndarray:
     arr = s.to_numpy()
     with np.errstate(invalid="ignore"):
         try:
-            res = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-                   "==": np.equal, "!=": np.not_equal}[op](arr, value)
+            res = {
+                "<": np.less,
+                "<=": np.less_equal,
+                ">": np.greater,
+                ">=": np.greater_equal,
+                "==": np.equal,
+                "!=": np.not_equal,
+            }[op](arr, value)
         except TypeError:
             return np.zeros(len(s), dtype=bool)
     return np.asarray(res, dtype=bool) & s.notna().to_numpy()
@@ -178,8 +191,11 @@ def compare_mask(s: pd.Series, op: str, value) -> np.ndarray:
 
 def _is_texty(s: pd.Series) -> bool:
     """Object, string or categorical columns (pandas >= 3 reads text as ``str`` dtype)."""
-    return (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
-            or isinstance(s.dtype, pd.CategoricalDtype))
+    return (
+        pd.api.types.is_object_dtype(s)
+        or pd.api.types.is_string_dtype(s)
+        or isinstance(s.dtype, pd.CategoricalDtype)
+    )
 
 
 def isin_mask(s: pd.Series, values: tuple) -> np.ndarray:
@@ -188,4 +204,3 @@ def isin_mask(s: pd.Series, values: tuple) -> np.ndarray:
     # object columns may hold numbers written as text or vice versa: compare both ways
     strs = {str(v) for v in values}
     return (s.astype(object).isin(values) | s.astype(str).isin(strs)).to_numpy() & s.notna().to_numpy()
-
