@@ -492,7 +492,7 @@ class DATEGenerator(Generator):
         self._seen: set = set()
         self._samples: dict[str, int] = {}
         from ..llm._domain import generated_columns
-        from ..llm.rows import real_row_keys
+        from ..llm.row_check import real_row_keys
 
         ds = self.dataset_  # the copy check's keys of the train rows, once for every call of the run
         self._real_keys = real_row_keys(self.train_, ds.schema, generated_columns(ds.schema, ds.target))

@@ -631,7 +631,7 @@ class SampleLLMGenerator(Generator):
         from ..llm import generate_rows
         from ..llm._domain import generated_columns
         from ..llm.parallel import CallStream
-        from ..llm.rows import real_row_keys
+        from ..llm.row_check import real_row_keys
 
         if self.client is None:
             from ..llm import get_client

@@ -26,7 +26,9 @@ from .budget import ContextLengthError, estimate_tokens
 from .check import llm_check
 from .client import Completion, LLMClient, get_client
 from .propose import RuleProposals, propose_rules
-from .rows import REJECTION_REASONS, RowBatch, format_rows, generate_rows, parse_rows
+from .row_check import REJECTION_REASONS, parse_rows
+from .row_text import format_rows
+from .rows import RowBatch, generate_rows
 from .settings import LLMSettings, mask_key
 from .usage import Usage
 

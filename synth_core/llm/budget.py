@@ -440,7 +440,7 @@ def fit_table_prompt(
         ``render(columns_text, summary_text) -> prompt`` (str or chat messages).
     schema : Schema
     columns : list of str
-        The columns of the column list (:func:`~synth_core.llm.rows.describe_columns`).
+        The columns of the column list (:func:`~synth_core.llm.row_text.describe_columns`).
     max_tokens : int
         The answer's tokens.
     summarize : callable, optional
@@ -453,7 +453,7 @@ def fit_table_prompt(
     ContextLengthError
         The column list alone does not fit.
     """
-    from .rows import category_dial, describe_columns
+    from .row_text import category_dial, describe_columns
 
     summaries: dict[int, list[str]] = {}
 

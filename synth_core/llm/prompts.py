@@ -1,7 +1,7 @@
 """Every prompt the LLM layer sends, each a small named template with the variables it needs.
 
 Cell values never enter a template raw: rows are rendered by
-:mod:`synth_core.llm.rows` with every string as a JSON string literal (quotes,
+:mod:`synth_core.llm.row_text` with every string as a JSON string literal (quotes,
 backslashes and newlines escaped), category lists are rendered the same way,
 and chat prompts put data between ``<data>`` tags that the system message
 declares to be data, not instructions. The embedded base model follows no

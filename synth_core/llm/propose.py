@@ -33,7 +33,7 @@ from . import prompts
 from ._domain import generated_columns
 from .budget import Dial, fit_prompt, prompt_budget
 from .grammar import rule_grammar
-from .rows import category_dial, describe_columns
+from .row_text import category_dial, describe_columns
 
 __all__ = ["RuleProposals", "propose_rules", "RULES_SCHEMA"]
 
