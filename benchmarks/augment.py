@@ -578,7 +578,8 @@ def main(argv=None):
         cells,
         args.out,
         command="python benchmarks/augment.py --regime low --all-fractions` and `... --regime "
-        "full --all-fractions` (one process each, same cache), then `... --report-only",
+        "full --all-fractions` (one process per regime, or per `--datasets` to share the cores; their "
+        "`--cache` files concatenated), then `... --report-only",
     )
     print(f"wrote {args.out}")
     return 0

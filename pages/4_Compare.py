@@ -112,9 +112,10 @@ with dist_col:
     chart = figure(viz.column_figure, real, shown[cols], col, schema=ds.schema)
     if chart is not None:
         st.plotly_chart(chart, key="cmp.dist", width="stretch")
+    shown_rules = set(shown["_rule_id"].astype(str))
     coverage = figure(
         viz.rule_coverage_figure,
-        [r for r in run.rules if r.id in set(shown["_rule_id"].astype(str))],
+        [r for r in run.rules if r.id in shown_rules],
         real=real,
         synthetic=shown.rename(columns={"_rule_id": "rule_id"}),
         rule_column="rule_id",
