@@ -107,69 +107,10 @@ def regime_dataset(frame, target, task, seed, regime):
 
 
 def peers(ds, n, seed):
-    out = {}
-    cols = ds.features + [ds.target]
-    try:
-        from sdv.metadata import Metadata
-        from sdv.single_table import GaussianCopulaSynthesizer
+    """The peers of ``augment.py`` (SDV GaussianCopula, SMOTE), fitted on ``ds.train``."""
+    from augment import peers as peer_rows  # benchmarks/ is on sys.path: this script's folder
 
-        train = ds.train[cols].reset_index(drop=True)
-        meta = Metadata.detect_from_dataframes({"table": train})
-        gc = GaussianCopulaSynthesizer(meta)
-        gc.fit({"table": train})  # SDV 2.0 takes and returns {table name: frame}
-        sample = gc.sample(n)
-        out["+GaussianCopula"] = sample["table"] if isinstance(sample, dict) else sample
-    except ImportError:
-        pass
-    if ds.task == "classification":
-        try:
-            from imblearn.over_sampling import SMOTE, SMOTENC
-
-            out["+SMOTE"] = smote(ds, n, seed, SMOTE, SMOTENC)
-        except ImportError:
-            pass
-    return out
-
-
-def smote(ds, n, seed, SMOTE, SMOTENC):
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OrdinalEncoder
-
-    train = ds.train
-    num = [c for c in ds.features if ds.schema[c].is_numeric]
-    cat = [c for c in ds.features if c not in num]
-    parts = []
-    if num:
-        parts.append(SimpleImputer(strategy="median").fit_transform(train[num]))
-    enc = None
-    if cat:
-        enc = OrdinalEncoder().fit(train[cat].astype(str))
-        parts.append(enc.transform(train[cat].astype(str)))
-    X = np.column_stack(parts)
-    y = train[ds.target].astype(str).to_numpy()
-    counts = pd.Series(y).value_counts()
-    target_counts = {k: int(v + round(n * v / len(y))) for k, v in counts.items()}
-    k = max(1, min(5, counts.min() - 1))
-    sampler = (
-        SMOTENC(
-            categorical_features=list(range(len(num), len(num) + len(cat))),
-            k_neighbors=k,
-            sampling_strategy=target_counts,
-            random_state=seed,
-        )
-        if cat
-        else SMOTE(k_neighbors=k, sampling_strategy=target_counts, random_state=seed)
-    )
-    Xr, yr = sampler.fit_resample(X, y)
-    Xn, yn = Xr[len(X) :], yr[len(X) :]
-    out = pd.DataFrame(Xn[:, : len(num)], columns=num)
-    if cat:
-        out[cat] = enc.inverse_transform(Xn[:, len(num) :])
-    labels = pd.Series(yn)
-    if pd.api.types.is_numeric_dtype(train[ds.target]):
-        labels = pd.to_numeric(labels)
-    out[ds.target] = labels.to_numpy()
-    return out
+    return peer_rows(ds.train, ds.features, ds.target, ds.schema, ds.task, n, seed)
 
 
 def cell_rules(ds, seed, rules_mode, *, fitting_only=False):

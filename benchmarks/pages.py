@@ -25,59 +25,18 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.app_server import serve_app  # the browser test starts the app the same way
+
 SHARED = ROOT.parent / "shared" / "datasets"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(app_dir: Path, python: str):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=app_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.read().strip() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
 
 
 def idle(page, timeout=600):
@@ -208,12 +167,8 @@ def main(argv=None) -> int:
     pd.read_csv(SHARED / "heloc.csv.gz").to_csv(csv, index=False)
     results = []
     for i in range(args.passes):
-        proc, url = serve(Path(args.app_dir), args.python)
-        try:
+        with serve_app(Path(args.app_dir), python=args.python, timeout=180) as url:
             results.append(one_pass(url, csv))
-        finally:
-            proc.terminate()
-            proc.wait(20)
         print(f"pass {i + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in results[-1].items()), flush=True)
     medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
     out = Path(args.out)

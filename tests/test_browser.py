@@ -2,35 +2,27 @@
 
 An analyst's first hour (upload, discover, add, reject, approve-all, two runs, a run picked on Compare, exports
 that hold every uploaded row, a bundle restored), a cancel that frees Start, and (with the embedded model) an
-LLM proposal with nine rules. Screenshots of every page go to ``docs/screenshots/`` for the README. The server start follows Streamlit's own e2e conftest:
-a free port, ``--server.headless true``, no usage stats, no file watcher, poll ``/_stcore/health``.
+LLM proposal with nine rules. Screenshots of every page go to ``docs/screenshots/`` for the README. The
+server is started by ``tests/app_server.py``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from .app_server import AppDidNotStart, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # The README's screenshots are refreshed only when asked, so a test run leaves the work tree clean.
 SHOTS = ROOT / ("docs/screenshots" if os.environ.get("SYNTH_UPDATE_SCREENSHOTS") else "artifacts/screenshots")
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,55 +32,14 @@ def server(tmp_path_factory):
             f"{CHROMIUM} is missing: install Debian chromium (`make browser` does) to run the browser test"
         )
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("OPENAI_BASE_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        with serve_app(ROOT, log=log, env=env) as url:
+            yield url
+    except AppDidNotStart as err:
+        pytest.fail(str(err))
 
 
 def wait_idle(page, timeout: float = 90) -> None:
