@@ -20,7 +20,9 @@ difference for every amount. Pooled over all rows these decide
   out-of-fold loss is below the model's, else ``filter`` with a strict threshold;
 - the amount kept: the share of candidates with the largest mean gain among
   those whose paired z-score is at least ``z_min`` and that make no checked
-  model worse with a z-score beyond ``z_harm``; none when no share qualifies;
+  model worse with a z-score beyond ``z_harm``; none when no share qualifies.
+  The z-score is the weaker of the per-row one and the between-fold one (rows
+  of one fold share a fitted model), the standard the verdict's interval uses;
 - the verdict: when rows are kept, each fold is judged by choices the *other*
   folds made (their preferred share, and their whole decision), so the change
   reported, with its 95% interval, is never measured on rows that chose it;
@@ -178,7 +180,8 @@ class CrossFitCheck(BaseEstimator):
     fractions : tuple of float
         Shares of the candidate rows tried (each fold adds that share of its own candidates).
     z_min : float
-        Paired z-score a share must reach for the analyst's model to be kept.
+        Paired z-score a share must reach for the analyst's model to be kept (the weaker of the per-row and
+        the between-fold z-score, see :meth:`_table`).
     z_harm : float
         A share that makes any checked model worse with a z-score beyond this is refused.
     random_state : int
@@ -468,29 +471,50 @@ class CrossFitCheck(BaseEstimator):
         return "relabel" if t < model else "filter"
 
     def _table(self, spec: ModelSpec, teacher: str, mode: str, mask) -> pd.DataFrame:
-        base = np.nanmean(self.base_[spec.name][:, mask], axis=0)
+        """One row per share: its out-of-fold loss, gain, relative change and paired z-scores.
+
+        ``z_rows`` treats every held-out row as independent; ``z_folds`` takes the folds of one repeat as the
+        units (rows of one fold share one fitted model, so their losses move together): the normal
+        equivalent of their t statistic (:func:`_between_folds`). ``z`` is the weaker of the two, the same
+        standard the verdict's interval uses (:meth:`_reading`), so a share is kept only when the evidence
+        the verdict will show says it helps.
+        """
+        base_all = self.base_[spec.name]
+        base = np.nanmean(base_all[:, mask], axis=0)
         amounts = self._amount_losses(spec, teacher, mode)
         out = []
         for j, f in enumerate(self.fractions):
             loss = np.nanmean(amounts[j][:, mask], axis=0)
             d = base - loss  # positive: the rows helped this row
-            sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
             mean = float(np.mean(d))
-            z = (
-                mean / (sd / math.sqrt(len(d)))
-                if sd > 0
-                else (math.inf if mean > 0 else (-math.inf if mean < 0 else 0.0))
-            )
+            sd = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+            z_rows = _z(mean, sd / math.sqrt(len(d)))
+            se, df = _between_folds(self._fold_means(base_all - amounts[j], mask))
+            z_folds = _z(mean, se, df=df) if df > 0 else z_rows
             out.append(
                 {
                     "fraction": f,
                     "loss": float(np.mean(loss)),
                     "gain": mean,
                     "change": -mean / float(np.mean(base)) if np.mean(base) > 0 else 0.0,
-                    "z": z,
+                    "z": min(z_rows, z_folds, key=abs),
+                    "z_rows": z_rows,
+                    "z_folds": z_folds,
                 }
             )
         return pd.DataFrame(out)
+
+    def _fold_means(self, per_row: np.ndarray, mask=None) -> dict[int, list[float]]:
+        """Repeat -> the mean of ``per_row[repeat, rows]`` over each fold's held-out rows (within ``mask``)."""
+        means: dict[int, list[float]] = {}
+        for state in self.states_:
+            fold = state.fold
+            at = [self.pos_[int(p)] for p in fold.held_idx]
+            if mask is not None:
+                at = [a for a in at if mask[a]]
+            if at:
+                means.setdefault(fold.repeat, []).append(float(np.mean(per_row[fold.repeat, at])))
+        return means
 
     def _decide(self, mask, *, gate: bool = True) -> tuple[str, str, float, dict]:
         """(teacher, mode, share kept, tables) from the rows in ``mask``. Without ``gate`` the share is the
@@ -501,12 +525,17 @@ class CrossFitCheck(BaseEstimator):
         main = tables[self.models_[0].name]
         ok = main["z"] >= self.z_min if gate else pd.Series(True, index=main.index)
         for spec in self.models_[1:]:
-            ok &= ~(tables[spec.name]["z"] <= -self.z_harm).to_numpy()
+            ok &= ~self._harms(tables[spec.name]).to_numpy()
         if not ok.any():
             return teacher, mode, 0.0, tables
         best = main[ok]
         top = best[best["gain"] == best["gain"].max()]["fraction"].max()
         return teacher, mode, float(top), tables
+
+    def _harms(self, table: pd.DataFrame) -> pd.Series:
+        """Shares that make a checked model worse: either z-score (per row or between folds) at ``-z_harm`` or
+        below. Help must pass both readings; harm needs only one, so doubt falls on the side of the real rows."""
+        return table[["z_rows", "z_folds"]].min(axis=1) <= -self.z_harm
 
     def _verdicts(self) -> dict:
         """The change the kept rows bring, judged on every row by choices it did not take part in.
@@ -518,8 +547,8 @@ class CrossFitCheck(BaseEstimator):
         folds' full decision, which may be to keep nothing). The 95% interval spans both readings' intervals,
         so a decision that hangs on a few rows shows as an interval reaching towards zero. Each reading's
         interval is the wider of the per-row paired one and the between-fold one (rows of one fold share one
-        fitted model, so their losses move together: the folds of one repeat are the independent units, with
-        a t quantile for their few degrees of freedom).
+        fitted model, so their losses move together: a t interval over the folds of one repeat,
+        :func:`_between_folds`).
         """
         kept, procedure = {}, {}
         if self.fraction_ > 0:
@@ -557,7 +586,6 @@ class CrossFitCheck(BaseEstimator):
         half width: the wider of ``half_rows`` and ``half_folds``), ``base`` and ``augmented`` losses."""
         base = self.base_[spec.name]
         judged = base.copy()
-        fold_means: dict[int, list] = {}
         for state in self.states_ if decisions else []:
             fold = state.fold
             at = [self.pos_[int(p)] for p in fold.held_idx]
@@ -565,17 +593,14 @@ class CrossFitCheck(BaseEstimator):
             if fraction > 0:
                 j = list(self.fractions).index(fraction)
                 judged[fold.repeat, at] = self._amount_losses(spec, teacher, mode)[j][fold.repeat, at]
-            fold_means.setdefault(fold.repeat, []).append(
-                float(np.mean(judged[fold.repeat, at] - base[fold.repeat, at]))
-            )
         b, a = np.nanmean(base, axis=0), np.nanmean(judged, axis=0)
         d = a - b
         rows = _Z95 * float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
         folds = 0.0
-        k = min((len(m) for m in fold_means.values()), default=0)
-        if k > 1:  # between folds of one repeat (repeats reuse the same rows, so they do not count as more)
-            spread = float(np.mean([np.var(m, ddof=1) for m in fold_means.values()]))
-            folds = float(stats.t.ppf(0.975, k - 1)) * math.sqrt(spread / k)
+        if decisions:
+            se, df = _between_folds(self._fold_means(judged - base))
+            if df > 0:
+                folds = float(stats.t.ppf(0.975, df)) * se
         mean_b, mean_d = float(np.mean(b)), float(np.mean(d))
         scale = mean_b if mean_b > 0 else 1.0
         return {
@@ -604,7 +629,7 @@ class CrossFitCheck(BaseEstimator):
                 "notes on rejected rows, approve rules that cover more rows, or try another generator."
             )
         best = table.iloc[int(np.argmax(table["gain"].to_numpy()))]
-        blocked = [s.label for s in self.models_[1:] if (self.tables_[s.name]["z"] <= -self.z_harm).any()]
+        blocked = [s.label for s in self.models_[1:] if self._harms(self.tables_[s.name]).any()]
         why = (
             f"no share of the candidate rows helped your {spec.label} beyond noise out of fold (best: "
             f"{best['fraction']:.0%} of them, {best['change']:+.1%}, paired z = {best['z']:.1f}, needed "
@@ -613,6 +638,25 @@ class CrossFitCheck(BaseEstimator):
         if blocked and (table["z"] >= self.z_min).any():
             why = f"the shares that helped your {spec.label} made the {', '.join(blocked)} worse out of fold"
         return f"kept no synthetic rows: {why}."
+
+
+def _z(mean: float, se: float, *, df: int | None = None) -> float:
+    """Paired z-score of a mean gain; with ``df`` the t statistic's normal equivalent (same one-sided p)."""
+    if not se > 0:
+        return math.inf if mean > 0 else (-math.inf if mean < 0 else 0.0)
+    t = mean / se
+    return t if df is None else float(stats.norm.isf(stats.t.sf(t, df)))
+
+
+def _between_folds(fold_means: dict[int, list[float]]) -> tuple[float, int]:
+    """(standard error, degrees of freedom) of a mean gain from its per-fold means: the folds of one repeat
+    are the independent units (their rows share one fitted model, so their losses move together); repeats
+    reuse the same rows, so their spreads are averaged and not counted as more folds."""
+    k = min((len(m) for m in fold_means.values()), default=0)
+    if k < 2:
+        return 0.0, 0
+    spread = float(np.mean([np.var(m, ddof=1) for m in fold_means.values()]))
+    return math.sqrt(spread / k), k - 1
 
 
 def _loss_text(value: float, metric: str) -> str:

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_core.crossfit import CrossFitCheck, auto_repeats, make_folds, verdict_sentence
+from synth_core.crossfit import (
+    CrossFitCheck,
+    _between_folds,
+    _z,
+    auto_repeats,
+    make_folds,
+    verdict_sentence,
+)
 from synth_core.data import make_dataset
 from synth_core.errors import InvalidParameterError, NotFittedError
 from synth_core.labels import Labeler
@@ -72,6 +79,8 @@ def test_helpful_rows_are_kept_and_the_verdict_says_so(table):
     assert check.fraction_ > 0
     v = check.primary
     assert v.high < 0 and v.change < 0 and v.augmented < v.base
+    kept = check.tables_["tree"].set_index("fraction").loc[check.fraction_]
+    assert kept["z"] == min(kept["z_rows"], kept["z_folds"]) >= 2  # both readings say the rows help
     assert check.reason_.startswith("kept ")
 
 
@@ -87,6 +96,22 @@ def test_noise_rows_are_refused_with_the_reason(table):
     )
     table_ = check.tables_["tree"]
     assert (table_["z"] < 2).all() and (table_["change"] > 0).any()
+
+
+def test_a_gain_carried_by_one_fold_counts_as_one_draw():
+    """Rows of one fold share one fitted model: a gain only one fold saw is one draw, however many rows it
+    spans. Counted row by row it looks sure; counted by folds it does not, and the keep rule takes the weaker."""
+    rng = np.random.default_rng(0)
+    gains = [rng.normal(0.0, 0.3, 120) for _ in range(5)]
+    gains[0] += 0.2  # 120 rows of one fold improve, the other four folds see nothing
+    d = np.concatenate(gains)
+    z_rows = _z(d.mean(), d.std(ddof=1) / np.sqrt(len(d)))
+    se, df = _between_folds({0: [g.mean() for g in gains]})
+    z_folds = _z(d.mean(), se, df=df)
+    assert z_rows > 2 > z_folds > 0 and df == 4
+    se, df = _between_folds({0: [0.05, 0.06, 0.05, 0.06, 0.05], 1: [0.06, 0.05, 0.05, 0.05, 0.06]})
+    assert _z(0.054, se, df=df) > 4 and df == 4  # every fold gains alike: sure by folds too
+    assert _between_folds({0: [0.1]}) == (0.0, 0)
 
 
 def test_a_checked_model_that_gets_worse_blocks_the_rows(table, monkeypatch):
@@ -141,9 +166,9 @@ def test_each_fold_is_judged_by_a_decision_the_other_folds_made(table, monkeypat
 
 def test_auto_mode_relabels_when_the_teacher_is_better(table):
     ds = make_dataset(table, target="y", seed=0)
-    check = CrossFitCheck(folds=5, repeats=1, random_state=0)
+    check = CrossFitCheck(folds=5, repeats=2, random_state=0)
     check.fit(
-        ds, check.plan(ds), lambda fold_ds, fold: _rows(1500, fold.index, "random"), _label, labels="auto"
+        ds, check.plan(ds), lambda fold_ds, fold: _rows(4000, fold.index, "random"), _label, labels="auto"
     )
     assert check.teacher_loss_ < check.model_loss_
     assert check.mode_ == "relabel"
