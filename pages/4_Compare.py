@@ -65,7 +65,10 @@ if lasso:
         st.rerun()
 st.caption(f"{len(shown):,} synthetic row(s) chosen of {len(rows):,} candidates.")
 if not len(shown):
-    st.warning("No synthetic rows match these choices: choose other rules or rows.")
+    if status == "kept" and (why := run.why_nothing_kept()) is not None:
+        st.info(f"{why} To look at the rows it made, choose {STATUSES['accepted']!r} under Rows.")
+    else:
+        st.warning("No synthetic rows match these choices: choose other rules or rows.")
     st.stop()
 
 real = real_rows_for(run, chosen_rules)

@@ -620,7 +620,7 @@ class CrossFitCheck(BaseEstimator):
             row = table[table["fraction"] == self.fraction_].iloc[0]
             return (
                 f"kept {self.fraction_:.0%} of the candidate rows ({self.mode_} labels): out of fold, your "
-                f"{spec.label}'s {what} changed by {row['change']:+.1%} with them (paired z = {row['z']:.1f}, "
+                f"{spec.label}'s {what} changed by {row['change']:+.1%} with them ({_z_text(row)}, "
                 f"needed {self.z_min:g})."
             )
         if not any(len(state.candidates) for state in self.states_):
@@ -632,7 +632,7 @@ class CrossFitCheck(BaseEstimator):
         blocked = [s.label for s in self.models_[1:] if self._harms(self.tables_[s.name]).any()]
         why = (
             f"no share of the candidate rows helped your {spec.label} beyond noise out of fold (best: "
-            f"{best['fraction']:.0%} of them, {best['change']:+.1%}, paired z = {best['z']:.1f}, needed "
+            f"{best['fraction']:.0%} of them, {best['change']:+.1%}, {_z_text(best)}, needed "
             f"{self.z_min:g})"
         )
         if blocked and (table["z"] >= self.z_min).any():
@@ -657,6 +657,20 @@ def _between_folds(fold_means: dict[int, list[float]]) -> tuple[float, int]:
         return 0.0, 0
     spread = float(np.mean([np.var(m, ddof=1) for m in fold_means.values()]))
     return math.sqrt(spread / k), k - 1
+
+
+def _z_text(row) -> str:
+    """The z-score a share was judged by, and which reading set it when the two disagree.
+
+    >>> _z_text({"z": 1.3, "z_rows": 2.6, "z_folds": 1.3})
+    'paired z = 1.3 fold by fold, 2.6 row by row'
+    """
+    rows, folds = row["z_rows"], row["z_folds"]
+    if not (math.isfinite(rows) and math.isfinite(folds)) or abs(rows - folds) < 0.05:
+        return f"paired z = {row['z']:.1f}"
+    if abs(folds) <= abs(rows):
+        return f"paired z = {folds:.1f} fold by fold, {rows:.1f} row by row"
+    return f"paired z = {rows:.1f} row by row, {folds:.1f} fold by fold"
 
 
 def _loss_text(value: float, metric: str) -> str:

@@ -132,3 +132,18 @@ def test_rejected_rows_have_no_metrics(seeded):
     at.radio(key="cmp.status").set_value("rejected").run(timeout=TIMEOUT)
     assert not at.exception
     assert any("accepted rows only" in c for c in texts(at.caption))
+
+
+def test_a_run_that_kept_nothing_says_why_and_where_its_rows_are(seeded):
+    run = finished_run(seeded["dataset"], seeded["rules"], n=20)
+    run.rows["_selected"] = False
+    check = dict(run.metrics["check"], reason="kept no synthetic rows: no share helped your decision tree.")
+    run.metrics = {**run.metrics, "check": check}
+    at = app_at(PAGE, **{**seeded, "run": run})
+    assert not at.exception
+    (note,) = texts(at.info)
+    assert note.startswith(run.why_nothing_kept()) and "choose 'Accepted (before the check)'" in note
+    assert not at.warning and not at.metric  # nothing to score: the page says why instead
+    at.radio(key="cmp.status").set_value("accepted").run(timeout=TIMEOUT)
+    assert not at.exception and not at.info
+    assert any(f"{len(run.rows):,} synthetic row(s) chosen" in c for c in texts(at.caption))
