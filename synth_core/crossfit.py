@@ -317,7 +317,7 @@ class CrossFitCheck(BaseEstimator):
             )
             labelers = label(fold_ds)
             held = dataset.frame.iloc[fold.held_idx]
-            at = [self.pos_[int(p)] for p in fold.held_idx]
+            at = self._held(fold)
             for name, labeler in labelers.items():
                 self.teacher_.setdefault(name, np.full(shape, np.nan))[fold.repeat, at] = (
                     labeler.teacher_losses(held)
@@ -395,6 +395,10 @@ class CrossFitCheck(BaseEstimator):
 
     # ------------------------------------------------------------------ losses
 
+    def _held(self, fold: Fold) -> list[int]:
+        """The fold's held-out rows as positions in the loss arrays (columns of ``base_`` and friends)."""
+        return [self.pos_[int(p)] for p in fold.held_idx]
+
     def _losses(self, fold_ds, held, extra, spec: ModelSpec) -> np.ndarray:
         ds = fold_ds
         cols = ds.features + [ds.target]
@@ -429,7 +433,7 @@ class CrossFitCheck(BaseEstimator):
         opts = {"loose": self.labels_ == "auto" and mode == "filter"}
         if self.dataset_.task == "regression":
             mask = np.ones(len(self.rows_), dtype=bool)
-            mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
+            mask[self._held(fold)] = False
             sq = self.teacher_[teacher][fold.repeat, mask]
             opts["resid_sd"] = float(np.sqrt(np.nanmean(sq))) if np.isfinite(sq).any() else None
         return opts
@@ -444,7 +448,7 @@ class CrossFitCheck(BaseEstimator):
                 fold = state.fold
                 fold_ds = self.dataset_.with_train(fold.fit_idx, val_idx=fold.fit_idx[:0])
                 held = self.dataset_.frame.iloc[fold.held_idx]
-                at = [self.pos_[int(p)] for p in fold.held_idx]
+                at = self._held(fold)
                 rows = self._labelled(state, teacher, mode) if mode != "none" else state.candidates
                 for j, f in enumerate(self.fractions):
                     k = int(round(f * len(rows)))
@@ -509,7 +513,7 @@ class CrossFitCheck(BaseEstimator):
         means: dict[int, list[float]] = {}
         for state in self.states_:
             fold = state.fold
-            at = [self.pos_[int(p)] for p in fold.held_idx]
+            at = self._held(fold)
             if mask is not None:
                 at = [a for a in at if mask[a]]
             if at:
@@ -555,7 +559,7 @@ class CrossFitCheck(BaseEstimator):
             for state in self.states_:
                 fold = state.fold
                 mask = np.ones(len(self.rows_), dtype=bool)
-                mask[[self.pos_[int(p)] for p in fold.held_idx]] = False
+                mask[self._held(fold)] = False
                 kept[(fold.repeat, fold.index)] = self._decide(mask, gate=False)[:3]
                 procedure[(fold.repeat, fold.index)] = self._decide(mask)[:3]
         out = {}
@@ -588,7 +592,7 @@ class CrossFitCheck(BaseEstimator):
         judged = base.copy()
         for state in self.states_ if decisions else []:
             fold = state.fold
-            at = [self.pos_[int(p)] for p in fold.held_idx]
+            at = self._held(fold)
             teacher, mode, fraction = decisions[(fold.repeat, fold.index)]
             if fraction > 0:
                 j = list(self.fractions).index(fraction)
