@@ -14,6 +14,7 @@ from app_support.jobs import GenerationJob
 from app_support.widgets import EMBEDDED_NOTE, PAGES, figure, need_dataset, show_error
 from synth_core import viz
 from synth_core.approval import Decision, WaitingGate
+from synth_core.crossfit import auto_folds
 from synth_core.errors import SynthError
 from synth_core.generators import GENERATORS, available_generators, get_generator
 from synth_core.generators.presets import preset_names, resolve_preset
@@ -294,15 +295,17 @@ also_check = m2.multiselect(
     format_func=lambda m: MODELS[m].label,
     help="Each model named here must not get worse out of fold with the rows kept.",
 )
-state.default("gen.folds", 5)
-folds = m3.number_input(
+state.default("gen.folds", "auto")
+auto_k = auto_folds(len(ds.train_idx))
+folds = m3.selectbox(
     "Folds (K)",
-    2,
-    10,
+    ["auto", *range(2, 11)],
     key="gen.folds",
+    format_func=lambda k: f"auto ({auto_k} for {len(ds.train_idx):,} rows)" if k == "auto" else str(k),
     help="The check splits your rows into K parts and holds each out once: a generator and "
     "teacher fitted on the others make rows, and your model is scored on the held-out "
-    "part with and without them. Larger K: steadier, slower.",
+    "part with and without them. Larger K: steadier, slower. Auto uses 10 under 2,000 rows "
+    "(the fold-by-fold test needs the folds there) and 5 from there on.",
 )
 
 l1, l2 = st.columns([3, 2])
@@ -433,7 +436,7 @@ if approved and rate_key in timed:
         rates=measured,
         model=for_model,
         check_models=also_check,
-        folds=int(folds),
+        folds=folds,
         params=params,
     )
 calls = estimate_calls(method, rules, candidates, params, preset=preset.name) if needs_llm else 0
@@ -490,7 +493,7 @@ if start:
             guard=bool(check),
             model=for_model,
             check_models=list(also_check),
-            folds=int(folds),
+            folds=folds,
             preset=preset.name,
             refinements=WaitingGate() if refinements == "ask" else refinements,
             random_state=state.seed(),

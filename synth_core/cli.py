@@ -224,6 +224,16 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _folds(text: str):
+    """``--folds``: 'auto' or a whole number (the check says when it is out of range)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
+
+
 def _names(items) -> list[str]:
     return [x.strip() for item in items or [] for x in item.split(",") if x.strip()]
 
@@ -326,7 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL[,MODEL]",
         help="more models the kept rows must not make worse (check several)",
     )
-    p.add_argument("--folds", type=int, default=5, help="K of the cross-fitted check (default 5)")
+    p.add_argument(
+        "--folds",
+        type=_folds,
+        default="auto",
+        help="K of the cross-fitted check, or 'auto' (default): 10 under 2,000 rows, else 5",
+    )
     p.add_argument(
         "--n",
         type=int,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .crossfit import auto_repeats
+from .crossfit import auto_folds, auto_repeats
 from .models import resolve_model, row_losses
 
 __all__ = [
@@ -186,7 +186,7 @@ def estimate_run(
     rates: Rates,
     model=None,
     check_models=(),
-    folds: int = 5,
+    folds="auto",
     repeats="auto",
     params: dict | None = None,
 ) -> Estimate:
@@ -197,6 +197,7 @@ def estimate_run(
     given = len(dataset.train_idx)
     needs_llm = GENERATORS[method].needs_llm
     llm_rows = needs_llm and method in ("date", "samplellm")
+    folds = auto_folds(given) if folds == "auto" else int(folds)
     reps = 1 if llm_rows else (auto_repeats(given) if repeats == "auto" else int(repeats))
     n_folds = folds * reps
     if dataset.protocol == "paper":  # one fit of everything, the amount check on the validation split

@@ -235,7 +235,7 @@ def run_pipeline(
     random_state: int = 0,
     model=None,
     check_models=(),
-    folds: int = 5,
+    folds="auto",
     repeats="auto",
     guard: bool = True,
     labeler: Labeler | None = None,
@@ -264,8 +264,9 @@ def run_pipeline(
         check all use it (:mod:`synth_core.models`).
     check_models : iterable
         More models that the rows kept must not make worse (cross-fitted protocol).
-    folds, repeats : int, int or 'auto'
-        The cross-fitted check's K and repeats.
+    folds, repeats : int or 'auto'
+        The cross-fitted check's K and repeats; ``'auto'`` sizes them to the table
+        (:func:`~synth_core.crossfit.auto_folds`, :func:`~synth_core.crossfit.auto_repeats`).
     guard : bool
         Keep only the share of rows that helps ``model`` (default); ``False`` keeps every selected
         row (the cross-fitted verdict is still computed).

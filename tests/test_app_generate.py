@@ -40,7 +40,7 @@ def test_offline_generation(ds, method, labels):
     assert at.checkbox(key="gen.check").value  # the cross-fitted check is on by default
     assert at.selectbox(key="gen.for_model").value == "tree"
     at.number_input(key="gen.budget").set_value(60)
-    at.number_input(key="gen.folds").set_value(2)  # a quick check: these tests are about the page
+    at.selectbox(key="gen.folds").set_value(2)  # a quick check: these tests are about the page
     at.radio(key="gen.labels").set_value(labels)
     at.checkbox(key="gen.check").uncheck()  # keep every row, so the page shows some
     at.run(timeout=TIMEOUT)

@@ -10,6 +10,7 @@ from synth_core.crossfit import (
     CrossFitCheck,
     _between_folds,
     _z,
+    auto_folds,
     auto_repeats,
     make_folds,
     verdict_sentence,
@@ -63,6 +64,18 @@ def test_folds_hold_every_given_row_out_once_per_repeat(table):
         share = (ds.frame["y"].iloc[f.held_idx] == "pos").mean()
         assert abs(share - (ds.train["y"] == "pos").mean()) < 0.03  # stratified
     assert auto_repeats(400) == 5 and auto_repeats(1000) == 2 and auto_repeats(50_000) == 1
+
+
+def test_auto_folds_gives_small_tables_the_folds_their_fold_by_fold_test_needs():
+    rng = np.random.default_rng(0)
+
+    def plan(n):
+        frame = pd.DataFrame({"x": rng.normal(size=n), "y": rng.choice(["a", "b"], n)})
+        folds = CrossFitCheck(random_state=0).plan(make_dataset(frame, target="y", seed=0))
+        return len({f.index for f in folds}), len({f.repeat for f in folds})
+
+    assert (auto_folds(400), auto_folds(1999), auto_folds(2000), auto_folds(50_000)) == (10, 10, 5, 5)
+    assert plan(400) == (10, 5) and plan(2500) == (5, 1)
 
 
 def test_helpful_rows_are_kept_and_the_verdict_says_so(table):
