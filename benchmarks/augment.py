@@ -8,7 +8,8 @@ regime). The test split reaches nothing but the final scores.
 
 The product runs as ``synth generate FILE --target T --for-model M`` does: rules
 discovered on the given rows and all approved, the statistical generator, labels
-``auto``, the default budget and the cross-fitted check (K = 5) with model M. M is
+``auto``, the default budget and the cross-fitted check (K auto: 10 folds on the 400
+given rows, 5 at full size) with model M. M is
 each of: decision tree, linear (logistic / ridge) and HistGradientBoosting.
 
 Scores (100 x test error rate, or test MSE):
@@ -392,7 +393,8 @@ def report(cells, out_path, *, command):
         "Protocol (`benchmarks/augment.py` docstring): per data set, regime and seed the harness keeps its "
         "own 20% test split and gives the product every other row (full: train + validation; low: 400 "
         "rows). The product runs as `synth generate --for-model M`: rules discovered on the given rows and "
-        "all approved, statistical generator, labels auto, default budget, cross-fitted check (K = 5). "
+        "all approved, statistical generator, labels auto, default budget, cross-fitted check (K auto: 10 "
+        "folds on 400 rows, 5 at full size). "
         "Scores: 100 x test error or test MSE of M; **the baseline is M trained on all given rows**. "
         "`train split only (old baseline)` is the real-only column of earlier reports, for continuity. "
         "Peers add N rows (200 full / 300 low) fitted on the given rows. Noise: sd over draws of the "

@@ -8,6 +8,7 @@ import pytest
 
 from app_support.jobs import GenerationJob
 from app_support.testing import TIMEOUT, app_at, bank_dataset, finished_run, rules_for, texts
+from synth_core.crossfit import auto_folds
 from synth_core.generators import GENERATORS, available_generators
 
 PAGE = "pages/3_Generate.py"
@@ -39,6 +40,8 @@ def test_offline_generation(ds, method, labels):
     at.selectbox(key="gen.method").set_value(method).run(timeout=TIMEOUT)
     assert at.checkbox(key="gen.check").value  # the cross-fitted check is on by default
     assert at.selectbox(key="gen.for_model").value == "tree"
+    folds, given = at.selectbox(key="gen.folds"), len(ds.train_idx)
+    assert folds.value == "auto" and folds.options[0] == f"auto ({auto_folds(given)} for {given:,} rows)"
     at.number_input(key="gen.budget").set_value(60)
     at.selectbox(key="gen.folds").set_value(2)  # a quick check: these tests are about the page
     at.radio(key="gen.labels").set_value(labels)

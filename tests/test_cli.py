@@ -1,7 +1,9 @@
 import subprocess
 import sys
 
-from synth_core.cli import main
+import pytest
+
+from synth_core.cli import build_parser, main
 from synth_core.samples import sample_path
 
 from .conftest import shared_dataset
@@ -195,3 +197,14 @@ def test_evaluate_bad_bundle_exits_2(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["evaluate", str(bad)]) == 2
     assert "not a run bundle" in capsys.readouterr().err
+
+
+def test_folds_are_auto_by_default_or_a_whole_number(capsys):
+    def folds(*extra):
+        return build_parser().parse_args(["generate", "t.csv", "--target", "y", *extra]).folds
+
+    assert folds() == "auto" and folds("--folds", "auto") == "auto" and folds("--folds", "10") == 10
+    with pytest.raises(SystemExit) as exc:
+        folds("--folds", "ten")
+    assert exc.value.code == 2
+    assert "--folds: expected 'auto' or a whole number, got 'ten'" in capsys.readouterr().err
