@@ -118,9 +118,9 @@ def main(argv=None) -> int:
         f"Command: `python benchmarks/estimates.py{' --llm' if args.llm else ''}` ({time.strftime('%Y-%m-%d')}, "
         "2-core machine shared with other jobs). Each case: a seeded sample of the table, the discoverer's "
         "first 6 rules approved, the generator's default budget and selection, K auto (10 folds under "
-        "2,000 rows, else 5; DATE: 2 folds, n = 10), as the Generate page runs it. *measure* is the page's timing of a sample of the work, "
-        "*estimate* what the page shows, *actual* the run through `run_pipeline`. Target: actual / estimate "
-        "between 0.5 and 2.",
+        "2,000 rows, else 5; DATE: 2 folds, n = 10), as the Generate page runs it. *measure* is the page's "
+        "timing of a sample of the work, *estimate* what the page shows, *actual* the run through "
+        "`run_pipeline`. Target: actual / estimate between 0.5 and 2.",
         "",
         f"**{inside} of {len(results)} within 2x.**",
         "",

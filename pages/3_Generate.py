@@ -14,7 +14,7 @@ from app_support.jobs import GenerationJob
 from app_support.widgets import EMBEDDED_NOTE, PAGES, figure, need_dataset, show_error
 from synth_core import viz
 from synth_core.approval import Decision, WaitingGate
-from synth_core.crossfit import auto_folds
+from synth_core.crossfit import SMALL_TABLE, auto_folds
 from synth_core.errors import SynthError
 from synth_core.generators import GENERATORS, available_generators, get_generator
 from synth_core.generators.presets import preset_names, resolve_preset
@@ -304,8 +304,9 @@ folds = m3.selectbox(
     format_func=lambda k: f"auto ({auto_k} for {len(ds.train_idx):,} rows)" if k == "auto" else str(k),
     help="The check splits your rows into K parts and holds each out once: a generator and "
     "teacher fitted on the others make rows, and your model is scored on the held-out "
-    "part with and without them. Larger K: steadier, slower. Auto uses 10 under 2,000 rows "
-    "(the fold-by-fold test needs the folds there) and 5 from there on.",
+    "part with and without them. Larger K: steadier, slower. Auto uses "
+    f"{auto_folds(0)} under {SMALL_TABLE:,} rows (the fold-by-fold test needs the folds there) and "
+    f"{auto_folds(SMALL_TABLE)} from there on.",
 )
 
 l1, l2 = st.columns([3, 2])

@@ -58,6 +58,7 @@ from .models import ModelSpec, resolve_model, row_losses
 __all__ = [
     "Fold",
     "make_folds",
+    "SMALL_TABLE",
     "auto_folds",
     "auto_repeats",
     "CrossFitCheck",
