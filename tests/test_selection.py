@@ -91,3 +91,14 @@ def test_bad_parameters(setup):
         select_rows(rows, ds, rules, alpha=1.5)
     with pytest.raises(InvalidParameterError, match="method"):
         select_rows(rows, ds, rules, method="best")
+
+
+@pytest.mark.parametrize("method", ["mds", "fgs"])
+def test_no_arm_kept_says_which_rows_judged_it(setup, method):
+    """The message holds under both protocols: cross-fitted runs have no validation split of the analyst's."""
+    ds, rules, rows = setup
+    flipped = rows.assign(y=rows["y"].map({"yes": "no", "no": "yes"}))  # every label wrong: no arm helps
+    sel = select_rows(flipped, ds, rules, method=method, budget=200, random_state=0, tolerance=0.0)
+    assert sel.row_ids == []
+    assert any("rows set aside to judge the selection" in m for m in sel.messages)
+    assert not any("validation" in m for m in sel.messages)

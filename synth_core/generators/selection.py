@@ -66,6 +66,12 @@ PRESETS = ("product", "paper")
 UCB_SCALE = 0.01
 #: The paper's MAB budget n (bandit pulls).
 PAPER_PULLS = 200
+# Under the paper protocol the selection is scored on the validation split; under cross-fitting on the
+# share of the given rows the pipeline sets aside for it (``pipeline._inner_split``): words true to both.
+_NONE_IMPROVED = (
+    "no arm improved the score on the rows set aside to judge the selection, so no synthetic rows were "
+    "selected"
+)
 
 
 @dataclass
@@ -347,10 +353,7 @@ def select_rows(
             arms[i]["utility"] = float(sums[i] / counts[i])
     ids = concat_rows(chosen_rows)["_row_id"].tolist() if chosen_rows else []
     if not ids:
-        messages.append(
-            "no arm improved the validation score, so no synthetic rows were selected; "
-            "try another generator, more rows, or a lower alpha."
-        )
+        messages.append(f"{_NONE_IMPROVED}; try another generator, more rows, or a lower alpha.")
     final_q = scorer.quality(concat_rows(chosen_rows)) if chosen_rows else base_q
     return Selection(ids, _arm_table(arms), "mds", base_q, final_q, messages, pulls=int(t))
 
@@ -464,7 +467,7 @@ def _fill(
         used += len(frame)
     ids = concat_rows(chosen)["_row_id"].tolist() if chosen else []
     if not ids:
-        messages.append("no arm improved the validation score, so no synthetic rows were selected.")
+        messages.append(f"{_NONE_IMPROVED}.")
     final_q = scorer.quality(concat_rows(chosen)) if chosen else base_q
     return Selection(ids, _arm_table(arms), method, base_q, final_q, messages)
 
