@@ -117,7 +117,9 @@ GLOSSARY: dict[str, str] = {
     ),
     "verdict": (
         "The change of your model's error the kept rows bring, estimated out of fold with a 95% "
-        "interval: each fold is judged by choices the other folds made, never by rows that chose them."
+        "interval: each fold is judged by choices the other folds made, never by rows that chose them. "
+        "It is the change on average over fits; one fit of an unstable model such as a decision tree "
+        "lands a few percent of the error either side of it, with the draw of rows."
     ),
     "budget": (
         "The most synthetic rows to keep (n). The generator writes that many candidates (twice as many "
