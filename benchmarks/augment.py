@@ -102,6 +102,20 @@ def test_losses(paper, frame, model, seed):
     )
 
 
+def approved_rules(ds, seed):
+    """The rules discovered on the given rows, all approved (as ``synth generate`` runs without a person)."""
+    from synth_core.discovery import DGRDiscoverer
+
+    return [r.with_(status="approved") for r in DGRDiscoverer(random_state=seed).fit(ds).rules_]
+
+
+def paired_se(with_rows, base_rows) -> float:
+    """Standard error of a test change from its per-row paired differences, relative to the base error."""
+    return float(
+        np.std(with_rows - base_rows, ddof=1) / np.sqrt(len(base_rows)) / max(np.mean(base_rows), 1e-12)
+    )
+
+
 def score(paper, frame, model, seed):
     """100 x test error (classification) or test MSE of ``model`` fitted on ``frame``."""
     return float(np.mean(test_losses(paper, frame, model, seed))) * (
@@ -177,7 +191,6 @@ def smote(train, features, target, schema, n, seed, SMOTE, SMOTENC):
 def run_cell(
     frame, target, task, seed, regime, models, with_peers, boot_draws, pipeline_args, with_fractions=False
 ):
-    from synth_core.discovery import DGRDiscoverer
     from synth_core.pipeline import run_pipeline
 
     given_idx, train_idx, _, paper = harness_split(frame, target, task, seed, regime)
@@ -188,7 +201,7 @@ def run_cell(
         frame.iloc[given_idx].reset_index(drop=True), target=target, task=task, seed=seed, name="given"
     )
     t = time.perf_counter()
-    rules = [r.with_(status="approved") for r in DGRDiscoverer(random_state=seed).fit(ds).rules_]
+    rules = approved_rules(ds, seed)
     discover_secs = time.perf_counter() - t
     n = 300 if regime == "low" else 200
     peer_rows = peers(given, paper.features, target, paper.schema, task, n, seed) if with_peers else {}
@@ -222,9 +235,7 @@ def run_cell(
         unit = 100.0 if task == "classification" else 1.0
         rec["product"] = float(np.mean(with_rows)) * unit
         # the hidden change's own noise: the paired per-row difference on the test rows, relative
-        rec["hidden_se"] = float(
-            np.std(with_rows - base_rows, ddof=1) / np.sqrt(len(base_rows)) / max(np.mean(base_rows), 1e-12)
-        )
+        rec["hidden_se"] = paired_se(with_rows, base_rows)
         check = run.metrics["check"]
         v = check["verdicts"][model]
         if with_fractions:  # the hidden-test change at every share the check weighed (for studying its rule)
@@ -486,7 +497,6 @@ def glance(cells, models) -> list[str]:
 
 def cost_of_k(out_path):
     """Wall time of the default run for K = 2, 3, 5, 10 on heloc (10,000 rows), decision tree."""
-    from synth_core.discovery import DGRDiscoverer
     from synth_core.pipeline import run_pipeline
 
     frame = pd.read_csv(SHARED / "heloc.csv.gz")
@@ -502,7 +512,7 @@ def cost_of_k(out_path):
     for k in (2, 3, 5, 10):
         t = time.perf_counter()
         ds = make_dataset(frame, target="RiskPerformance", seed=0)
-        rules = [r.with_(status="approved") for r in DGRDiscoverer(random_state=0).fit(ds).rules_]
+        rules = approved_rules(ds, 0)
         d = time.perf_counter() - t
         run = run_pipeline(ds, rules, folds=k, random_state=0)
         total = time.perf_counter() - t
@@ -521,7 +531,6 @@ def refit_noise(out_path, draws=6):
     the check kept in the tree's full cells), ``draws`` generator seeds. The hidden change the verdict is
     checked against carries this noise besides the test split's; an interval for the change itself cannot
     hold it. The check is skipped (``guard=False``, 2 folds) to keep each draw cheap."""
-    from synth_core.discovery import DGRDiscoverer
     from synth_core.pipeline import run_pipeline
 
     lines = [
@@ -540,7 +549,7 @@ def refit_noise(out_path, draws=6):
         cols = paper.features + [target]
         given = frame.iloc[given_idx].reset_index(drop=True)
         ds = make_dataset(given, target=target, task=task, seed=0, name="given")
-        rules = [r.with_(status="approved") for r in DGRDiscoverer(random_state=0).fit(ds).rules_]
+        rules = approved_rules(ds, 0)
         base = test_losses(paper, given[cols], "tree", 0)
         changes, ses = [], []
         for d in range(draws):
@@ -557,7 +566,7 @@ def refit_noise(out_path, draws=6):
             rows = run.synthetic_frame()[cols]
             with_rows = test_losses(paper, pd.concat([given[cols], rows], ignore_index=True), "tree", 0)
             changes.append(float(np.mean(with_rows) / np.mean(base) - 1))
-            ses.append(float(np.std(with_rows - base, ddof=1) / np.sqrt(len(base)) / np.mean(base)))
+            ses.append(paired_se(with_rows, base))
         lines.append(
             f"| {name} | {len(given):,} | {' '.join(f'{c * 100:+.1f}' for c in changes)} | "
             f"{np.mean(changes) * 100:+.1f}% | {np.std(changes, ddof=1) * 100:.1f}% | {np.mean(ses) * 100:.1f}% |"
